@@ -1,0 +1,365 @@
+//! The command line: clap definitions, one function per command, output in the chosen format, and the exit code.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::diag::{self, Diagnostic};
+use crate::exit::{help_table, Exit};
+use crate::load::{self, GitRevision, LoadError, WorkTree, LOCK_FILE};
+use crate::lockfile;
+use crate::model::Lock;
+use crate::repo::{self, Repo};
+use crate::schema::Kind;
+use crate::validate;
+
+/// Declarative multi-tenant SaaS infrastructure on AWS: tiers and tenants in git,
+/// validated, rendered and applied.
+#[derive(Debug, Parser)]
+#[command(name = "tenantops", version, after_help = help_table(), max_term_width = 100)]
+pub struct Cli {
+    /// Run as if started in DIR (the repository holding `tenantops.yaml`).
+    #[arg(short = 'C', long = "directory", value_name = "DIR", default_value = ".", global = true)]
+    pub dir: PathBuf,
+    /// Output format: `human` (default), `github` (workflow annotations), `json`.
+    #[arg(long, value_enum, default_value_t = Format::Human, global = true)]
+    pub format: Format,
+    /// Colour in human output.
+    #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
+    pub color: Color,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Github,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check every manifest against its schema and the fleet's rules; report every problem.
+    #[command(after_help = help_table())]
+    Validate(ValidateArgs),
+    /// Allocate router shard and listener-rule priority to new routed tenants in `tenants.lock`.
+    #[command(after_help = help_table())]
+    Lock(LockArgs),
+    /// Write or check the JSON Schemas in `schemas/` generated from tenantops' types.
+    #[command(after_help = help_table())]
+    Schema(SchemaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Validate the repository as of git revision REV (read from git, no checkout).
+    #[arg(long, value_name = "REV")]
+    pub rev: Option<String>,
+    /// Also refuse changes relative to REV that would move a live tenant: a changed
+    /// allocation or id, or a tenant deleted without offboarding.
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// Do not write: exit 3 if `tenants.lock` is out of date.
+    #[arg(long)]
+    pub check: bool,
+    /// With `--check`, check the lock as of git revision REV.
+    #[arg(long, value_name = "REV", requires = "check")]
+    pub rev: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct SchemaArgs {
+    /// Regenerate `schemas/*.schema.json`.
+    #[arg(long)]
+    pub write: bool,
+    /// Exit 3 if any file in `schemas/` differs from what tenantops generates.
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// Runs tenantops with the process arguments and returns the exit code.
+#[must_use]
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { Exit::Usage.code() } else { Exit::Success.code() };
+        }
+    };
+    run(&cli).code()
+}
+
+/// Runs a parsed command line.
+#[must_use]
+pub fn run(cli: &Cli) -> Exit {
+    let out = Output::new(cli);
+    let result = match &cli.command {
+        Command::Validate(args) => validate_cmd(cli, args, &out),
+        Command::Lock(args) => lock_cmd(cli, args, &out),
+        Command::Schema(args) => schema_cmd(cli, args, &out),
+    };
+    result.unwrap_or_else(|e| {
+        out.fatal(&e);
+        match e {
+            Failure::Load(LoadError::Io { .. } | LoadError::Git(_)) | Failure::Io(..) => Exit::Internal,
+            Failure::Load(_) => Exit::Invalid,
+        }
+    })
+}
+
+/// A failure that is not a list of diagnostics.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("cannot write `{0}`")]
+    Io(String, #[source] std::io::Error),
+}
+
+/// Where and how results are printed.
+struct Output {
+    format: Format,
+    color: bool,
+    root: String,
+}
+
+impl Output {
+    fn new(cli: &Cli) -> Self {
+        let color = match cli.color {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        };
+        let root = cli.dir.to_string_lossy().trim_end_matches('/').to_owned();
+        Output { format: cli.format, color, root: if root == "." { String::new() } else { root } }
+    }
+
+    /// Prints diagnostics and a closing line; `ok` is the success line.
+    fn report(&self, diagnostics: &mut [Diagnostic], sources: &dyn diag::SourceText, ok: &str, extra: serde_json::Value) {
+        diag::sort(diagnostics);
+        let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+        let warnings = diagnostics.len() - errors;
+        match self.format {
+            Format::Human => {
+                let mut err = std::io::stderr().lock();
+                let _ = err.write_all(diag::human(diagnostics, sources, &self.root, self.color).as_bytes());
+                if errors > 0 {
+                    let _ = writeln!(err, "{}", self.failed_line(errors, warnings));
+                } else {
+                    let _ = err.flush();
+                    println!("{ok}{}", if warnings > 0 { format!(" ({warnings} warning{})", plural(warnings)) } else { String::new() });
+                }
+            }
+            Format::Github => {
+                print!("{}", diag::github(diagnostics, &self.root));
+                if errors > 0 {
+                    eprintln!("{}", self.failed_line(errors, warnings));
+                } else {
+                    println!("{ok}");
+                }
+            }
+            Format::Json => {
+                let doc = serde_json::json!({
+                    "ok": errors == 0,
+                    "errors": errors,
+                    "warnings": warnings,
+                    "diagnostics": diagnostics,
+                    "summary": extra,
+                });
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            }
+        }
+    }
+
+    fn failed_line(&self, errors: usize, warnings: usize) -> String {
+        let mut line = format!("error: {errors} problem{} found", plural(errors));
+        if warnings > 0 {
+            line.push_str(&format!(" ({warnings} warning{})", plural(warnings)));
+        }
+        line.push_str("; nothing was written");
+        if self.color { format!("\x1b[1;31m{line}\x1b[0m") } else { line }
+    }
+
+    fn fatal(&self, error: &Failure) {
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            message.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        match self.format {
+            Format::Json => println!("{}", serde_json::json!({"ok": false, "error": message})),
+            Format::Github => println!("::error title=tenantops::{}", message.replace('%', "%25").replace('\n', "%0A")),
+            Format::Human => eprintln!("error: {message}"),
+        }
+    }
+
+    /// A plain message line (human: stdout; json: as `{"message"}`).
+    fn stale(&self, lines: &[String], help: &str) {
+        match self.format {
+            Format::Json => println!("{}", serde_json::json!({"ok": false, "stale": lines, "help": help})),
+            Format::Github => {
+                for line in lines {
+                    println!("::error title=tenantops out of date::{line}");
+                }
+            }
+            Format::Human => {
+                for line in lines {
+                    eprintln!("error: {line}");
+                }
+                eprintln!("  = help: {help}");
+            }
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Loads and decodes the repository at `root`, from the work tree or a revision.
+fn open(root: &Path, rev: Option<&str>) -> Result<(Repo, Vec<Diagnostic>), LoadError> {
+    let (raw, diags) = match rev {
+        None => load::load(&WorkTree::new(root)?)?,
+        Some(rev) => {
+            let revision = GitRevision::open(root, rev)?;
+            load::load(&revision.store()?)?
+        }
+    };
+    Ok(repo::decode(raw, diags))
+}
+
+fn validate_cmd(cli: &Cli, args: &ValidateArgs, out: &Output) -> Result<Exit, Failure> {
+    let (repo, mut diags) = open(&cli.dir, args.rev.as_deref())?;
+    diags.extend(validate::validate(&repo));
+    if let Some(base_rev) = &args.base {
+        let (base, _) = open(&cli.dir, Some(base_rev))?;
+        diags.extend(validate::against_base(&repo, &base, base_rev));
+    }
+    let summary = validate::summary(&repo);
+    let ok = format!(
+        "ok: {} tenant{} in {} tier{} ({} routed on {} router shard{}), no problems",
+        summary.tenants,
+        plural(summary.tenants),
+        summary.tiers,
+        plural(summary.tiers),
+        summary.routed,
+        summary.shards,
+        plural(summary.shards)
+    );
+    let failed = diags.iter().any(Diagnostic::is_error);
+    out.report(&mut diags, &repo.sources, &ok, serde_json::to_value(&summary).unwrap_or_default());
+    Ok(if failed { Exit::Invalid } else { Exit::Success })
+}
+
+/// Diagnostics `tenantops lock` repairs by running, rather than refusing to run on.
+const LOCK_FIXES: &[&str] = &["not-allocated", "unknown-allocation", "stale-allocation"];
+
+fn lock_cmd(cli: &Cli, args: &LockArgs, out: &Output) -> Result<Exit, Failure> {
+    let (repo, mut diags) = open(&cli.dir, args.rev.as_deref())?;
+    diags.extend(validate::validate(&repo));
+    diags.retain(|d| !LOCK_FIXES.contains(&d.code));
+    if diags.iter().any(Diagnostic::is_error) || !repo.complete {
+        out.report(&mut diags, &repo.sources, "", serde_json::Value::Null);
+        return Ok(Exit::Invalid);
+    }
+    let platform = repo.platform.as_ref().map(|p| &p.value).ok_or_else(|| {
+        Failure::Io(load::PLATFORM_FILE.to_owned(), std::io::Error::other("platform settings did not load"))
+    })?;
+    let old = repo.lock.as_ref().map_or_else(|| Lock { version: crate::model::LOCK_VERSION, ..Lock::default() }, |l| l.value.clone());
+    let pairs = repo.tenants.iter().filter_map(|t| repo.tiers.get(&t.value.tier).map(|tier| (&t.value, &tier.value)));
+    let wants = lockfile::wants(pairs);
+    let (new, changes) = lockfile::allocate(&old, &wants, platform.routing.tenants_per_shard);
+    let text = lockfile::to_text(&new);
+    let current = repo.lock.as_ref().and_then(|l| repo_text(&repo, &l.file));
+    let mut lines: Vec<String> = changes
+        .allocated
+        .iter()
+        .map(|(id, a)| format!("allocate `{id}`: shard {} priority {}", a.shard, a.priority))
+        .chain(changes.released.iter().map(|(id, a)| format!("release `{id}`: shard {} priority {} (the priority is not reused)", a.shard, a.priority)))
+        .chain(changes.opened_shards.iter().map(|s| format!("open router shard {s}")))
+        .collect();
+    if current == Some(text.as_str()) {
+        if out.format == Format::Json {
+            println!("{}", serde_json::json!({"ok": true, "changed": false}));
+        } else {
+            println!("ok: `{LOCK_FILE}` is up to date ({} allocations on {} shards)", new.tenants.len(), new.shards.len());
+        }
+        return Ok(Exit::Success);
+    }
+    if lines.is_empty() {
+        lines.push(format!("`{LOCK_FILE}` is {} its canonical form", if current.is_some() { "not in" } else { "missing, so not in" }));
+    }
+    if args.check {
+        out.stale(&lines, "run `tenantops lock` and commit `tenants.lock`");
+        return Ok(Exit::Stale);
+    }
+    let path = cli.dir.join(LOCK_FILE);
+    write_atomic(&path, &text).map_err(|e| Failure::Io(path.display().to_string(), e))?;
+    if out.format == Format::Json {
+        println!("{}", serde_json::json!({"ok": true, "changed": true, "changes": lines}));
+    } else {
+        for line in &lines {
+            println!("{line}");
+        }
+        println!("wrote `{LOCK_FILE}`");
+    }
+    Ok(Exit::Success)
+}
+
+fn repo_text<'a>(repo: &'a Repo, path: &str) -> Option<&'a str> {
+    diag::SourceText::text(&repo.sources, path)
+}
+
+fn schema_cmd(cli: &Cli, args: &SchemaArgs, out: &Output) -> Result<Exit, Failure> {
+    let dir = cli.dir.join("schemas");
+    let mut stale = Vec::new();
+    for kind in Kind::ALL {
+        let path = dir.join(kind.file_name());
+        let want = kind.generate();
+        let have = std::fs::read_to_string(&path).ok();
+        if have.as_deref() == Some(want.as_str()) {
+            continue;
+        }
+        if args.write {
+            std::fs::create_dir_all(&dir).map_err(|e| Failure::Io(dir.display().to_string(), e))?;
+            write_atomic(&path, &want).map_err(|e| Failure::Io(path.display().to_string(), e))?;
+            println!("wrote `schemas/{}`", kind.file_name());
+        } else {
+            stale.push(format!("`schemas/{}` is {}", kind.file_name(), if have.is_some() { "out of date" } else { "missing" }));
+        }
+    }
+    if !stale.is_empty() {
+        out.stale(&stale, "run `tenantops schema --write` and commit `schemas/`");
+        return Ok(Exit::Stale);
+    }
+    if args.check {
+        println!("ok: `schemas/` is up to date");
+    }
+    Ok(Exit::Success)
+}
+
+/// Writes `text` to `path` through a temporary file and a rename, so a reader never
+/// sees half a file.
+fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp-tenantops");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}

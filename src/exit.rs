@@ -1,0 +1,48 @@
+//! The process exit codes, one per outcome, documented in `--help` and the README.
+
+/// How a run ended. The numbers are part of the interface: scripts and CI depend on them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Everything checked out (warnings may have been printed).
+    Success = 0,
+    /// The repository is invalid: a manifest, the lock, or a revision named on the
+    /// command line. Nothing was written.
+    Invalid = 1,
+    /// The command line itself is wrong (unknown flag, missing argument).
+    Usage = 2,
+    /// `--check` found a generated file out of date (`tenants.lock`, `schemas/`).
+    Stale = 3,
+    /// tenantops failed for a reason that is not the input: an I/O error, or a bug.
+    Internal = 10,
+}
+
+impl Exit {
+    pub const ALL: [Exit; 5] = [Exit::Success, Exit::Invalid, Exit::Usage, Exit::Stale, Exit::Internal];
+
+    #[must_use]
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+
+    /// One line for `--help` and the README table.
+    #[must_use]
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Exit::Success => "success: no errors (warnings may have been printed)",
+            Exit::Invalid => "invalid input: a manifest, the lock or a named revision is wrong; nothing was written",
+            Exit::Usage => "usage error: the command line is wrong",
+            Exit::Stale => "out of date: `--check` found `tenants.lock` or `schemas/` stale",
+            Exit::Internal => "internal error: I/O failure or a bug in tenantops",
+        }
+    }
+}
+
+/// The exit-code table shown at the end of `--help`.
+#[must_use]
+pub fn help_table() -> String {
+    let mut out = String::from("Exit codes:\n");
+    for exit in Exit::ALL {
+        out.push_str(&format!("  {:>2}  {}\n", exit.code(), exit.meaning()));
+    }
+    out
+}

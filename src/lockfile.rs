@@ -1,0 +1,215 @@
+//! Router allocation: which tenants need a listener rule, how `tenantops lock` allocates shard and priority, and the lock file's text.
+//!
+//! Allocations never move. New tenants are placed, in id order, on the lowest-numbered
+//! shard with room; when every shard is full a new one opens. A released tenant frees
+//! its place on the shard, but each shard's `next_priority` only grows, so a released
+//! priority (whose listener rule may still be live) is never handed out again.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use crate::model::{AlbMode, Allocation, Isolation, Lock, ShardState, State, Tenant, Tier, LOCK_VERSION, MAX_PRIORITY};
+
+/// Whether `tenant` gets a dedicated ALB (tier default, or its own override).
+#[must_use]
+pub fn dedicated_alb(tier: &Tier, tenant: &Tenant) -> bool {
+    tenant.overrides.dedicated_alb.unwrap_or(tier.routing.alb == AlbMode::Dedicated)
+}
+
+/// Whether `tenant` is reached through its own listener rule on a shared router shard:
+/// bridge and silo tenants without a dedicated ALB. Pool tenants share their tier's rule.
+#[must_use]
+pub fn is_routed(tier: &Tier, tenant: &Tenant) -> bool {
+    tier.isolation != Isolation::Pool && !dedicated_alb(tier, tenant)
+}
+
+/// Whether a routed tenant must hold an allocation: everyone but a tenant being
+/// offboarded (which keeps the one it has, but never gets a new one).
+#[must_use]
+pub fn needs_allocation(tenant: &Tenant) -> bool {
+    tenant.state != State::Offboarding
+}
+
+/// What [`allocate`] changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub allocated: Vec<(String, Allocation)>,
+    pub released: Vec<(String, Allocation)>,
+    pub opened_shards: Vec<u32>,
+}
+
+impl Changes {
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.allocated.is_empty() && self.released.is_empty() && self.opened_shards.is_empty()
+    }
+}
+
+/// A tenant as allocation sees it.
+pub struct Want<'a> {
+    pub id: &'a str,
+    pub routed: bool,
+    pub needs: bool,
+}
+
+/// The lock after allocating every routed tenant that lacks an allocation and
+/// releasing allocations of tenants that are gone or no longer routed. Existing
+/// allocations are never changed. `capacity` is tenants per shard.
+#[must_use]
+pub fn allocate(old: &Lock, wants: &[Want<'_>], capacity: u32) -> (Lock, Changes) {
+    let mut lock = old.clone();
+    lock.version = LOCK_VERSION;
+    let mut changes = Changes::default();
+    let keep: BTreeSet<&str> = wants.iter().filter(|w| w.routed).map(|w| w.id).collect();
+    lock.tenants.retain(|id, alloc| {
+        let kept = keep.contains(id.as_str());
+        if !kept {
+            changes.released.push((id.clone(), *alloc));
+        }
+        kept
+    });
+    let mut used: BTreeMap<u32, u32> = lock.shards.iter().map(|s| (s.id, 0)).collect();
+    for alloc in lock.tenants.values() {
+        *used.entry(alloc.shard).or_default() += 1;
+    }
+    let mut missing: Vec<&str> = wants
+        .iter()
+        .filter(|w| w.routed && w.needs && !lock.tenants.contains_key(w.id))
+        .map(|w| w.id)
+        .collect();
+    missing.sort_unstable();
+    for id in missing {
+        let shard = lock
+            .shards
+            .iter_mut()
+            .filter(|s| used.get(&s.id).copied().unwrap_or(0) < capacity && s.next_priority <= MAX_PRIORITY)
+            .min_by_key(|s| s.id);
+        let shard = if let Some(shard) = shard {
+            shard
+        } else {
+            let id = lock.shards.iter().map(|s| s.id).max().unwrap_or(0) + 1;
+            lock.shards.push(ShardState { id, next_priority: 1 });
+            changes.opened_shards.push(id);
+            lock.shards.last_mut().expect("just pushed")
+        };
+        let alloc = Allocation { shard: shard.id, priority: shard.next_priority };
+        shard.next_priority += 1;
+        *used.entry(shard.id).or_default() += 1;
+        lock.tenants.insert(id.to_owned(), alloc);
+        changes.allocated.push((id.to_owned(), alloc));
+    }
+    lock.shards.sort_by_key(|s| s.id);
+    (lock, changes)
+}
+
+/// The wants of a fleet: each tenant whose tier is known.
+#[must_use]
+pub fn wants<'a>(tenants: impl Iterator<Item = (&'a Tenant, &'a Tier)>) -> Vec<Want<'a>> {
+    tenants
+        .map(|(tenant, tier)| Want {
+            id: &tenant.id,
+            routed: is_routed(tier, tenant),
+            needs: needs_allocation(tenant),
+        })
+        .collect()
+}
+
+/// The lock file's text. Stable: the same lock always gives the same bytes.
+#[must_use]
+pub fn to_text(lock: &Lock) -> String {
+    let mut out = String::new();
+    out.push_str("# yaml-language-server: $schema=schemas/lock.schema.json\n");
+    out.push_str("# Managed by `tenantops lock`; do not edit by hand. Allocations never move once\n");
+    out.push_str("# made, and a released priority is never reused. Review changes like Cargo.lock.\n");
+    let _ = writeln!(out, "version: {}", lock.version);
+    if lock.shards.is_empty() {
+        out.push_str("shards: []\n");
+    } else {
+        out.push_str("shards:\n");
+        for shard in &lock.shards {
+            let _ = writeln!(out, "  - id: {}\n    next_priority: {}", shard.id, shard.next_priority);
+        }
+    }
+    if lock.tenants.is_empty() {
+        out.push_str("tenants: {}\n");
+    } else {
+        out.push_str("tenants:\n");
+        for (id, alloc) in &lock.tenants {
+            // Ids are validated DNS labels, safe to write unquoted.
+            let _ = writeln!(out, "  {id}: {{ shard: {}, priority: {} }}", alloc.shard, alloc.priority);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn want(id: &str) -> Want<'_> {
+        Want { id, routed: true, needs: true }
+    }
+
+    #[test]
+    fn fills_shards_in_order_and_opens_new_ones() {
+        let (lock, changes) = allocate(&Lock::default(), &[want("c"), want("a"), want("b")], 2);
+        assert_eq!(lock.tenants["a"], Allocation { shard: 1, priority: 1 });
+        assert_eq!(lock.tenants["b"], Allocation { shard: 1, priority: 2 });
+        assert_eq!(lock.tenants["c"], Allocation { shard: 2, priority: 1 });
+        assert_eq!(changes.opened_shards, vec![1, 2]);
+    }
+
+    #[test]
+    fn released_capacity_is_reused_but_priorities_are_not() {
+        let (lock, _) = allocate(&Lock::default(), &[want("a"), want("b")], 2);
+        let (lock, changes) = allocate(&lock, &[want("b"), want("c")], 2);
+        assert_eq!(changes.released, vec![("a".to_owned(), Allocation { shard: 1, priority: 1 })]);
+        assert_eq!(lock.tenants["b"], Allocation { shard: 1, priority: 2 });
+        assert_eq!(lock.tenants["c"], Allocation { shard: 1, priority: 3 });
+        assert_eq!(lock.shards, vec![ShardState { id: 1, next_priority: 4 }]);
+    }
+
+    #[test]
+    fn existing_allocations_never_move_and_allocation_is_idempotent() {
+        let (first, _) = allocate(&Lock::default(), &[want("m"), want("z")], 100);
+        let (second, changes) = allocate(&first, &[want("a"), want("m"), want("z")], 100);
+        assert_eq!(second.tenants["m"], first.tenants["m"]);
+        assert_eq!(second.tenants["z"], first.tenants["z"]);
+        assert_eq!(second.tenants["a"].priority, 3);
+        let (third, none) = allocate(&second, &[want("a"), want("m"), want("z")], 100);
+        assert!(none.is_empty());
+        assert_eq!(third, second);
+    }
+
+    #[test]
+    fn offboarding_tenants_keep_but_never_get() {
+        let (lock, _) = allocate(&Lock::default(), &[want("a")], 10);
+        let leaving = [Want { id: "a", routed: true, needs: false }, Want { id: "b", routed: true, needs: false }];
+        let (after, changes) = allocate(&lock, &leaving, 10);
+        assert!(changes.is_empty());
+        assert_eq!(after.tenants.len(), 1);
+    }
+
+    #[test]
+    fn exhausted_priorities_open_a_new_shard() {
+        let full = Lock {
+            version: 1,
+            shards: vec![ShardState { id: 1, next_priority: MAX_PRIORITY + 1 }],
+            tenants: BTreeMap::new(),
+        };
+        let (lock, _) = allocate(&full, &[want("a")], 100);
+        assert_eq!(lock.tenants["a"], Allocation { shard: 2, priority: 1 });
+    }
+
+    #[test]
+    fn text_round_trips_through_the_schema_and_parser() {
+        let (lock, _) = allocate(&Lock::default(), &[want("acme"), want("globex")], 100);
+        let text = to_text(&lock);
+        let node = crate::yaml::parse(&text).unwrap();
+        let json = node.to_json();
+        assert!(crate::schema::check(crate::schema::Kind::Lock, "tenants.lock", &node, &json).is_empty());
+        let back: Lock = serde_json::from_value(json).unwrap();
+        assert_eq!(back, lock);
+        assert!(text.starts_with("# yaml-language-server: $schema="));
+    }
+}

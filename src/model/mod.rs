@@ -1,0 +1,20 @@
+//! The manifest model: the Rust types behind `tenantops.yaml`, `tiers/*.yaml`, `tenants/*.yaml` and `tenants.lock`.
+//!
+//! These types are the single source of truth for the manifest formats: serde reads
+//! them (unknown fields refused) and schemars generates the committed JSON Schemas
+//! from them (`tenantops schema --write`).
+
+mod lock;
+mod platform;
+mod tenant;
+mod tier;
+
+pub use lock::{Allocation, Lock, ShardState, LOCK_VERSION, MAX_PRIORITY};
+pub use platform::{
+    Api, ApiResource, HttpMethod, Naming, Platform, Router, Routing, Service, Table,
+};
+pub use tenant::{State, Tenant, TenantOverrides};
+pub use tier::{
+    AlbMode, Bounds, Compute, DataRetention, Isolation, OverrideBounds, Quota, QuotaPeriod,
+    Storage, Tier, TierRouting, UsagePlan,
+};

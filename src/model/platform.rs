@@ -1,0 +1,191 @@
+//! `tenantops.yaml`: the platform a fleet runs on (stage, region, naming, routing, API, service catalog).
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Platform settings shared by every tier and tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "tenantops platform (tenantops.yaml)")]
+pub struct Platform {
+    /// Deployment stage, part of every resource name (for example `prod`).
+    #[schemars(regex(pattern = r"^[a-z][a-z0-9]{0,9}$"))]
+    pub stage: String,
+    /// AWS region the fleet is deployed to (for example `us-east-1`).
+    #[schemars(regex(pattern = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$"))]
+    pub region: String,
+    /// How resource names are formed.
+    pub naming: Naming,
+    /// How requests reach tenants: the ALB header and the size of router shards.
+    #[serde(default)]
+    pub routing: Routing,
+    /// The REST API in front of the router shards.
+    pub api: Api,
+    /// The service catalog: every application service a tenant runs, by name.
+    #[schemars(length(min = 1))]
+    pub services: BTreeMap<String, Service>,
+    /// The per-tenant nginx reverse proxy (`rproxy`) that routes to the services.
+    pub router: Router,
+}
+
+/// How resource names are formed: `<prefix>-<stage>-...`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Naming {
+    /// Prefix of every resource name (lowercase letters and digits, at most 10).
+    #[schemars(regex(pattern = r"^[a-z][a-z0-9]{0,9}$"))]
+    pub prefix: String,
+}
+
+/// Routing settings: the reference architecture's header-based ALB routing with
+/// parallel ALBs ("router shards").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Routing {
+    /// HTTP header the ALB listener rules match on; API Gateway sets it from the
+    /// authorizer context.
+    #[serde(default = "default_header")]
+    #[schemars(regex(pattern = r"^[A-Za-z][A-Za-z0-9-]{0,39}$"))]
+    pub header: String,
+    /// Tenants (listener rules) per router shard (one internal ALB each). The default
+    /// ALB quota is 100 rules per load balancer.
+    #[serde(default = "default_tenants_per_shard")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub tenants_per_shard: u32,
+}
+
+fn default_header() -> String {
+    "tenantPath".to_owned()
+}
+
+fn default_tenants_per_shard() -> u32 {
+    100
+}
+
+impl Default for Routing {
+    fn default() -> Self {
+        Routing {
+            header: default_header(),
+            tenants_per_shard: default_tenants_per_shard(),
+        }
+    }
+}
+
+/// The REST API (API Gateway) in front of the router shards.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Api {
+    /// Name of the REST API (each shard's API is named `<name>-<shard>`).
+    #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$"))]
+    pub name: String,
+    /// Resources and the methods each accepts; the first path segment names the
+    /// service that answers.
+    #[schemars(length(min = 1))]
+    pub resources: Vec<ApiResource>,
+}
+
+/// One API resource (`/orders`, `/orders/{id}`) and its methods.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiResource {
+    /// Resource path: `/<service>` optionally followed by `/{param}`.
+    #[schemars(regex(pattern = r"^/[a-z][a-z0-9-]*(/\{[A-Za-z][A-Za-z0-9]*\})?$"))]
+    pub path: String,
+    /// HTTP methods the resource accepts.
+    #[schemars(length(min = 1))]
+    pub methods: Vec<HttpMethod>,
+}
+
+/// An HTTP method an API resource may accept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Head,
+    Options,
+}
+
+impl HttpMethod {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Delete => "DELETE",
+            HttpMethod::Head => "HEAD",
+            HttpMethod::Options => "OPTIONS",
+        }
+    }
+}
+
+/// An application service of the catalog (a container on ECS).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// Container image.
+    #[schemars(length(min = 1, max = 1024))]
+    pub image: String,
+    /// Container port the service listens on.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: u16,
+    /// Task CPU units (1024 = one vCPU).
+    #[schemars(range(min = 128, max = 16384))]
+    pub cpu: u32,
+    /// Task memory in MiB.
+    #[schemars(range(min = 128, max = 122_880))]
+    pub memory: u32,
+    /// Path the container health check requests.
+    #[serde(default = "default_health_path")]
+    #[schemars(regex(pattern = r"^/[A-Za-z0-9/_.-]*$"))]
+    pub health_path: String,
+    /// The service's DynamoDB table, if it keeps data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<Table>,
+}
+
+fn default_health_path() -> String {
+    "/health".to_owned()
+}
+
+/// A DynamoDB table's key schema. Pooled tables are partitioned by tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Table {
+    /// Partition key attribute; in pooled tables it holds the tenant id.
+    #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_.-]{0,254}$"))]
+    pub partition_key: String,
+    /// Sort key attribute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_.-]{0,254}$"))]
+    pub sort_key: Option<String>,
+}
+
+/// The nginx reverse proxy (`rproxy`) each bridge and silo tenant runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Router {
+    /// Container image.
+    #[schemars(length(min = 1, max = 1024))]
+    pub image: String,
+    /// Port nginx listens on; the ALB target group forwards here.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: u16,
+    /// Task CPU units.
+    #[schemars(range(min = 128, max = 16384))]
+    pub cpu: u32,
+    /// Task memory in MiB.
+    #[schemars(range(min = 128, max = 122_880))]
+    pub memory: u32,
+    /// Health check path nginx answers itself.
+    #[serde(default = "default_health_path")]
+    #[schemars(regex(pattern = r"^/[A-Za-z0-9/_.-]*$"))]
+    pub health_path: String,
+}

@@ -1,0 +1,85 @@
+//! Stable AWS names derived from stage, prefix, tier and tenant id, with the AWS length limit of each.
+//!
+//! Every name tenantops gives a resource is formed here, so that validation can prove a
+//! tenant id fits every name it feeds before anything is rendered or deployed.
+
+use crate::model::Platform;
+
+/// A name that a tenant id feeds, and the longest AWS accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantName {
+    /// What is named, as a user would say it.
+    pub what: &'static str,
+    /// The name for the tenant.
+    pub name: String,
+    /// The longest name AWS accepts for it.
+    pub limit: usize,
+}
+
+/// `<prefix>-<stage>`, the start of every name.
+#[must_use]
+pub fn base(platform: &Platform) -> String {
+    format!("{}-{}", platform.naming.prefix, platform.stage)
+}
+
+/// The CloudFormation stack of one tenant.
+#[must_use]
+pub fn tenant_stack(platform: &Platform, id: &str) -> String {
+    format!("{}-tenant-{id}", base(platform))
+}
+
+/// The Cloud Map namespace of a bridge or silo tenant (Service Connect names are
+/// `<service>-api.<namespace>.sc`).
+#[must_use]
+pub fn tenant_namespace(platform: &Platform, id: &str) -> String {
+    format!("{}-{id}", base(platform))
+}
+
+/// Every name `id` feeds, with its limit. The longest service name decides the names
+/// that include a service.
+#[must_use]
+pub fn tenant_names(platform: &Platform, id: &str) -> Vec<TenantName> {
+    let base = base(platform);
+    let service = platform
+        .services
+        .keys()
+        .map(String::as_str)
+        .chain(["rproxy"])
+        .max_by_key(|s| s.len())
+        .unwrap_or("rproxy");
+    let namespace = tenant_namespace(platform, id);
+    vec![
+        TenantName { what: "CloudFormation stack", name: tenant_stack(platform, id), limit: 128 },
+        TenantName { what: "ECS cluster", name: format!("{base}-{id}"), limit: 255 },
+        TenantName { what: "ECS service", name: format!("{base}-{id}-{service}"), limit: 255 },
+        TenantName { what: "DynamoDB table", name: format!("{base}-{service}-{id}"), limit: 255 },
+        TenantName { what: "IAM role", name: format!("{base}-{id}-{service}"), limit: 64 },
+        TenantName { what: "Cognito user pool", name: format!("{base}-{id}"), limit: 128 },
+        TenantName { what: "Cloud Map namespace (a DNS label)", name: namespace.clone(), limit: 63 },
+        TenantName {
+            what: "Service Connect DNS name",
+            name: format!("{service}-api.{namespace}.sc"),
+            limit: 253,
+        },
+        TenantName { what: "ALB listener-rule header value", name: id.to_owned(), limit: 128 },
+    ]
+}
+
+/// The longest tenant id every derived name can hold.
+#[must_use]
+pub fn max_tenant_id_len(platform: &Platform) -> usize {
+    tenant_names(platform, "")
+        .iter()
+        .map(|n| n.limit.saturating_sub(n.name.len()))
+        .min()
+        .unwrap_or(63)
+        .min(63)
+}
+
+/// Ids no tenant may take: they name shared things, or would collide with the names of
+/// pooled resources (`<prefix>-<stage>-<tier>` clusters and namespaces, service tables).
+pub const RESERVED_IDS: &[&str] = &[
+    "admin", "amazon", "api", "app", "aws", "default", "lock", "localhost", "network", "platform",
+    "pool", "pooled", "root", "router", "rproxy", "shared", "shard", "silo", "bridge", "system",
+    "tenant", "tenantops", "tenants", "tier", "tiers", "www",
+];

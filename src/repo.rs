@@ -1,0 +1,123 @@
+//! The loaded repository as typed documents: each file parsed with positions, checked against its schema, and decoded.
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+
+use crate::diag::Diagnostic;
+use crate::load::{RawRepo, Sources};
+use crate::model::{Lock, Platform, Tenant, Tier};
+use crate::schema::{self, Kind};
+use crate::yaml::{self, Node};
+
+/// A manifest that passed its schema: its path, its positioned tree and its value.
+#[derive(Debug)]
+pub struct Doc<T> {
+    pub file: String,
+    pub node: Node,
+    pub value: T,
+}
+
+/// The repository, every manifest that loaded cleanly decoded into the model.
+#[derive(Debug, Default)]
+pub struct Repo {
+    pub sources: Sources,
+    pub platform: Option<Doc<Platform>>,
+    /// Tiers by name (the file stem).
+    pub tiers: BTreeMap<String, Doc<Tier>>,
+    /// Tenants in file-name order.
+    pub tenants: Vec<Doc<Tenant>>,
+    pub lock: Option<Doc<Lock>>,
+    /// Whether the lock file exists (it may exist and still fail to load).
+    pub lock_present: bool,
+    /// Whether every file loaded, parsed and passed its schema. Fleet-wide rules that
+    /// would be misled by a missing file (lock consistency, "no tenants") need this.
+    pub complete: bool,
+}
+
+/// The stem of `tiers/basic.yaml` or `tenants/acme.yaml`.
+#[must_use]
+pub fn file_stem(path: &str) -> &str {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.strip_suffix(".yaml").unwrap_or(name)
+}
+
+/// Parses and schema-checks every file of `raw`.
+#[must_use]
+pub fn decode(raw: RawRepo, mut diags: Vec<Diagnostic>) -> (Repo, Vec<Diagnostic>) {
+    let mut complete = diags.iter().all(|d| !d.is_error()) && raw.tenants_complete;
+    let mut repo = Repo {
+        lock_present: raw.lock.is_some(),
+        ..Repo::default()
+    };
+    let mut take = |id: usize, kind: Kind, diags: &mut Vec<Diagnostic>| {
+        let file = raw.sources.get(id);
+        match decode_one(kind, &file.path, &file.text) {
+            Ok((node, json)) => Some((file.path.clone(), node, json)),
+            Err(mut errors) => {
+                complete = false;
+                diags.append(&mut errors);
+                None
+            }
+        }
+    };
+    let platform = raw.platform.and_then(|id| take(id, Kind::Platform, &mut diags));
+    let lock = raw.lock.and_then(|id| take(id, Kind::Lock, &mut diags));
+    let tiers: Vec<_> = raw.tiers.iter().filter_map(|&id| take(id, Kind::Tier, &mut diags)).collect();
+    let tenants: Vec<_> =
+        raw.tenants.iter().filter_map(|&id| take(id, Kind::Tenant, &mut diags)).collect();
+
+    repo.platform = platform.and_then(|p| typed(p, &mut diags));
+    repo.lock = lock.and_then(|l| typed(l, &mut diags));
+    for tier in tiers {
+        if let Some(doc) = typed::<Tier>(tier, &mut diags) {
+            repo.tiers.insert(file_stem(&doc.file).to_owned(), doc);
+        }
+    }
+    repo.tenants = tenants.into_iter().filter_map(|t| typed(t, &mut diags)).collect();
+    repo.complete = complete
+        && diags.iter().all(|d| !d.is_error())
+        && repo.platform.is_some();
+    repo.sources = raw.sources;
+    (repo, diags)
+}
+
+/// Parses one file and checks it against its schema.
+fn decode_one(kind: Kind, path: &str, text: &str) -> Result<(Node, serde_json::Value), Vec<Diagnostic>> {
+    let node = match yaml::parse(text) {
+        Ok(node) => node,
+        Err(e) => {
+            let mut d = Diagnostic::error("yaml-syntax", path, e.span, e.message);
+            if let Some(help) = e.help {
+                d = d.help(help);
+            }
+            return Err(vec![d]);
+        }
+    };
+    if matches!(node.value, yaml::NodeValue::Null) {
+        return Err(vec![Diagnostic::error(
+            "empty-file",
+            path,
+            node.span,
+            format!("`{path}` is empty"),
+        )
+        .help(format!("write the {} as `key: value` lines, or delete the file", kind.noun()))]);
+    }
+    let json = node.to_json();
+    let errors = schema::check(kind, path, &node, &json);
+    if errors.is_empty() { Ok((node, json)) } else { Err(errors) }
+}
+
+fn typed<T: DeserializeOwned>(
+    (file, node, json): (String, Node, serde_json::Value),
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Doc<T>> {
+    match serde_json::from_value::<T>(json) {
+        Ok(value) => Some(Doc { file, node, value }),
+        Err(e) => {
+            // The schema is generated from T, so this means the two disagree: say so.
+            diags.push(Diagnostic::error("decode", &file, node.span, format!("cannot read `{file}`: {e}")));
+            None
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Synthetic fleets for tests and benchmarks: the shipped reference platform and tiers with N generated tenants and their lock.
+
+use std::fmt::Write as _;
+use std::io;
+use std::path::Path;
+
+use crate::lockfile::{self, Want};
+use crate::model::Lock;
+
+/// The shipped example's platform settings and tiers, which synthetic fleets reuse.
+pub const PLATFORM: &str = include_str!("../tenantops.yaml");
+pub const TIERS: [(&str, &str); 3] = [
+    ("basic", include_str!("../tiers/basic.yaml")),
+    ("advanced", include_str!("../tiers/advanced.yaml")),
+    ("premium", include_str!("../tiers/premium.yaml")),
+];
+
+/// The tier of synthetic tenant `i`: 60% basic, 30% advanced, 10% premium.
+#[must_use]
+pub fn tier_of(i: usize) -> &'static str {
+    match i % 10 {
+        0..=5 => "basic",
+        6..=8 => "advanced",
+        _ => "premium",
+    }
+}
+
+/// Id of synthetic tenant `i`.
+#[must_use]
+pub fn tenant_id(i: usize) -> String {
+    format!("t{i:05}")
+}
+
+/// The manifest of synthetic tenant `i`.
+#[must_use]
+pub fn tenant_yaml(i: usize) -> String {
+    let id = tenant_id(i);
+    let tier = tier_of(i);
+    let mut text = String::new();
+    let _ = write!(
+        text,
+        "# yaml-language-server: $schema=../schemas/tenant.schema.json\n\
+         id: {id}\n\
+         name: Tenant {i}\n\
+         tier: {tier}\n\
+         admin_email: admin@{id}.example.com\n\
+         state: {state}\n\
+         labels:\n  wave: \"{wave}\"\n  region-group: emea\n",
+        state = if i % 97 == 13 { "suspended" } else { "active" },
+        wave = i % 4,
+    );
+    if tier == "premium" && i % 20 == 9 {
+        text.push_str("overrides:\n  desired_count: 3\n");
+    }
+    text
+}
+
+/// Writes a complete, valid repository with `n` tenants under `dir`.
+///
+/// # Errors
+/// I/O errors writing the files.
+pub fn write_fleet(dir: &Path, n: usize) -> io::Result<()> {
+    std::fs::create_dir_all(dir.join("tiers"))?;
+    std::fs::create_dir_all(dir.join("tenants"))?;
+    std::fs::write(dir.join("tenantops.yaml"), PLATFORM)?;
+    for (name, text) in TIERS {
+        std::fs::write(dir.join("tiers").join(format!("{name}.yaml")), text)?;
+    }
+    let ids: Vec<String> = (0..n).map(tenant_id).collect();
+    for (i, id) in ids.iter().enumerate() {
+        std::fs::write(dir.join("tenants").join(format!("{id}.yaml")), tenant_yaml(i))?;
+    }
+    // Basic is pooled; advanced tenants and premium tenants on shared shards are routed.
+    let wants: Vec<Want<'_>> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| Want { id, routed: tier_of(i) != "basic", needs: true })
+        .collect();
+    let (lock, _) = lockfile::allocate(&Lock { version: 1, ..Lock::default() }, &wants, 100);
+    std::fs::write(dir.join("tenants.lock"), lockfile::to_text(&lock))?;
+    Ok(())
+}

@@ -1,0 +1,279 @@
+//! Rules on the platform settings and the tiers: the service catalog, API resources, Fargate sizes, storage and routing per isolation model, override bounds.
+
+use std::collections::BTreeSet;
+
+use crate::diag::Diagnostic;
+use crate::model::{AlbMode, Compute, Isolation, Platform, Storage};
+use crate::repo::{Doc, Repo};
+use crate::suggest::did_you_mean;
+
+/// Default ALB quota of listener rules per load balancer.
+const ALB_RULES_QUOTA: u32 = 100;
+
+pub(super) fn platform(doc: &Doc<Platform>, repo: &Repo, out: &mut Vec<Diagnostic>) {
+    let p = &doc.value;
+    let file = doc.file.as_str();
+    for name in p.services.keys() {
+        let pointer = format!("/services/{name}");
+        if !is_service_name(name) {
+            out.push(
+                Diagnostic::error(
+                    "invalid-service-name",
+                    file,
+                    doc.node.key_span_of(&pointer),
+                    format!("service name `{name}` is not allowed"),
+                )
+                .help("service names are 1 to 20 lowercase letters and digits, starting with a letter"),
+            );
+        } else if name == "rproxy" {
+            out.push(
+                Diagnostic::error(
+                    "reserved-service-name",
+                    file,
+                    doc.node.key_span_of(&pointer),
+                    "`rproxy` is the router, configured under `router:`, not a service",
+                )
+                .help("rename the service or move its settings to `router:`"),
+            );
+        }
+    }
+    let mut paths = BTreeSet::new();
+    for (i, resource) in p.api.resources.iter().enumerate() {
+        let pointer = format!("/api/resources/{i}/path");
+        let service = resource.path.trim_start_matches('/').split('/').next().unwrap_or_default();
+        if !p.services.contains_key(service) {
+            let mut d = Diagnostic::error(
+                "unknown-service",
+                file,
+                doc.node.span_of(&pointer),
+                format!("API resource `{}` names service `{service}`, which is not in `services`", resource.path),
+            );
+            if let Some(s) = did_you_mean(service, p.services.keys().map(String::as_str)) {
+                d = d.help(format!("did you mean `/{s}`?"));
+            }
+            out.push(d);
+        }
+        if !paths.insert(resource.path.as_str()) {
+            out.push(Diagnostic::error(
+                "duplicate-resource",
+                file,
+                doc.node.span_of(&pointer),
+                format!("API resource `{}` is listed twice", resource.path),
+            ).help("list each path once with all its methods"));
+        }
+        let mut methods = BTreeSet::new();
+        for (j, method) in resource.methods.iter().enumerate() {
+            if !methods.insert(method) {
+                out.push(Diagnostic::error(
+                    "duplicate-method",
+                    file,
+                    doc.node.span_of(&format!("/api/resources/{i}/methods/{j}")),
+                    format!("method `{}` is listed twice for `{}`", method.as_str(), resource.path),
+                ));
+            }
+        }
+    }
+    if p.routing.tenants_per_shard > ALB_RULES_QUOTA {
+        out.push(
+            Diagnostic::error(
+                "above-alb-quota",
+                file,
+                doc.node.span_of("/routing/tenants_per_shard"),
+                format!(
+                    "{} tenants per shard is above the default ALB quota of {ALB_RULES_QUOTA} rules per load balancer",
+                    p.routing.tenants_per_shard
+                ),
+            )
+            .warning()
+            .help("raise the quota (Service Quotas: \"Rules per Application Load Balancer\") before routing this many tenants"),
+        );
+    }
+    let fargate = repo.tiers.values().any(|t| t.value.compute == Compute::Fargate);
+    if fargate {
+        for (name, s) in &p.services {
+            fargate_size(doc, &format!("/services/{name}"), s.cpu, s.memory, out);
+        }
+        fargate_size(doc, "/router", p.router.cpu, p.router.memory, out);
+    }
+}
+
+fn is_service_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && name.len() <= 20
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+}
+
+/// Fargate accepts only certain CPU/memory pairs.
+fn fargate_memory(cpu: u32) -> Option<(u32, u32, u32)> {
+    Some(match cpu {
+        256 => (512, 2048, 512),
+        512 => (1024, 4096, 1024),
+        1024 => (2048, 8192, 1024),
+        2048 => (4096, 16384, 1024),
+        4096 => (8192, 30720, 1024),
+        8192 => (16384, 61440, 4096),
+        16384 => (32768, 122_880, 8192),
+        _ => return None,
+    })
+}
+
+fn fargate_size(doc: &Doc<Platform>, pointer: &str, cpu: u32, memory: u32, out: &mut Vec<Diagnostic>) {
+    let file = doc.file.as_str();
+    match fargate_memory(cpu) {
+        None => out.push(
+            Diagnostic::error(
+                "fargate-size",
+                file,
+                doc.node.span_of(&format!("{pointer}/cpu")),
+                format!("Fargate has no task size with {cpu} CPU units"),
+            )
+            .help("a tier runs on Fargate; use 256, 512, 1024, 2048, 4096, 8192 or 16384"),
+        ),
+        Some((min, max, step)) => {
+            let ok = (min..=max).contains(&memory)
+                && (memory - min) % step == 0
+                && !(cpu == 256 && memory == 1536);
+            if !ok {
+                out.push(
+                    Diagnostic::error(
+                        "fargate-size",
+                        file,
+                        doc.node.span_of(&format!("{pointer}/memory")),
+                        format!("Fargate cannot run {memory} MiB with {cpu} CPU units"),
+                    )
+                    .help(format!(
+                        "with {cpu} CPU units use {min} to {max} MiB in steps of {step}{}",
+                        if cpu == 256 { " (512, 1024 or 2048)" } else { "" }
+                    )),
+                );
+            }
+        }
+    }
+}
+
+pub(super) fn tiers(repo: &Repo, out: &mut Vec<Diagnostic>) {
+    let services = repo.platform.as_ref().map(|p| &p.value.services);
+    for (name, doc) in &repo.tiers {
+        let t = &doc.value;
+        let file = doc.file.as_str();
+        if !is_tier_name(name) {
+            out.push(
+                Diagnostic::unlocated("invalid-tier-name", Some(file), format!("tier name `{name}` is not allowed"))
+                    .help("name tier files with 1 to 20 lowercase letters, digits and hyphens, starting with a letter"),
+            );
+        }
+        if let Some(services) = services {
+            for (service, _) in services.iter().filter(|(_, s)| s.table.is_some()) {
+                if !t.storage.contains_key(service) {
+                    out.push(
+                        Diagnostic::error(
+                            "missing-storage",
+                            file,
+                            doc.node.key_span_of("/storage").min(doc.node.span),
+                            format!("tier `{name}` does not say how the `{service}` table is stored"),
+                        )
+                        .help(format!("add `{service}: pooled` or `{service}: silo` under `storage:`")),
+                    );
+                }
+            }
+            for service in t.storage.keys() {
+                let span = doc.node.key_span_of(&format!("/storage/{service}"));
+                match services.get(service) {
+                    None => {
+                        let mut d = Diagnostic::error(
+                            "unknown-service",
+                            file,
+                            span,
+                            format!("`storage` names service `{service}`, which is not in the catalog"),
+                        );
+                        if let Some(s) = did_you_mean(service, services.keys().map(String::as_str)) {
+                            d = d.help(format!("did you mean `{s}`?"));
+                        }
+                        out.push(d);
+                    }
+                    Some(s) if s.table.is_none() => out.push(
+                        Diagnostic::error(
+                            "no-table",
+                            file,
+                            span,
+                            format!("service `{service}` has no table, so it has no storage to choose"),
+                        )
+                        .help("remove this line, or give the service a `table:` in tenantops.yaml"),
+                    ),
+                    Some(_) => {}
+                }
+            }
+        }
+        let any_silo = t.storage.values().any(|s| *s == Storage::Silo);
+        if t.isolation == Isolation::Pool {
+            for (service, storage) in &t.storage {
+                if *storage == Storage::Silo {
+                    out.push(
+                        Diagnostic::error(
+                            "tier-only",
+                            file,
+                            doc.node.span_of(&format!("/storage/{service}")),
+                            format!("a `pool` tier has no per-tenant resources, so `{service}` cannot be `silo`"),
+                        )
+                        .help("use `pooled`, or make the tier `bridge` or `silo`"),
+                    );
+                }
+            }
+            if t.overrides.desired_count.is_some() {
+                out.push(tier_only(doc, "/overrides/desired_count", "tenants of a `pool` tier share its services, so they cannot set their own `desired_count`"));
+            }
+        }
+        if t.routing.alb == AlbMode::Dedicated && t.isolation != Isolation::Silo {
+            out.push(tier_only(doc, "/routing/alb", "dedicated ALBs are for `silo` tiers; pool and bridge tenants share a router shard"));
+        }
+        if t.overrides.dedicated_alb && t.isolation != Isolation::Silo {
+            out.push(tier_only(doc, "/overrides/dedicated_alb", "only tenants of `silo` tiers can have a dedicated ALB"));
+        }
+        if !any_silo {
+            if t.data_retention != crate::model::DataRetention::Retain {
+                out.push(tier_only(doc, "/data_retention", "`data_retention` applies to silo tables, and this tier has none"));
+            }
+            if t.overrides.data_retention {
+                out.push(tier_only(doc, "/overrides/data_retention", "`data_retention` applies to silo tables, and this tier has none"));
+            }
+        }
+        if let Some(b) = t.overrides.desired_count {
+            if b.min > b.max {
+                out.push(Diagnostic::error(
+                    "invalid-bounds",
+                    file,
+                    doc.node.span_of("/overrides/desired_count"),
+                    format!("bounds `min: {}` and `max: {}` are the wrong way round", b.min, b.max),
+                ));
+            } else if !(b.min..=b.max).contains(&t.desired_count) {
+                out.push(
+                    Diagnostic::error(
+                        "invalid-bounds",
+                        file,
+                        doc.node.span_of("/desired_count"),
+                        format!(
+                            "the tier's own `desired_count: {}` is outside its override bounds {}..={}",
+                            t.desired_count, b.min, b.max
+                        ),
+                    )
+                    .help("widen the bounds or change the tier's `desired_count`"),
+                );
+            }
+        }
+    }
+}
+
+fn tier_only(doc: &Doc<crate::model::Tier>, pointer: &str, message: &str) -> Diagnostic {
+    Diagnostic::error("tier-only", &doc.file, doc.node.key_span_of(pointer), message)
+        .help("remove this setting")
+}
+
+fn is_tier_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && name.len() <= 20
+        && !name.ends_with('-')
+        && !name.contains("--")
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}

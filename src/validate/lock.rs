@@ -1,0 +1,118 @@
+//! Rules on `tenants.lock`: every routed tenant allocated, no collisions, no shard over capacity, nothing allocated to a tenant that is not there.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::diag::Diagnostic;
+use crate::load::LOCK_FILE;
+use crate::lockfile::{is_routed, needs_allocation};
+use crate::model::{Allocation, MAX_PRIORITY};
+use crate::repo::Repo;
+use crate::yaml::Span;
+
+const RUN_LOCK: &str = "run `tenantops lock` to update `tenants.lock`";
+
+pub(super) fn lock(repo: &Repo, out: &mut Vec<Diagnostic>) {
+    if repo.lock_present && repo.lock.is_none() {
+        return; // it failed to load; that is reported
+    }
+    let empty = BTreeMap::new();
+    let allocations = repo.lock.as_ref().map_or(&empty, |l| &l.value.tenants);
+    let entry_span = |id: &str| {
+        repo.lock
+            .as_ref()
+            .map_or(Span::new(1, 1, 1), |l| l.node.key_span_of(&format!("/tenants/{id}")))
+    };
+
+    let mut routed = HashMap::new();
+    for doc in &repo.tenants {
+        let Some(tier) = repo.tiers.get(&doc.value.tier) else { continue };
+        let is = is_routed(&tier.value, &doc.value);
+        routed.insert(doc.value.id.as_str(), is);
+        if is && needs_allocation(&doc.value) && !allocations.contains_key(&doc.value.id) {
+            out.push(
+                Diagnostic::error(
+                    "not-allocated",
+                    &doc.file,
+                    doc.node.span_of("/id"),
+                    format!("tenant `{}` has no router shard and listener-rule priority in `{LOCK_FILE}`", doc.value.id),
+                )
+                .help(RUN_LOCK),
+            );
+        }
+    }
+    let Some(lock) = &repo.lock else { return };
+    let lock_file = lock.file.as_str();
+
+    // Allocations for tenants that are gone are only judged on a complete load: a
+    // tenant whose file failed to parse is not "gone".
+    if repo.complete {
+        for (id, alloc) in allocations {
+            match routed.get(id.as_str()) {
+                None => out.push(
+                    Diagnostic::error("unknown-allocation", lock_file, entry_span(id), format!("`{id}` holds shard {} priority {}, but there is no tenant `{id}`", alloc.shard, alloc.priority))
+                        .help(RUN_LOCK),
+                ),
+                Some(false) => out.push(
+                    Diagnostic::error("stale-allocation", lock_file, entry_span(id), format!("`{id}` holds a listener rule, but its tier does not route it through a router shard"))
+                        .help(RUN_LOCK),
+                ),
+                Some(true) => {}
+            }
+        }
+    }
+
+    let mut shards = HashMap::new();
+    for (i, shard) in lock.value.shards.iter().enumerate() {
+        if shards.insert(shard.id, shard).is_some() {
+            out.push(Diagnostic::error(
+                "duplicate-shard",
+                lock_file,
+                lock.node.span_of(&format!("/shards/{i}/id")),
+                format!("shard {} is listed twice", shard.id),
+            ));
+        }
+    }
+    let capacity = repo.platform.as_ref().map(|p| p.value.routing.tenants_per_shard);
+    let mut taken: HashMap<Allocation, &str> = HashMap::new();
+    let mut load: BTreeMap<u32, u32> = BTreeMap::new();
+    for (id, alloc) in allocations {
+        *load.entry(alloc.shard).or_default() += 1;
+        if let Some(other) = taken.insert(*alloc, id) {
+            out.push(Diagnostic::error(
+                "allocation-collision",
+                lock_file,
+                entry_span(id),
+                format!("`{id}` and `{other}` both hold shard {} priority {}", alloc.shard, alloc.priority),
+            ).help("two listener rules cannot share a priority; restore the lock from git and run `tenantops lock`"));
+        }
+        match shards.get(&alloc.shard) {
+            None => out.push(Diagnostic::error(
+                "unknown-shard",
+                lock_file,
+                entry_span(id),
+                format!("`{id}` is on shard {}, which is not in `shards`", alloc.shard),
+            ).help("restore the lock from git and run `tenantops lock`")),
+            Some(shard) if alloc.priority >= shard.next_priority || alloc.priority > MAX_PRIORITY => out.push(Diagnostic::error(
+                "priority-not-issued",
+                lock_file,
+                entry_span(id),
+                format!("`{id}` holds priority {} on shard {}, which that shard has not handed out yet (`next_priority: {}`)", alloc.priority, alloc.shard, shard.next_priority),
+            ).help("a hand edit broke the lock; restore it from git and run `tenantops lock`")),
+            Some(_) => {}
+        }
+    }
+    if let Some(capacity) = capacity {
+        for (shard, count) in load {
+            if count > capacity {
+                let i = lock.value.shards.iter().position(|s| s.id == shard);
+                let span = i.map_or(lock.node.span_of("/tenants"), |i| lock.node.span_of(&format!("/shards/{i}/id")));
+                out.push(Diagnostic::error(
+                    "shard-over-capacity",
+                    lock_file,
+                    span,
+                    format!("shard {shard} holds {count} tenants, over `routing.tenants_per_shard: {capacity}`"),
+                ).help("allocations never move: raise `routing.tenants_per_shard` back, or offboard tenants from this shard"));
+            }
+        }
+    }
+}

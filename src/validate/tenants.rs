@@ -1,0 +1,260 @@
+//! Rules on tenants: ids (file name, DNS label, length, reserved, unique), display names, tier, email, labels, overrides.
+
+use std::collections::HashMap;
+
+use crate::diag::Diagnostic;
+use crate::model::{Isolation, Platform, Storage, Tenant, Tier};
+use crate::naming;
+use crate::repo::{file_stem, Doc, Repo};
+use crate::suggest::did_you_mean;
+
+/// Highest rollout wave a `wave` label may name.
+const MAX_WAVE: u32 = 1000;
+
+pub(super) fn tenants(repo: &Repo, out: &mut Vec<Diagnostic>) {
+    let mut ids: HashMap<&str, &str> = HashMap::new();
+    let mut names: HashMap<String, &Doc<Tenant>> = HashMap::new();
+    let platform = repo.platform.as_ref().map(|p| &p.value);
+    for doc in &repo.tenants {
+        let t = &doc.value;
+        id_rules(doc, repo, platform, out);
+        if let Some(first) = ids.insert(&t.id, &doc.file) {
+            out.push(
+                Diagnostic::error(
+                    "duplicate-id",
+                    &doc.file,
+                    doc.node.span_of("/id"),
+                    format!("tenant id `{}` is already used by `{first}`", t.id),
+                )
+                .help("tenant ids are unique; pick another id"),
+            );
+        }
+        let key = normalize_name(&t.name);
+        if let Some(first) = names.get(&key) {
+            out.push(
+                Diagnostic::error(
+                    "duplicate-name",
+                    &doc.file,
+                    doc.node.span_of("/name"),
+                    format!("display name `{}` is already used by `{}` (as `{}`)", t.name, first.file, first.value.name),
+                )
+                .help("display names are unique, ignoring case and spacing"),
+            );
+        } else {
+            names.insert(key, doc);
+        }
+        if let Err(why) = check_email(&t.admin_email) {
+            out.push(
+                Diagnostic::error(
+                    "invalid-email",
+                    &doc.file,
+                    doc.node.span_of("/admin_email"),
+                    format!("`{}` is not a valid email address: {why}", t.admin_email),
+                )
+                .help("write an address such as `admin@example.com`"),
+            );
+        }
+        labels(doc, out);
+        match repo.tiers.get(&t.tier) {
+            Some(tier) => overrides(doc, &t.tier, &tier.value, out),
+            None => {
+                let mut d = Diagnostic::error(
+                    "unknown-tier",
+                    &doc.file,
+                    doc.node.span_of("/tier"),
+                    format!("tier `{}` does not exist", t.tier),
+                );
+                d = match did_you_mean(&t.tier, repo.tiers.keys().map(String::as_str)) {
+                    Some(s) => d.help(format!("did you mean `{s}`?")),
+                    None if repo.tiers.is_empty() => d.help("add the tier as a file in `tiers/`"),
+                    None => d.help(format!(
+                        "the tiers are {}",
+                        repo.tiers.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                    )),
+                };
+                out.push(d);
+            }
+        }
+    }
+}
+
+fn id_rules(doc: &Doc<Tenant>, repo: &Repo, platform: Option<&Platform>, out: &mut Vec<Diagnostic>) {
+    let id = doc.value.id.as_str();
+    let span = doc.node.span_of("/id");
+    let stem = file_stem(&doc.file);
+    if stem != id {
+        out.push(
+            Diagnostic::error(
+                "id-file-mismatch",
+                &doc.file,
+                span,
+                format!("tenant id `{id}` does not match its file name `{}`", doc.file),
+            )
+            .help(format!("a tenant's file is `tenants/<id>.yaml`: rename the file to `tenants/{id}.yaml`, or set `id: {stem}`")),
+        );
+    }
+    let reserved = naming::RESERVED_IDS.contains(&id)
+        || repo.tiers.contains_key(id)
+        || platform.is_some_and(|p| p.services.contains_key(id));
+    if reserved {
+        out.push(
+            Diagnostic::error("reserved-id", &doc.file, span, format!("tenant id `{id}` is reserved"))
+                .help("tier names, service names and names of shared resources cannot be tenant ids; pick another id"),
+        );
+    }
+    if let Some(platform) = platform {
+        let max = naming::max_tenant_id_len(platform);
+        if id.len() > max {
+            let tightest = naming::tenant_names(platform, id)
+                .into_iter()
+                .filter(|n| n.name.len() > n.limit)
+                .min_by_key(|n| n.limit)
+                .map(|n| format!(": the {} `{}` would be {} characters, over AWS's {}", n.what, n.name, n.name.len(), n.limit))
+                .unwrap_or_default();
+            out.push(
+                Diagnostic::error(
+                    "id-too-long",
+                    &doc.file,
+                    span,
+                    format!("tenant id `{id}` is {} characters; with prefix `{}` and stage `{}` ids can have at most {max}{tightest}", id.len(), platform.naming.prefix, platform.stage),
+                )
+                .help("pick a shorter id"),
+            );
+        }
+    }
+}
+
+/// Case and spacing do not make two display names different.
+fn normalize_name(name: &str) -> String {
+    name.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+}
+
+/// A practical check of an address: one `@`, a sane local part, and a domain of DNS
+/// labels with a top-level domain.
+fn check_email(email: &str) -> Result<(), &'static str> {
+    let (local, domain) = email.split_once('@').ok_or("it has no `@`")?;
+    if local.is_empty() || local.len() > 64 {
+        return Err("the part before `@` must be 1 to 64 characters");
+    }
+    if !local.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c))
+        || local.starts_with('.')
+        || local.ends_with('.')
+        || local.contains("..")
+    {
+        return Err("the part before `@` has characters an address cannot have");
+    }
+    if domain.contains('@') {
+        return Err("it has more than one `@`");
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2 {
+        return Err("the domain has no top-level domain");
+    }
+    let label_ok = |l: &&str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    if domain.len() > 253 || !labels.iter().all(label_ok) {
+        return Err("the domain is not a valid host name");
+    }
+    if labels.last().is_some_and(|tld| tld.len() < 2 || tld.chars().all(|c| c.is_ascii_digit())) {
+        return Err("the top-level domain is not valid");
+    }
+    Ok(())
+}
+
+fn labels(doc: &Doc<Tenant>, out: &mut Vec<Diagnostic>) {
+    for (key, value) in &doc.value.labels {
+        let pointer = format!("/labels/{}", key.replace('~', "~0").replace('/', "~1"));
+        let key_ok = !key.is_empty()
+            && key.len() <= 63
+            && key.starts_with(|c: char| c.is_ascii_lowercase())
+            && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_./".contains(c));
+        if !key_ok {
+            out.push(
+                Diagnostic::error("invalid-label", &doc.file, doc.node.key_span_of(&pointer), format!("label key `{key}` is not allowed"))
+                    .help("label keys are up to 63 lowercase letters, digits, `-`, `_`, `.` and `/`, starting with a letter"),
+            );
+        }
+        if value.len() > 256 || value.chars().any(char::is_control) {
+            out.push(Diagnostic::error(
+                "invalid-label",
+                &doc.file,
+                doc.node.span_of(&pointer),
+                format!("the value of label `{key}` must be at most 256 characters with no control characters"),
+            ));
+        }
+        if key == "wave" && !value.parse::<u32>().is_ok_and(|w| w <= MAX_WAVE) {
+            out.push(
+                Diagnostic::error(
+                    "invalid-wave",
+                    &doc.file,
+                    doc.node.span_of(&pointer),
+                    format!("rollout wave `{value}` is not a whole number from 0 to {MAX_WAVE}"),
+                )
+                .help("waves are applied in increasing order: write `wave: \"1\"`"),
+            );
+        }
+    }
+}
+
+fn overrides(doc: &Doc<Tenant>, tier_name: &str, tier: &Tier, out: &mut Vec<Diagnostic>) {
+    let o = &doc.value.overrides;
+    let refuse = |pointer: &str, why: String| {
+        Diagnostic::error("override-not-allowed", &doc.file, doc.node.key_span_of(pointer), why)
+    };
+    if let Some(count) = o.desired_count {
+        let pointer = "/overrides/desired_count";
+        if tier.isolation == Isolation::Pool {
+            out.push(refuse(pointer, format!("tenants of the `pool` tier `{tier_name}` share its services, so they cannot set `desired_count`")).help("remove the override, or move the tenant to a bridge or silo tier"));
+        } else if let Some(b) = tier.overrides.desired_count {
+            if !(b.min..=b.max).contains(&count) {
+                out.push(
+                    Diagnostic::error(
+                        "override-out-of-bounds",
+                        &doc.file,
+                        doc.node.span_of(pointer),
+                        format!("`desired_count: {count}` is outside tier `{tier_name}`'s bounds {}..={}", b.min, b.max),
+                    )
+                    .help(format!("pick a count from {} to {}, or widen the bounds in the tier", b.min, b.max)),
+                );
+            }
+        } else {
+            out.push(refuse(pointer, format!("tier `{tier_name}` does not let tenants override `desired_count`")).help("remove the override, or add `overrides.desired_count: {min, max}` to the tier"));
+        }
+    }
+    if let Some(dedicated) = o.dedicated_alb {
+        let pointer = "/overrides/dedicated_alb";
+        if tier.isolation != Isolation::Silo {
+            out.push(refuse(pointer, format!("only tenants of `silo` tiers can have a dedicated ALB, and `{tier_name}` is `{}`", tier.isolation.as_str())).help("remove the override, or move the tenant to a silo tier"));
+        } else if !tier.overrides.dedicated_alb && dedicated != (tier.routing.alb == crate::model::AlbMode::Dedicated) {
+            out.push(refuse(pointer, format!("tier `{tier_name}` does not let tenants choose `dedicated_alb`")).help("remove the override, or set `overrides.dedicated_alb: true` in the tier"));
+        }
+    }
+    if o.data_retention.is_some() {
+        let pointer = "/overrides/data_retention";
+        if !tier.storage.values().any(|s| *s == Storage::Silo) {
+            out.push(refuse(pointer, format!("tier `{tier_name}` keeps no silo tables, so `data_retention` does not apply")).help("remove the override"));
+        } else if !tier.overrides.data_retention {
+            out.push(refuse(pointer, format!("tier `{tier_name}` does not let tenants choose `data_retention`")).help("remove the override, or set `overrides.data_retention: true` in the tier"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_email;
+
+    #[test]
+    fn emails() {
+        for ok in ["admin@example.com", "a.b+c@sub.example.co.uk", "x@xn--bcher-kva.example"] {
+            assert!(check_email(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "admin", "@example.com", "a@b", "a@@b.com", "a@b..com", "a b@c.com", "a@-b.com", ".a@b.com", "a@b.c0m.1", "a@exämple.com"] {
+            assert!(check_email(bad).is_err(), "{bad}");
+        }
+    }
+}
