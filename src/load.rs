@@ -5,7 +5,7 @@
 //! must not be: over [`MAX_FILE_BYTES`], not UTF-8, not a regular file, a symlink that
 //! leaves the repository, or a file in `tenants/` or `tiers/` not ending in `.yaml`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
@@ -66,6 +66,9 @@ pub struct RawRepo {
     pub tiers: Vec<usize>,
     pub tenants: Vec<usize>,
     pub lock: Option<usize>,
+    /// Names (file stems) of every `.yaml` file in `tiers/`, including any that failed
+    /// to load, so a tenant of a broken tier is not told its tier does not exist.
+    pub tier_names: BTreeSet<String>,
     /// Whether `tenants/` was read completely. A fleet whose tenant folder did not load
     /// must never be taken as "no tenants".
     pub tenants_complete: bool,
@@ -391,6 +394,7 @@ pub fn load(store: &dyn Store) -> Result<(RawRepo, Vec<Diagnostic>), LoadError> 
         Err(d) => diags.push(d),
     }
     let (tiers, tier_diags, _) = read_folder(store, TIERS_DIR, &mut repo.sources)?;
+    repo.tier_names = store_names(store, TIERS_DIR)?;
     repo.tiers = tiers;
     diags.extend(tier_diags);
     let (tenants, tenant_diags, complete) = read_folder(store, TENANTS_DIR, &mut repo.sources)?;
@@ -473,6 +477,20 @@ fn read_folder(
         }
     }
     Ok((ids, diags, true))
+}
+
+/// Stems of the `.yaml` entries of `dir` (empty when it is missing or unreadable).
+fn store_names(store: &dyn Store, dir: &str) -> Result<BTreeSet<String>, LoadError> {
+    let Ok(Some((resolved, EntryKind::Dir))) = resolve(store, dir, dir)? else {
+        return Ok(BTreeSet::new());
+    };
+    Ok(store
+        .list(&resolved)?
+        .into_iter()
+        .filter_map(|e| e.name.ok())
+        .filter(|n| has_yaml_extension(n) && !n.starts_with('.'))
+        .map(|n| n.trim_end_matches(".yaml").to_owned())
+        .collect())
 }
 
 fn has_yaml_extension(name: &str) -> bool {

@@ -1,6 +1,6 @@
 //! The loaded repository as typed documents: each file parsed with positions, checked against its schema, and decoded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::de::DeserializeOwned;
 
@@ -25,9 +25,14 @@ pub struct Repo {
     pub platform: Option<Doc<Platform>>,
     /// Tiers by name (the file stem).
     pub tiers: BTreeMap<String, Doc<Tier>>,
+    /// Every tier file's name, loaded or not.
+    pub tier_names: BTreeSet<String>,
     /// Tenants in file-name order.
     pub tenants: Vec<Doc<Tenant>>,
     pub lock: Option<Doc<Lock>>,
+    /// Tenant files that are YAML but failed their schema, kept so the field-level
+    /// rules (tier exists, email, duplicates) still report in the same run.
+    pub partial_tenants: Vec<(String, Node)>,
     /// Whether the lock file exists (it may exist and still fail to load).
     pub lock_present: bool,
     /// Whether every file loaded, parsed and passed its schema. Fleet-wide rules that
@@ -48,15 +53,20 @@ pub fn decode(raw: RawRepo, mut diags: Vec<Diagnostic>) -> (Repo, Vec<Diagnostic
     let mut complete = diags.iter().all(|d| !d.is_error()) && raw.tenants_complete;
     let mut repo = Repo {
         lock_present: raw.lock.is_some(),
+        tier_names: raw.tier_names.clone(),
         ..Repo::default()
     };
+    let mut partial_tenants = Vec::new();
     let mut take = |id: usize, kind: Kind, diags: &mut Vec<Diagnostic>| {
         let file = raw.sources.get(id);
         match decode_one(kind, &file.path, &file.text) {
             Ok((node, json)) => Some((file.path.clone(), node, json)),
-            Err(mut errors) => {
+            Err((node, mut errors)) => {
                 complete = false;
                 diags.append(&mut errors);
+                if let (Kind::Tenant, Some(node)) = (kind, node) {
+                    partial_tenants.push((file.path.clone(), node));
+                }
                 None
             }
         }
@@ -67,6 +77,7 @@ pub fn decode(raw: RawRepo, mut diags: Vec<Diagnostic>) -> (Repo, Vec<Diagnostic
     let tenants: Vec<_> =
         raw.tenants.iter().filter_map(|&id| take(id, Kind::Tenant, &mut diags)).collect();
 
+    repo.partial_tenants = partial_tenants;
     repo.platform = platform.and_then(|p| typed(p, &mut diags));
     repo.lock = lock.and_then(|l| typed(l, &mut diags));
     for tier in tiers {
@@ -83,7 +94,7 @@ pub fn decode(raw: RawRepo, mut diags: Vec<Diagnostic>) -> (Repo, Vec<Diagnostic
 }
 
 /// Parses one file and checks it against its schema.
-fn decode_one(kind: Kind, path: &str, text: &str) -> Result<(Node, serde_json::Value), Vec<Diagnostic>> {
+fn decode_one(kind: Kind, path: &str, text: &str) -> Result<(Node, serde_json::Value), (Option<Node>, Vec<Diagnostic>)> {
     let node = match yaml::parse(text) {
         Ok(node) => node,
         Err(e) => {
@@ -91,21 +102,21 @@ fn decode_one(kind: Kind, path: &str, text: &str) -> Result<(Node, serde_json::V
             if let Some(help) = e.help {
                 d = d.help(help);
             }
-            return Err(vec![d]);
+            return Err((None, vec![d]));
         }
     };
     if matches!(node.value, yaml::NodeValue::Null) {
-        return Err(vec![Diagnostic::error(
+        return Err((None, vec![Diagnostic::error(
             "empty-file",
             path,
             node.span,
             format!("`{path}` is empty"),
         )
-        .help(format!("write the {} as `key: value` lines, or delete the file", kind.noun()))]);
+        .help(format!("write the {} as `key: value` lines, or delete the file", kind.noun()))]));
     }
     let json = node.to_json();
     let errors = schema::check(kind, path, &node, &json);
-    if errors.is_empty() { Ok((node, json)) } else { Err(errors) }
+    if errors.is_empty() { Ok((node, json)) } else { Err((Some(node), errors)) }
 }
 
 fn typed<T: DeserializeOwned>(

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::diag::Diagnostic;
 use crate::model::{Lock, Platform, Tenant, Tier};
 use crate::suggest::did_you_mean;
-use crate::yaml::Node;
+use crate::yaml::{Node, Span};
 
 /// The manifest kinds, each with its schema.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,6 +144,20 @@ fn translate(
             }
             return;
         }
+        ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context }
+            if !context.is_empty() && context.iter().all(|errs| errs.iter().any(|e| matches!(e.kind(), ValidationErrorKind::Constant { .. }))) =>
+        {
+            // Documented enums are `oneOf` a list of `const`s.
+            let options: Vec<String> = context
+                .iter()
+                .flatten()
+                .filter_map(|e| match e.kind() {
+                    ValidationErrorKind::Constant { expected_value } => expected_value.as_str().map(str::to_owned),
+                    _ => None,
+                })
+                .collect();
+            enum_error(file, value_span, &here, instance, &options)
+        }
         ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } => {
             // Optional fields are `anyOf: [T, null]`: report the problem with T itself.
             let real: Vec<_> = context
@@ -172,9 +186,13 @@ fn translate(
         ValidationErrorKind::Type { kind: expected } => {
             let expected = match expected {
                 TypeKind::Single(t) => type_name(*t).to_owned(),
-                TypeKind::Multiple(set) => {
-                    set.iter().map(type_name).collect::<Vec<_>>().join(" or ")
-                }
+                // `null` is how an optional field is spelt in the schema, not advice.
+                TypeKind::Multiple(set) => set
+                    .iter()
+                    .filter(|t| *t != JsonType::Null)
+                    .map(type_name)
+                    .collect::<Vec<_>>()
+                    .join(" or "),
             };
             let found = node.at_pointer(pointer).map_or("nothing", Node::kind);
             let mut d = Diagnostic::error(
@@ -199,18 +217,7 @@ fn translate(
                 .as_array()
                 .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
                 .unwrap_or_default();
-            let mut d = Diagnostic::error(
-                "invalid-value",
-                file,
-                value_span,
-                format!("{here} must be one of {}, found{}", backticked(&options), shown(instance)),
-            );
-            if let Some(s) = instance.as_str() {
-                if let Some(s) = did_you_mean(s, options.iter().map(String::as_str)) {
-                    d = d.help(format!("did you mean `{s}`?"));
-                }
-            }
-            d
+            enum_error(file, value_span, &here, instance, &options)
         }
         ValidationErrorKind::Pattern { .. } => {
             let mut d = Diagnostic::error(
@@ -263,6 +270,23 @@ fn translate(
         _ => Diagnostic::error("schema", file, value_span, format!("{here}: {error}")),
     };
     out.push(diag);
+}
+
+fn enum_error(file: &str, span: Span, here: &str, instance: &Value, options: &[String]) -> Diagnostic {
+    let found = match shown(instance) {
+        s if s.is_empty() => String::new(),
+        s => format!(", found{s}"),
+    };
+    let mut d = Diagnostic::error(
+        "invalid-value",
+        file,
+        span,
+        format!("{here} must be one of {}{found}", backticked(options)),
+    );
+    if let Some(s) = instance.as_str().and_then(|s| did_you_mean(s, options.iter().map(String::as_str))) {
+        d = d.help(format!("did you mean `{s}`?"));
+    }
+    d
 }
 
 fn is_null_branch(e: &ValidationError<'_>) -> bool {

@@ -342,6 +342,11 @@ impl<'a> Builder<'a> {
     }
 
     fn finish(&mut self, span: Span, anchor: usize, value: NodeValue, size: usize) -> Node {
+        // A block mapping's start mark lies after its first key: point at the key.
+        let span = match &value {
+            NodeValue::Mapping(entries) => entries.first().map_or(span, |e| span.min(e.key_span)),
+            _ => span,
+        };
         let node = Node { span, value, size };
         if anchor != 0 {
             self.anchors.insert(anchor, node.clone());

@@ -6,99 +6,171 @@ use crate::diag::Diagnostic;
 use crate::model::{Isolation, Platform, Storage, Tenant, Tier};
 use crate::naming;
 use crate::repo::{file_stem, Doc, Repo};
+use crate::yaml::{Node, NodeValue};
 use crate::suggest::did_you_mean;
 
 /// Highest rollout wave a `wave` label may name.
 const MAX_WAVE: u32 = 1000;
 
-pub(super) fn tenants(repo: &Repo, out: &mut Vec<Diagnostic>) {
-    let mut ids: HashMap<&str, &str> = HashMap::new();
-    let mut names: HashMap<String, &Doc<Tenant>> = HashMap::new();
-    let platform = repo.platform.as_ref().map(|p| &p.value);
-    for doc in &repo.tenants {
+/// A tenant file as the field rules see it: typed when it passed its schema, else the
+/// string fields that are there.
+struct View<'a> {
+    file: &'a str,
+    node: &'a Node,
+    id: Option<&'a str>,
+    name: Option<&'a str>,
+    tier: Option<&'a str>,
+    email: Option<&'a str>,
+    typed: Option<&'a Tenant>,
+}
+
+impl<'a> View<'a> {
+    fn typed(doc: &'a Doc<Tenant>) -> Self {
         let t = &doc.value;
-        id_rules(doc, repo, platform, out);
-        if let Some(first) = ids.insert(&t.id, &doc.file) {
-            out.push(
-                Diagnostic::error(
-                    "duplicate-id",
-                    &doc.file,
-                    doc.node.span_of("/id"),
-                    format!("tenant id `{}` is already used by `{first}`", t.id),
-                )
-                .help("tenant ids are unique; pick another id"),
-            );
+        View {
+            file: &doc.file,
+            node: &doc.node,
+            id: Some(&t.id),
+            name: Some(&t.name),
+            tier: Some(&t.tier),
+            email: Some(&t.admin_email),
+            typed: Some(t),
         }
-        let key = normalize_name(&t.name);
-        if let Some(first) = names.get(&key) {
-            out.push(
-                Diagnostic::error(
-                    "duplicate-name",
-                    &doc.file,
-                    doc.node.span_of("/name"),
-                    format!("display name `{}` is already used by `{}` (as `{}`)", t.name, first.file, first.value.name),
-                )
-                .help("display names are unique, ignoring case and spacing"),
-            );
-        } else {
-            names.insert(key, doc);
-        }
-        if let Err(why) = check_email(&t.admin_email) {
-            out.push(
-                Diagnostic::error(
-                    "invalid-email",
-                    &doc.file,
-                    doc.node.span_of("/admin_email"),
-                    format!("`{}` is not a valid email address: {why}", t.admin_email),
-                )
-                .help("write an address such as `admin@example.com`"),
-            );
-        }
-        labels(doc, out);
-        match repo.tiers.get(&t.tier) {
-            Some(tier) => overrides(doc, &t.tier, &tier.value, out),
-            None => {
-                let mut d = Diagnostic::error(
-                    "unknown-tier",
-                    &doc.file,
-                    doc.node.span_of("/tier"),
-                    format!("tier `{}` does not exist", t.tier),
-                );
-                d = match did_you_mean(&t.tier, repo.tiers.keys().map(String::as_str)) {
-                    Some(s) => d.help(format!("did you mean `{s}`?")),
-                    None if repo.tiers.is_empty() => d.help("add the tier as a file in `tiers/`"),
-                    None => d.help(format!(
-                        "the tiers are {}",
-                        repo.tiers.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
-                    )),
-                };
-                out.push(d);
-            }
+    }
+
+    fn partial(file: &'a str, node: &'a Node) -> Self {
+        let text = |pointer: &str| match node.at_pointer(pointer).map(|n| &n.value) {
+            Some(NodeValue::String(s)) => Some(s.as_str()),
+            _ => None,
+        };
+        View {
+            file,
+            node,
+            // A malformed id has its schema error; the id rules only judge well-formed ones.
+            id: text("/id").filter(|id| is_dns_label(id)),
+            name: text("/name"),
+            tier: text("/tier"),
+            email: text("/admin_email"),
+            typed: None,
         }
     }
 }
 
-fn id_rules(doc: &Doc<Tenant>, repo: &Repo, platform: Option<&Platform>, out: &mut Vec<Diagnostic>) {
-    let id = doc.value.id.as_str();
-    let span = doc.node.span_of("/id");
-    let stem = file_stem(&doc.file);
+/// The tenant id grammar (the schema's pattern): a lowercase DNS label without `--`.
+fn is_dns_label(id: &str) -> bool {
+    id.len() <= 63
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && !id.ends_with('-')
+        && !id.contains("--")
+        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+pub(super) fn tenants(repo: &Repo, out: &mut Vec<Diagnostic>) {
+    let mut ids: HashMap<&str, &str> = HashMap::new();
+    let mut names: HashMap<String, (&str, &str)> = HashMap::new();
+    let platform = repo.platform.as_ref().map(|p| &p.value);
+    let views = repo
+        .tenants
+        .iter()
+        .map(View::typed)
+        .chain(repo.partial_tenants.iter().map(|(file, node)| View::partial(file, node)));
+    for view in views {
+        if let Some(id) = view.id {
+            id_rules(&view, id, repo, platform, out);
+            if let Some(first) = ids.insert(id, view.file) {
+                out.push(
+                    Diagnostic::error(
+                        "duplicate-id",
+                        view.file,
+                        view.node.span_of("/id"),
+                        format!("tenant id `{id}` is already used by `{first}`"),
+                    )
+                    .help("tenant ids are unique; pick another id"),
+                );
+            }
+        }
+        if let Some(name) = view.name {
+            let key = normalize_name(name);
+            if let Some((first_file, first_name)) = names.get(&key) {
+                out.push(
+                    Diagnostic::error(
+                        "duplicate-name",
+                        view.file,
+                        view.node.span_of("/name"),
+                        format!("display name `{name}` is already used by `{first_file}` (as `{first_name}`)"),
+                    )
+                    .help("display names are unique, ignoring case and spacing"),
+                );
+            } else {
+                names.insert(key, (view.file, name));
+            }
+        }
+        if let Some(email) = view.email {
+            if let Err(why) = check_email(email) {
+                out.push(
+                    Diagnostic::error(
+                        "invalid-email",
+                        view.file,
+                        view.node.span_of("/admin_email"),
+                        format!("`{email}` is not a valid email address: {why}"),
+                    )
+                    .help("write an address such as `admin@example.com`"),
+                );
+            }
+        }
+        let tier = view.tier.map(|name| (name, repo.tiers.get(name)));
+        match (tier, view.typed) {
+            (Some((name, Some(tier))), Some(tenant)) => {
+                labels(view.file, view.node, tenant, out);
+                overrides(view.file, view.node, tenant, name, &tier.value, out);
+            }
+            // A tier whose file failed to load has its own errors; it is not unknown.
+            (Some((name, None)), _) if !repo.tier_names.contains(name) => {
+                out.push(unknown_tier(&view, name, repo));
+            }
+            _ => {}
+        }
+    }
+}
+
+fn unknown_tier(view: &View<'_>, name: &str, repo: &Repo) -> Diagnostic {
+    let d = Diagnostic::error(
+        "unknown-tier",
+        view.file,
+        view.node.span_of("/tier"),
+        format!("tier `{name}` does not exist"),
+    );
+    match did_you_mean(name, repo.tiers.keys().map(String::as_str)) {
+        Some(s) => d.help(format!("did you mean `{s}`?")),
+        None if repo.tiers.is_empty() => d.help("add the tier as a file in `tiers/`"),
+        None => d.help(format!(
+            "the tiers are {}",
+            repo.tiers.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
+fn id_rules(view: &View<'_>, id: &str, repo: &Repo, platform: Option<&Platform>, out: &mut Vec<Diagnostic>) {
+    let file = view.file;
+    let span = view.node.span_of("/id");
+    let stem = file_stem(file);
     if stem != id {
         out.push(
             Diagnostic::error(
                 "id-file-mismatch",
-                &doc.file,
+                file,
                 span,
-                format!("tenant id `{id}` does not match its file name `{}`", doc.file),
+                format!("tenant id `{id}` does not match its file name `{file}`"),
             )
             .help(format!("a tenant's file is `tenants/<id>.yaml`: rename the file to `tenants/{id}.yaml`, or set `id: {stem}`")),
         );
     }
     let reserved = naming::RESERVED_IDS.contains(&id)
-        || repo.tiers.contains_key(id)
+        || repo.tier_names.contains(id)
         || platform.is_some_and(|p| p.services.contains_key(id));
     if reserved {
         out.push(
-            Diagnostic::error("reserved-id", &doc.file, span, format!("tenant id `{id}` is reserved"))
+            Diagnostic::error("reserved-id", file, span, format!("tenant id `{id}` is reserved"))
                 .help("tier names, service names and names of shared resources cannot be tenant ids; pick another id"),
         );
     }
@@ -114,7 +186,7 @@ fn id_rules(doc: &Doc<Tenant>, repo: &Repo, platform: Option<&Platform>, out: &m
             out.push(
                 Diagnostic::error(
                     "id-too-long",
-                    &doc.file,
+                    file,
                     span,
                     format!("tenant id `{id}` is {} characters; with prefix `{}` and stage `{}` ids can have at most {max}{tightest}", id.len(), platform.naming.prefix, platform.stage),
                 )
@@ -166,8 +238,8 @@ fn check_email(email: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn labels(doc: &Doc<Tenant>, out: &mut Vec<Diagnostic>) {
-    for (key, value) in &doc.value.labels {
+fn labels(file: &str, node: &Node, tenant: &Tenant, out: &mut Vec<Diagnostic>) {
+    for (key, value) in &tenant.labels {
         let pointer = format!("/labels/{}", key.replace('~', "~0").replace('/', "~1"));
         let key_ok = !key.is_empty()
             && key.len() <= 63
@@ -175,15 +247,15 @@ fn labels(doc: &Doc<Tenant>, out: &mut Vec<Diagnostic>) {
             && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_./".contains(c));
         if !key_ok {
             out.push(
-                Diagnostic::error("invalid-label", &doc.file, doc.node.key_span_of(&pointer), format!("label key `{key}` is not allowed"))
+                Diagnostic::error("invalid-label", file, node.key_span_of(&pointer), format!("label key `{key}` is not allowed"))
                     .help("label keys are up to 63 lowercase letters, digits, `-`, `_`, `.` and `/`, starting with a letter"),
             );
         }
         if value.len() > 256 || value.chars().any(char::is_control) {
             out.push(Diagnostic::error(
                 "invalid-label",
-                &doc.file,
-                doc.node.span_of(&pointer),
+                file,
+                node.span_of(&pointer),
                 format!("the value of label `{key}` must be at most 256 characters with no control characters"),
             ));
         }
@@ -191,8 +263,8 @@ fn labels(doc: &Doc<Tenant>, out: &mut Vec<Diagnostic>) {
             out.push(
                 Diagnostic::error(
                     "invalid-wave",
-                    &doc.file,
-                    doc.node.span_of(&pointer),
+                    file,
+                    node.span_of(&pointer),
                     format!("rollout wave `{value}` is not a whole number from 0 to {MAX_WAVE}"),
                 )
                 .help("waves are applied in increasing order: write `wave: \"1\"`"),
@@ -201,10 +273,10 @@ fn labels(doc: &Doc<Tenant>, out: &mut Vec<Diagnostic>) {
     }
 }
 
-fn overrides(doc: &Doc<Tenant>, tier_name: &str, tier: &Tier, out: &mut Vec<Diagnostic>) {
-    let o = &doc.value.overrides;
+fn overrides(file: &str, node: &Node, tenant: &Tenant, tier_name: &str, tier: &Tier, out: &mut Vec<Diagnostic>) {
+    let o = &tenant.overrides;
     let refuse = |pointer: &str, why: String| {
-        Diagnostic::error("override-not-allowed", &doc.file, doc.node.key_span_of(pointer), why)
+        Diagnostic::error("override-not-allowed", file, node.key_span_of(pointer), why)
     };
     if let Some(count) = o.desired_count {
         let pointer = "/overrides/desired_count";
@@ -215,8 +287,8 @@ fn overrides(doc: &Doc<Tenant>, tier_name: &str, tier: &Tier, out: &mut Vec<Diag
                 out.push(
                     Diagnostic::error(
                         "override-out-of-bounds",
-                        &doc.file,
-                        doc.node.span_of(pointer),
+                        file,
+                        node.span_of(pointer),
                         format!("`desired_count: {count}` is outside tier `{tier_name}`'s bounds {}..={}", b.min, b.max),
                     )
                     .help(format!("pick a count from {} to {}, or widen the bounds in the tier", b.min, b.max)),
