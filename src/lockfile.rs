@@ -10,10 +10,12 @@ use std::fmt::Write as _;
 
 use crate::model::{AlbMode, Allocation, Isolation, Lock, ShardState, State, Tenant, Tier, LOCK_VERSION, MAX_PRIORITY};
 
-/// Whether `tenant` gets a dedicated ALB (tier default, or its own override).
+/// Whether `tenant` gets a dedicated ALB (tier default, or its own override). Only
+/// silo tenants can; elsewhere the setting is refused by validation and ignored here.
 #[must_use]
 pub fn dedicated_alb(tier: &Tier, tenant: &Tenant) -> bool {
-    tenant.overrides.dedicated_alb.unwrap_or(tier.routing.alb == AlbMode::Dedicated)
+    tier.isolation == Isolation::Silo
+        && tenant.overrides.dedicated_alb.unwrap_or(tier.routing.alb == AlbMode::Dedicated)
 }
 
 /// Whether `tenant` is reached through its own listener rule on a shared router shard:

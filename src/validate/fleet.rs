@@ -170,7 +170,7 @@ pub(super) fn tiers(repo: &Repo, out: &mut Vec<Diagnostic>) {
                         Diagnostic::error(
                             "missing-storage",
                             file,
-                            doc.node.key_span_of("/storage").min(doc.node.span),
+                            doc.node.key_span_of("/storage"),
                             format!("tier `{name}` does not say how the `{service}` table is stored"),
                         )
                         .help(format!("add `{service}: pooled` or `{service}: silo` under `storage:`")),
