@@ -1,13 +1,14 @@
 //! The command line: clap definitions, one function per command, output in the chosen format, and the exit code.
 
+use std::fmt::Write as _;
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::diag::{self, Diagnostic};
-use crate::exit::{help_table, Exit};
-use crate::load::{self, GitRevision, LoadError, WorkTree, LOCK_FILE};
+use crate::exit::{Exit, help_table};
+use crate::load::{self, GitRevision, LOCK_FILE, LoadError, WorkTree};
 use crate::lockfile;
 use crate::model::Lock;
 use crate::repo::{self, Repo};
@@ -20,7 +21,13 @@ use crate::validate;
 #[command(name = "tenantops", version, after_help = help_table(), max_term_width = 100)]
 pub struct Cli {
     /// Run as if started in DIR (the repository holding `tenantops.yaml`).
-    #[arg(short = 'C', long = "directory", value_name = "DIR", default_value = ".", global = true)]
+    #[arg(
+        short = 'C',
+        long = "directory",
+        value_name = "DIR",
+        default_value = ".",
+        global = true
+    )]
     pub dir: PathBuf,
     /// Output format: `human` (default), `github` (workflow annotations), `json`.
     #[arg(long, value_enum, default_value_t = Format::Human, global = true)]
@@ -98,7 +105,11 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { Exit::Usage.code() } else { Exit::Success.code() };
+            return if e.use_stderr() {
+                Exit::Usage.code()
+            } else {
+                Exit::Success.code()
+            };
         }
     };
     run(&cli).code()
@@ -116,7 +127,9 @@ pub fn run(cli: &Cli) -> Exit {
     result.unwrap_or_else(|e| {
         out.fatal(&e);
         match e {
-            Failure::Load(LoadError::Io { .. } | LoadError::Git(_)) | Failure::Io(..) => Exit::Internal,
+            Failure::Load(LoadError::Io { .. } | LoadError::Git(_)) | Failure::Io(..) => {
+                Exit::Internal
+            }
             Failure::Load(_) => Exit::Invalid,
         }
     })
@@ -143,26 +156,47 @@ impl Output {
         let color = match cli.color {
             Color::Always => true,
             Color::Never => false,
-            Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            Color::Auto => {
+                std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+            }
         };
         let root = cli.dir.to_string_lossy().trim_end_matches('/').to_owned();
-        Output { format: cli.format, color, root: if root == "." { String::new() } else { root } }
+        Output {
+            format: cli.format,
+            color,
+            root: if root == "." { String::new() } else { root },
+        }
     }
 
     /// Prints diagnostics and a closing line; `ok` is the success line.
-    fn report(&self, diagnostics: &mut [Diagnostic], sources: &dyn diag::SourceText, ok: &str, extra: serde_json::Value) {
+    fn report(
+        &self,
+        diagnostics: &mut [Diagnostic],
+        sources: &dyn diag::SourceText,
+        ok: &str,
+        extra: &serde_json::Value,
+    ) {
         diag::sort(diagnostics);
         let errors = diagnostics.iter().filter(|d| d.is_error()).count();
         let warnings = diagnostics.len() - errors;
         match self.format {
             Format::Human => {
                 let mut err = std::io::stderr().lock();
-                let _ = err.write_all(diag::human(diagnostics, sources, &self.root, self.color).as_bytes());
+                let _ = err.write_all(
+                    diag::human(diagnostics, sources, &self.root, self.color).as_bytes(),
+                );
                 if errors > 0 {
                     let _ = writeln!(err, "{}", self.failed_line(errors, warnings));
                 } else {
                     let _ = err.flush();
-                    println!("{ok}{}", if warnings > 0 { format!(" ({warnings} warning{})", plural(warnings)) } else { String::new() });
+                    println!(
+                        "{ok}{}",
+                        if warnings > 0 {
+                            format!(" ({warnings} warning{})", plural(warnings))
+                        } else {
+                            String::new()
+                        }
+                    );
                 }
             }
             Format::Github => {
@@ -189,22 +223,29 @@ impl Output {
     fn failed_line(&self, errors: usize, warnings: usize) -> String {
         let mut line = format!("error: {errors} problem{} found", plural(errors));
         if warnings > 0 {
-            line.push_str(&format!(" ({warnings} warning{})", plural(warnings)));
+            let _ = write!(line, " ({warnings} warning{})", plural(warnings));
         }
         line.push_str("; nothing was written");
-        if self.color { format!("\x1b[1;31m{line}\x1b[0m") } else { line }
+        if self.color {
+            format!("\x1b[1;31m{line}\x1b[0m")
+        } else {
+            line
+        }
     }
 
     fn fatal(&self, error: &Failure) {
         let mut message = error.to_string();
         let mut source = std::error::Error::source(error);
         while let Some(cause) = source {
-            message.push_str(&format!(": {cause}"));
+            let _ = write!(message, ": {cause}");
             source = cause.source();
         }
         match self.format {
             Format::Json => println!("{}", serde_json::json!({"ok": false, "error": message})),
-            Format::Github => println!("::error title=tenantops::{}", message.replace('%', "%25").replace('\n', "%0A")),
+            Format::Github => println!(
+                "::error title=tenantops::{}",
+                message.replace('%', "%25").replace('\n', "%0A")
+            ),
             Format::Human => eprintln!("error: {message}"),
         }
     }
@@ -212,7 +253,10 @@ impl Output {
     /// A plain message line (human: stdout; json: as `{"message"}`).
     fn stale(&self, lines: &[String], help: &str) {
         match self.format {
-            Format::Json => println!("{}", serde_json::json!({"ok": false, "stale": lines, "help": help})),
+            Format::Json => println!(
+                "{}",
+                serde_json::json!({"ok": false, "stale": lines, "help": help})
+            ),
             Format::Github => {
                 for line in lines {
                     println!("::error title=tenantops out of date::{line}");
@@ -263,7 +307,12 @@ fn validate_cmd(cli: &Cli, args: &ValidateArgs, out: &Output) -> Result<Exit, Fa
         plural(summary.shards)
     );
     let failed = diags.iter().any(Diagnostic::is_error);
-    out.report(&mut diags, &repo.sources, &ok, serde_json::to_value(&summary).unwrap_or_default());
+    out.report(
+        &mut diags,
+        &repo.sources,
+        &ok,
+        &serde_json::to_value(&summary).unwrap_or_default(),
+    );
     Ok(if failed { Exit::Invalid } else { Exit::Success })
 }
 
@@ -275,14 +324,27 @@ fn lock_cmd(cli: &Cli, args: &LockArgs, out: &Output) -> Result<Exit, Failure> {
     diags.extend(validate::validate(&repo));
     diags.retain(|d| !LOCK_FIXES.contains(&d.code));
     if diags.iter().any(Diagnostic::is_error) || !repo.complete {
-        out.report(&mut diags, &repo.sources, "", serde_json::Value::Null);
+        out.report(&mut diags, &repo.sources, "", &serde_json::Value::Null);
         return Ok(Exit::Invalid);
     }
     let platform = repo.platform.as_ref().map(|p| &p.value).ok_or_else(|| {
-        Failure::Io(load::PLATFORM_FILE.to_owned(), std::io::Error::other("platform settings did not load"))
+        Failure::Io(
+            load::PLATFORM_FILE.to_owned(),
+            std::io::Error::other("platform settings did not load"),
+        )
     })?;
-    let old = repo.lock.as_ref().map_or_else(|| Lock { version: crate::model::LOCK_VERSION, ..Lock::default() }, |l| l.value.clone());
-    let pairs = repo.tenants.iter().filter_map(|t| repo.tiers.get(&t.value.tier).map(|tier| (&t.value, &tier.value)));
+    let old = repo.lock.as_ref().map_or_else(
+        || Lock {
+            version: crate::model::LOCK_VERSION,
+            ..Lock::default()
+        },
+        |l| l.value.clone(),
+    );
+    let pairs = repo.tenants.iter().filter_map(|t| {
+        repo.tiers
+            .get(&t.value.tier)
+            .map(|tier| (&t.value, &tier.value))
+    });
     let wants = lockfile::wants(pairs);
     let (new, changes) = lockfile::allocate(&old, &wants, platform.routing.tenants_per_shard);
     let text = lockfile::to_text(&new);
@@ -291,19 +353,40 @@ fn lock_cmd(cli: &Cli, args: &LockArgs, out: &Output) -> Result<Exit, Failure> {
         .allocated
         .iter()
         .map(|(id, a)| format!("allocate `{id}`: shard {} priority {}", a.shard, a.priority))
-        .chain(changes.released.iter().map(|(id, a)| format!("release `{id}`: shard {} priority {} (the priority is not reused)", a.shard, a.priority)))
-        .chain(changes.opened_shards.iter().map(|s| format!("open router shard {s}")))
+        .chain(changes.released.iter().map(|(id, a)| {
+            format!(
+                "release `{id}`: shard {} priority {} (the priority is not reused)",
+                a.shard, a.priority
+            )
+        }))
+        .chain(
+            changes
+                .opened_shards
+                .iter()
+                .map(|s| format!("open router shard {s}")),
+        )
         .collect();
     if current == Some(text.as_str()) {
         if out.format == Format::Json {
             println!("{}", serde_json::json!({"ok": true, "changed": false}));
         } else {
-            println!("ok: `{LOCK_FILE}` is up to date ({} allocations on {} shards)", new.tenants.len(), new.shards.len());
+            println!(
+                "ok: `{LOCK_FILE}` is up to date ({} allocations on {} shards)",
+                new.tenants.len(),
+                new.shards.len()
+            );
         }
         return Ok(Exit::Success);
     }
     if lines.is_empty() {
-        lines.push(format!("`{LOCK_FILE}` is {} its canonical form", if current.is_some() { "not in" } else { "missing, so not in" }));
+        lines.push(format!(
+            "`{LOCK_FILE}` is {} its canonical form",
+            if current.is_some() {
+                "not in"
+            } else {
+                "missing, so not in"
+            }
+        ));
     }
     if args.check {
         out.stale(&lines, "run `tenantops lock` and commit `tenants.lock`");
@@ -312,7 +395,10 @@ fn lock_cmd(cli: &Cli, args: &LockArgs, out: &Output) -> Result<Exit, Failure> {
     let path = cli.dir.join(LOCK_FILE);
     write_atomic(&path, &text).map_err(|e| Failure::Io(path.display().to_string(), e))?;
     if out.format == Format::Json {
-        println!("{}", serde_json::json!({"ok": true, "changed": true, "changes": lines}));
+        println!(
+            "{}",
+            serde_json::json!({"ok": true, "changed": true, "changes": lines})
+        );
     } else {
         for line in &lines {
             println!("{line}");
@@ -341,11 +427,22 @@ fn schema_cmd(cli: &Cli, args: &SchemaArgs, out: &Output) -> Result<Exit, Failur
             write_atomic(&path, &want).map_err(|e| Failure::Io(path.display().to_string(), e))?;
             println!("wrote `schemas/{}`", kind.file_name());
         } else {
-            stale.push(format!("`schemas/{}` is {}", kind.file_name(), if have.is_some() { "out of date" } else { "missing" }));
+            stale.push(format!(
+                "`schemas/{}` is {}",
+                kind.file_name(),
+                if have.is_some() {
+                    "out of date"
+                } else {
+                    "missing"
+                }
+            ));
         }
     }
     if !stale.is_empty() {
-        out.stale(&stale, "run `tenantops schema --write` and commit `schemas/`");
+        out.stale(
+            &stale,
+            "run `tenantops schema --write` and commit `schemas/`",
+        );
         return Ok(Exit::Stale);
     }
     if args.check {

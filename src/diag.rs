@@ -24,7 +24,11 @@ pub struct Diagnostic {
     /// Repository-relative path, forward slashes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
-    #[serde(flatten, skip_serializing_if = "Option::is_none", serialize_with = "ser_span")]
+    #[serde(
+        flatten,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_span"
+    )]
     pub span: Option<Span>,
     /// What to do about it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -103,7 +107,12 @@ pub trait SourceText {
 /// Prints `diagnostics` for a person, rustc-style: the message, `--> file:line:col`,
 /// the source line with a caret under the problem, and the help.
 #[must_use]
-pub fn human(diagnostics: &[Diagnostic], sources: &dyn SourceText, root: &str, color: bool) -> String {
+pub fn human(
+    diagnostics: &[Diagnostic],
+    sources: &dyn SourceText,
+    root: &str,
+    color: bool,
+) -> String {
     let paint = |code: &str, text: &str| {
         if color {
             format!("\x1b[{code}m{text}\x1b[0m")
@@ -149,15 +158,27 @@ pub fn human(diagnostics: &[Diagnostic], sources: &dyn SourceText, root: &str, c
                 .max(1);
             let carets = paint(code, &"^".repeat(width));
             let _ = writeln!(out, "{pad} {bar}");
-            let _ = writeln!(out, "{} {bar} {shown}", paint("1;34", &span.line.to_string()));
+            let _ = writeln!(
+                out,
+                "{} {bar} {shown}",
+                paint("1;34", &span.line.to_string())
+            );
             let _ = writeln!(
                 out,
                 "{pad} {bar} {}{carets}",
-                before.chars().map(|c| if c == '\t' { '\t' } else { ' ' }).collect::<String>()
+                before
+                    .chars()
+                    .map(|c| if c == '\t' { '\t' } else { ' ' })
+                    .collect::<String>()
             );
         }
         if let Some(help) = &d.help {
-            let _ = writeln!(out, "{pad} = {}: {}", paint("1", "help"), visible_line(help));
+            let _ = writeln!(
+                out,
+                "{pad} = {}: {}",
+                paint("1", "help"),
+                visible_line(help)
+            );
         }
         out.push('\n');
     }
@@ -197,23 +218,36 @@ pub fn github(diagnostics: &[Diagnostic], root: &str) -> String {
         };
         let mut props = Vec::new();
         if let Some(file) = &d.file {
-            props.push(format!("file={}", escape_property(&display_path(root, file))));
+            props.push(format!(
+                "file={}",
+                escape_property(&display_path(root, file))
+            ));
         }
         if let Some(span) = d.span {
             props.push(format!("line={},col={}", span.line, span.col));
         }
-        props.push(format!("title={}", escape_property(&format!("tenantops {}", d.code))));
+        props.push(format!(
+            "title={}",
+            escape_property(&format!("tenantops {}", d.code))
+        ));
         let mut message = d.message.clone();
         if let Some(help) = &d.help {
             let _ = write!(message, "\n{help}");
         }
-        let _ = writeln!(out, "::{command} {}::{}", props.join(","), escape_data(&message));
+        let _ = writeln!(
+            out,
+            "::{command} {}::{}",
+            props.join(","),
+            escape_data(&message)
+        );
     }
     out
 }
 
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 fn escape_property(s: &str) -> String {
@@ -233,8 +267,13 @@ mod tests {
 
     #[test]
     fn human_shows_line_and_caret() {
-        let d = Diagnostic::error("unknown-tier", "tenants/a.yaml", Span::new(2, 7, 7), "tier `premuim` does not exist")
-            .help("did you mean `premium`?");
+        let d = Diagnostic::error(
+            "unknown-tier",
+            "tenants/a.yaml",
+            Span::new(2, 7, 7),
+            "tier `premuim` does not exist",
+        )
+        .help("did you mean `premium`?");
         let out = human(&[d], &One("id: a\ntier: premuim\n"), ".", false);
         assert_eq!(
             out,

@@ -1,5 +1,7 @@
 //! The process exit codes, one per outcome, documented in `--help` and the README.
 
+use std::fmt::Write as _;
+
 /// How a run ended. The numbers are part of the interface: scripts and CI depend on them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
@@ -17,7 +19,13 @@ pub enum Exit {
 }
 
 impl Exit {
-    pub const ALL: [Exit; 5] = [Exit::Success, Exit::Invalid, Exit::Usage, Exit::Stale, Exit::Internal];
+    pub const ALL: [Exit; 5] = [
+        Exit::Success,
+        Exit::Invalid,
+        Exit::Usage,
+        Exit::Stale,
+        Exit::Internal,
+    ];
 
     #[must_use]
     pub fn code(self) -> i32 {
@@ -29,7 +37,9 @@ impl Exit {
     pub fn meaning(self) -> &'static str {
         match self {
             Exit::Success => "success: no errors (warnings may have been printed)",
-            Exit::Invalid => "invalid input: a manifest, the lock or a named revision is wrong; nothing was written",
+            Exit::Invalid => {
+                "invalid input: a manifest, the lock or a named revision is wrong; nothing was written"
+            }
             Exit::Usage => "usage error: the command line is wrong",
             Exit::Stale => "out of date: `--check` found `tenants.lock` or `schemas/` stale",
             Exit::Internal => "internal error: I/O failure or a bug in tenantops",
@@ -42,7 +52,7 @@ impl Exit {
 pub fn help_table() -> String {
     let mut out = String::from("Exit codes:\n");
     for exit in Exit::ALL {
-        out.push_str(&format!("  {:>2}  {}\n", exit.code(), exit.meaning()));
+        let _ = writeln!(out, "  {:>2}  {}", exit.code(), exit.meaning());
     }
     out
 }

@@ -247,17 +247,20 @@ impl GitRevision {
     /// # Errors
     /// When `root` is not in a git repository, or `rev` does not resolve.
     pub fn open(root: &Path, rev: &str) -> Result<Self, LoadError> {
-        let repo = git2::Repository::discover(root).map_err(|source| {
-            LoadError::NotAGitRepository {
+        let repo =
+            git2::Repository::discover(root).map_err(|source| LoadError::NotAGitRepository {
                 path: root.display().to_string(),
                 source,
-            }
-        })?;
+            })?;
         let (tree, commit) = Self::resolve(&repo, root, rev)?;
         Ok(GitRevision { repo, tree, commit })
     }
 
-    fn resolve(repo: &git2::Repository, root: &Path, rev: &str) -> Result<(git2::Oid, git2::Oid), LoadError> {
+    fn resolve(
+        repo: &git2::Repository,
+        root: &Path,
+        rev: &str,
+    ) -> Result<(git2::Oid, git2::Oid), LoadError> {
         let bad = |e: git2::Error| LoadError::BadRevision {
             rev: rev.to_owned(),
             message: e.message().to_owned(),
@@ -465,7 +468,8 @@ fn read_folder(
                 )
                 .help(format!(
                     "rename it to `{dir}/{}.yaml`, or move it out of `{dir}/`",
-                    name.rsplit_once('.').map_or(name.as_str(), |(stem, _)| stem)
+                    name.rsplit_once('.')
+                        .map_or(name.as_str(), |(stem, _)| stem)
                 )),
             );
             continue;
@@ -493,6 +497,7 @@ fn store_names(store: &dyn Store, dir: &str) -> Result<BTreeSet<String>, LoadErr
         .collect())
 }
 
+#[allow(clippy::case_sensitive_file_extension_comparisons)] // `.YAML` is refused on purpose
 fn has_yaml_extension(name: &str) -> bool {
     name.len() > ".yaml".len() && name.ends_with(".yaml")
 }
@@ -509,7 +514,11 @@ fn read_file(
     let target = match resolve(store, path, rel)? {
         Ok(Some((target, EntryKind::File))) => target,
         Ok(Some((_, kind))) => {
-            let what = if kind == EntryKind::Dir { "a directory" } else { "not a regular file" };
+            let what = if kind == EntryKind::Dir {
+                "a directory"
+            } else {
+                "not a regular file"
+            };
             return Ok(Err(Diagnostic::unlocated(
                 "not-a-file",
                 Some(rel),
@@ -525,9 +534,13 @@ fn read_file(
             return Ok(Err(Diagnostic::unlocated(
                 "file-too-large",
                 Some(rel),
-                format!("`{rel}` is {size} bytes; manifests are at most {MAX_FILE_BYTES} bytes (1 MiB)"),
+                format!(
+                    "`{rel}` is {size} bytes; manifests are at most {MAX_FILE_BYTES} bytes (1 MiB)"
+                ),
             )
-            .help("a manifest this large is not a manifest; check what was committed here")));
+            .help(
+                "a manifest this large is not a manifest; check what was committed here",
+            )));
         }
     };
     match decode_utf8(bytes) {
@@ -536,7 +549,10 @@ fn read_file(
             "not-utf8",
             rel,
             span,
-            format!("`{rel}` is not valid UTF-8 (byte 0x{byte:02x} at line {}, column {})", span.line, span.col),
+            format!(
+                "`{rel}` is not valid UTF-8 (byte 0x{byte:02x} at line {}, column {})",
+                span.line, span.col
+            ),
         )
         .help("save the file as UTF-8"))),
     }
@@ -622,7 +638,10 @@ mod tests {
 
     #[test]
     fn joins_stay_inside() {
-        assert_eq!(join_inside("tenants", "../shared/a.yaml").as_deref(), Some("shared/a.yaml"));
+        assert_eq!(
+            join_inside("tenants", "../shared/a.yaml").as_deref(),
+            Some("shared/a.yaml")
+        );
         assert_eq!(join_inside("tenants", "../../etc/passwd"), None);
         assert_eq!(join_inside("tenants", "/etc/passwd"), None);
         assert_eq!(join_inside("", "a/./b.yaml").as_deref(), Some("a/b.yaml"));

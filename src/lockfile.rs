@@ -8,14 +8,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use crate::model::{AlbMode, Allocation, Isolation, Lock, ShardState, State, Tenant, Tier, LOCK_VERSION, MAX_PRIORITY};
+use crate::model::{
+    AlbMode, Allocation, Isolation, LOCK_VERSION, Lock, MAX_PRIORITY, ShardState, State, Tenant,
+    Tier,
+};
 
 /// Whether `tenant` gets a dedicated ALB (tier default, or its own override). Only
 /// silo tenants can; elsewhere the setting is refused by validation and ignored here.
 #[must_use]
 pub fn dedicated_alb(tier: &Tier, tenant: &Tenant) -> bool {
     tier.isolation == Isolation::Silo
-        && tenant.overrides.dedicated_alb.unwrap_or(tier.routing.alb == AlbMode::Dedicated)
+        && tenant
+            .overrides
+            .dedicated_alb
+            .unwrap_or(tier.routing.alb == AlbMode::Dedicated)
 }
 
 /// Whether `tenant` is reached through its own listener rule on a shared router shard:
@@ -81,20 +87,29 @@ pub fn allocate(old: &Lock, wants: &[Want<'_>], capacity: u32) -> (Lock, Changes
         .collect();
     missing.sort_unstable();
     for id in missing {
-        let shard = lock
+        let open = lock
             .shards
-            .iter_mut()
-            .filter(|s| used.get(&s.id).copied().unwrap_or(0) < capacity && s.next_priority <= MAX_PRIORITY)
-            .min_by_key(|s| s.id);
-        let shard = if let Some(shard) = shard {
-            shard
-        } else {
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                used.get(&s.id).copied().unwrap_or(0) < capacity && s.next_priority <= MAX_PRIORITY
+            })
+            .min_by_key(|(_, s)| s.id)
+            .map(|(i, _)| i);
+        let index = open.unwrap_or_else(|| {
             let id = lock.shards.iter().map(|s| s.id).max().unwrap_or(0) + 1;
-            lock.shards.push(ShardState { id, next_priority: 1 });
             changes.opened_shards.push(id);
-            lock.shards.last_mut().expect("just pushed")
+            lock.shards.push(ShardState {
+                id,
+                next_priority: 1,
+            });
+            lock.shards.len() - 1
+        });
+        let shard = &mut lock.shards[index];
+        let alloc = Allocation {
+            shard: shard.id,
+            priority: shard.next_priority,
         };
-        let alloc = Allocation { shard: shard.id, priority: shard.next_priority };
         shard.next_priority += 1;
         *used.entry(shard.id).or_default() += 1;
         lock.tenants.insert(id.to_owned(), alloc);
@@ -121,15 +136,23 @@ pub fn wants<'a>(tenants: impl Iterator<Item = (&'a Tenant, &'a Tier)>) -> Vec<W
 pub fn to_text(lock: &Lock) -> String {
     let mut out = String::new();
     out.push_str("# yaml-language-server: $schema=schemas/lock.schema.json\n");
-    out.push_str("# Managed by `tenantops lock`; do not edit by hand. Allocations never move once\n");
-    out.push_str("# made, and a released priority is never reused. Review changes like Cargo.lock.\n");
+    out.push_str(
+        "# Managed by `tenantops lock`; do not edit by hand. Allocations never move once\n",
+    );
+    out.push_str(
+        "# made, and a released priority is never reused. Review changes like Cargo.lock.\n",
+    );
     let _ = writeln!(out, "version: {}", lock.version);
     if lock.shards.is_empty() {
         out.push_str("shards: []\n");
     } else {
         out.push_str("shards:\n");
         for shard in &lock.shards {
-            let _ = writeln!(out, "  - id: {}\n    next_priority: {}", shard.id, shard.next_priority);
+            let _ = writeln!(
+                out,
+                "  - id: {}\n    next_priority: {}",
+                shard.id, shard.next_priority
+            );
         }
     }
     if lock.tenants.is_empty() {
@@ -138,7 +161,11 @@ pub fn to_text(lock: &Lock) -> String {
         out.push_str("tenants:\n");
         for (id, alloc) in &lock.tenants {
             // Ids are validated DNS labels, safe to write unquoted.
-            let _ = writeln!(out, "  {id}: {{ shard: {}, priority: {} }}", alloc.shard, alloc.priority);
+            let _ = writeln!(
+                out,
+                "  {id}: {{ shard: {}, priority: {} }}",
+                alloc.shard, alloc.priority
+            );
         }
     }
     out
@@ -149,15 +176,37 @@ mod tests {
     use super::*;
 
     fn want(id: &str) -> Want<'_> {
-        Want { id, routed: true, needs: true }
+        Want {
+            id,
+            routed: true,
+            needs: true,
+        }
     }
 
     #[test]
     fn fills_shards_in_order_and_opens_new_ones() {
         let (lock, changes) = allocate(&Lock::default(), &[want("c"), want("a"), want("b")], 2);
-        assert_eq!(lock.tenants["a"], Allocation { shard: 1, priority: 1 });
-        assert_eq!(lock.tenants["b"], Allocation { shard: 1, priority: 2 });
-        assert_eq!(lock.tenants["c"], Allocation { shard: 2, priority: 1 });
+        assert_eq!(
+            lock.tenants["a"],
+            Allocation {
+                shard: 1,
+                priority: 1
+            }
+        );
+        assert_eq!(
+            lock.tenants["b"],
+            Allocation {
+                shard: 1,
+                priority: 2
+            }
+        );
+        assert_eq!(
+            lock.tenants["c"],
+            Allocation {
+                shard: 2,
+                priority: 1
+            }
+        );
         assert_eq!(changes.opened_shards, vec![1, 2]);
     }
 
@@ -165,16 +214,43 @@ mod tests {
     fn released_capacity_is_reused_but_priorities_are_not() {
         let (lock, _) = allocate(&Lock::default(), &[want("a"), want("b")], 2);
         let (lock, changes) = allocate(&lock, &[want("b"), want("c")], 2);
-        assert_eq!(changes.released, vec![("a".to_owned(), Allocation { shard: 1, priority: 1 })]);
-        assert_eq!(lock.tenants["b"], Allocation { shard: 1, priority: 2 });
-        assert_eq!(lock.tenants["c"], Allocation { shard: 1, priority: 3 });
-        assert_eq!(lock.shards, vec![ShardState { id: 1, next_priority: 4 }]);
+        assert_eq!(
+            changes.released,
+            vec![(
+                "a".to_owned(),
+                Allocation {
+                    shard: 1,
+                    priority: 1
+                }
+            )]
+        );
+        assert_eq!(
+            lock.tenants["b"],
+            Allocation {
+                shard: 1,
+                priority: 2
+            }
+        );
+        assert_eq!(
+            lock.tenants["c"],
+            Allocation {
+                shard: 1,
+                priority: 3
+            }
+        );
+        assert_eq!(
+            lock.shards,
+            vec![ShardState {
+                id: 1,
+                next_priority: 4
+            }]
+        );
     }
 
     #[test]
     fn existing_allocations_never_move_and_allocation_is_idempotent() {
         let (first, _) = allocate(&Lock::default(), &[want("m"), want("z")], 100);
-        let (second, changes) = allocate(&first, &[want("a"), want("m"), want("z")], 100);
+        let (second, _) = allocate(&first, &[want("a"), want("m"), want("z")], 100);
         assert_eq!(second.tenants["m"], first.tenants["m"]);
         assert_eq!(second.tenants["z"], first.tenants["z"]);
         assert_eq!(second.tenants["a"].priority, 3);
@@ -186,7 +262,18 @@ mod tests {
     #[test]
     fn offboarding_tenants_keep_but_never_get() {
         let (lock, _) = allocate(&Lock::default(), &[want("a")], 10);
-        let leaving = [Want { id: "a", routed: true, needs: false }, Want { id: "b", routed: true, needs: false }];
+        let leaving = [
+            Want {
+                id: "a",
+                routed: true,
+                needs: false,
+            },
+            Want {
+                id: "b",
+                routed: true,
+                needs: false,
+            },
+        ];
         let (after, changes) = allocate(&lock, &leaving, 10);
         assert!(changes.is_empty());
         assert_eq!(after.tenants.len(), 1);
@@ -196,11 +283,20 @@ mod tests {
     fn exhausted_priorities_open_a_new_shard() {
         let full = Lock {
             version: 1,
-            shards: vec![ShardState { id: 1, next_priority: MAX_PRIORITY + 1 }],
+            shards: vec![ShardState {
+                id: 1,
+                next_priority: MAX_PRIORITY + 1,
+            }],
             tenants: BTreeMap::new(),
         };
         let (lock, _) = allocate(&full, &[want("a")], 100);
-        assert_eq!(lock.tenants["a"], Allocation { shard: 2, priority: 1 });
+        assert_eq!(
+            lock.tenants["a"],
+            Allocation {
+                shard: 2,
+                priority: 1
+            }
+        );
     }
 
     #[test]
@@ -209,7 +305,10 @@ mod tests {
         let text = to_text(&lock);
         let node = crate::yaml::parse(&text).unwrap();
         let json = node.to_json();
-        assert!(crate::schema::check(crate::schema::Kind::Lock, "tenants.lock", &node, &json).is_empty());
+        assert!(
+            crate::schema::check(crate::schema::Kind::Lock, "tenants.lock", &node, &json)
+                .is_empty()
+        );
         let back: Lock = serde_json::from_value(json).unwrap();
         assert_eq!(back, lock);
         assert!(text.starts_with("# yaml-language-server: $schema="));

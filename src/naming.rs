@@ -49,19 +49,51 @@ pub fn tenant_names(platform: &Platform, id: &str) -> Vec<TenantName> {
         .unwrap_or("rproxy");
     let namespace = tenant_namespace(platform, id);
     vec![
-        TenantName { what: "CloudFormation stack", name: tenant_stack(platform, id), limit: 128 },
-        TenantName { what: "ECS cluster", name: format!("{base}-{id}"), limit: 255 },
-        TenantName { what: "ECS service", name: format!("{base}-{id}-{service}"), limit: 255 },
-        TenantName { what: "DynamoDB table", name: format!("{base}-{service}-{id}"), limit: 255 },
-        TenantName { what: "IAM role", name: format!("{base}-{id}-{service}"), limit: 64 },
-        TenantName { what: "Cognito user pool", name: format!("{base}-{id}"), limit: 128 },
-        TenantName { what: "Cloud Map namespace (a DNS label)", name: namespace.clone(), limit: 63 },
+        TenantName {
+            what: "CloudFormation stack",
+            name: tenant_stack(platform, id),
+            limit: 128,
+        },
+        TenantName {
+            what: "ECS cluster",
+            name: format!("{base}-{id}"),
+            limit: 255,
+        },
+        TenantName {
+            what: "ECS service",
+            name: format!("{base}-{id}-{service}"),
+            limit: 255,
+        },
+        TenantName {
+            what: "DynamoDB table",
+            name: format!("{base}-{service}-{id}"),
+            limit: 255,
+        },
+        TenantName {
+            what: "IAM role",
+            name: format!("{base}-{id}-{service}"),
+            limit: 64,
+        },
+        TenantName {
+            what: "Cognito user pool",
+            name: format!("{base}-{id}"),
+            limit: 128,
+        },
+        TenantName {
+            what: "Cloud Map namespace (a DNS label)",
+            name: namespace.clone(),
+            limit: 63,
+        },
         TenantName {
             what: "Service Connect DNS name",
             name: format!("{service}-api.{namespace}.sc"),
             limit: 253,
         },
-        TenantName { what: "ALB listener-rule header value", name: id.to_owned(), limit: 128 },
+        TenantName {
+            what: "ALB listener-rule header value",
+            name: id.to_owned(),
+            limit: 128,
+        },
     ]
 }
 
@@ -79,7 +111,30 @@ pub fn max_tenant_id_len(platform: &Platform) -> usize {
 /// Ids no tenant may take: they name shared things, or would collide with the names of
 /// pooled resources (`<prefix>-<stage>-<tier>` clusters and namespaces, service tables).
 pub const RESERVED_IDS: &[&str] = &[
-    "admin", "amazon", "api", "app", "aws", "default", "lock", "localhost", "network", "platform",
-    "pool", "pooled", "root", "router", "rproxy", "shared", "shard", "silo", "bridge", "system",
-    "tenant", "tenantops", "tenants", "tier", "tiers", "www",
+    "admin",
+    "amazon",
+    "api",
+    "app",
+    "aws",
+    "default",
+    "lock",
+    "localhost",
+    "network",
+    "platform",
+    "pool",
+    "pooled",
+    "root",
+    "router",
+    "rproxy",
+    "shared",
+    "shard",
+    "silo",
+    "bridge",
+    "system",
+    "tenant",
+    "tenantops",
+    "tenants",
+    "tier",
+    "tiers",
+    "www",
 ];

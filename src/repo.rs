@@ -71,11 +71,20 @@ pub fn decode(raw: RawRepo, mut diags: Vec<Diagnostic>) -> (Repo, Vec<Diagnostic
             }
         }
     };
-    let platform = raw.platform.and_then(|id| take(id, Kind::Platform, &mut diags));
+    let platform = raw
+        .platform
+        .and_then(|id| take(id, Kind::Platform, &mut diags));
     let lock = raw.lock.and_then(|id| take(id, Kind::Lock, &mut diags));
-    let tiers: Vec<_> = raw.tiers.iter().filter_map(|&id| take(id, Kind::Tier, &mut diags)).collect();
-    let tenants: Vec<_> =
-        raw.tenants.iter().filter_map(|&id| take(id, Kind::Tenant, &mut diags)).collect();
+    let tiers: Vec<_> = raw
+        .tiers
+        .iter()
+        .filter_map(|&id| take(id, Kind::Tier, &mut diags))
+        .collect();
+    let tenants: Vec<_> = raw
+        .tenants
+        .iter()
+        .filter_map(|&id| take(id, Kind::Tenant, &mut diags))
+        .collect();
 
     repo.partial_tenants = partial_tenants;
     repo.platform = platform.and_then(|p| typed(p, &mut diags));
@@ -85,16 +94,21 @@ pub fn decode(raw: RawRepo, mut diags: Vec<Diagnostic>) -> (Repo, Vec<Diagnostic
             repo.tiers.insert(file_stem(&doc.file).to_owned(), doc);
         }
     }
-    repo.tenants = tenants.into_iter().filter_map(|t| typed(t, &mut diags)).collect();
-    repo.complete = complete
-        && diags.iter().all(|d| !d.is_error())
-        && repo.platform.is_some();
+    repo.tenants = tenants
+        .into_iter()
+        .filter_map(|t| typed(t, &mut diags))
+        .collect();
+    repo.complete = complete && diags.iter().all(|d| !d.is_error()) && repo.platform.is_some();
     repo.sources = raw.sources;
     (repo, diags)
 }
 
 /// Parses one file and checks it against its schema.
-fn decode_one(kind: Kind, path: &str, text: &str) -> Result<(Node, serde_json::Value), (Option<Node>, Vec<Diagnostic>)> {
+fn decode_one(
+    kind: Kind,
+    path: &str,
+    text: &str,
+) -> Result<(Node, serde_json::Value), (Option<Node>, Vec<Diagnostic>)> {
     let node = match yaml::parse(text) {
         Ok(node) => node,
         Err(e) => {
@@ -106,17 +120,24 @@ fn decode_one(kind: Kind, path: &str, text: &str) -> Result<(Node, serde_json::V
         }
     };
     if matches!(node.value, yaml::NodeValue::Null) {
-        return Err((None, vec![Diagnostic::error(
-            "empty-file",
-            path,
-            node.span,
-            format!("`{path}` is empty"),
-        )
-        .help(format!("write the {} as `key: value` lines, or delete the file", kind.noun()))]));
+        return Err((
+            None,
+            vec![
+                Diagnostic::error("empty-file", path, node.span, format!("`{path}` is empty"))
+                    .help(format!(
+                        "write the {} as `key: value` lines, or delete the file",
+                        kind.noun()
+                    )),
+            ],
+        ));
     }
     let json = node.to_json();
     let errors = schema::check(kind, path, &node, &json);
-    if errors.is_empty() { Ok((node, json)) } else { Err((Some(node), errors)) }
+    if errors.is_empty() {
+        Ok((node, json))
+    } else {
+        Err((Some(node), errors))
+    }
 }
 
 fn typed<T: DeserializeOwned>(
@@ -127,7 +148,12 @@ fn typed<T: DeserializeOwned>(
         Ok(value) => Some(Doc { file, node, value }),
         Err(e) => {
             // The schema is generated from T, so this means the two disagree: say so.
-            diags.push(Diagnostic::error("decode", &file, node.span, format!("cannot read `{file}`: {e}")));
+            diags.push(Diagnostic::error(
+                "decode",
+                &file,
+                node.span,
+                format!("cannot read `{file}`: {e}"),
+            ));
             None
         }
     }

@@ -112,6 +112,7 @@ pub fn check(kind: Kind, file: &str, node: &Node, instance: &Value) -> Vec<Diagn
     out
 }
 
+#[allow(clippy::too_many_lines)] // one arm per JSON Schema keyword, each a message
 fn translate(
     kind: Kind,
     schema: &Value,
@@ -145,14 +146,20 @@ fn translate(
             return;
         }
         ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context }
-            if !context.is_empty() && context.iter().all(|errs| errs.iter().any(|e| matches!(e.kind(), ValidationErrorKind::Constant { .. }))) =>
+            if !context.is_empty()
+                && context.iter().all(|errs| {
+                    errs.iter()
+                        .any(|e| matches!(e.kind(), ValidationErrorKind::Constant { .. }))
+                }) =>
         {
             // Documented enums are `oneOf` a list of `const`s.
             let options: Vec<String> = context
                 .iter()
                 .flatten()
                 .filter_map(|e| match e.kind() {
-                    ValidationErrorKind::Constant { expected_value } => expected_value.as_str().map(str::to_owned),
+                    ValidationErrorKind::Constant { expected_value } => {
+                        expected_value.as_str().map(str::to_owned)
+                    }
                     _ => None,
                 })
                 .collect();
@@ -170,11 +177,20 @@ fn translate(
                 }
                 return;
             }
-            Diagnostic::error("schema", file, value_span, format!("{here} has an invalid value: {error}"))
+            Diagnostic::error(
+                "schema",
+                file,
+                value_span,
+                format!("{here} has an invalid value: {error}"),
+            )
         }
         ValidationErrorKind::Required { property } => {
             let name = property.as_str().unwrap_or_default();
-            let span = if pointer.is_empty() { node.span } else { node.key_span_of(pointer) };
+            let span = if pointer.is_empty() {
+                node.span
+            } else {
+                node.key_span_of(pointer)
+            };
             Diagnostic::error(
                 "missing-key",
                 file,
@@ -199,13 +215,21 @@ fn translate(
                 "wrong-type",
                 file,
                 value_span,
-                format!("{here} must be {expected}, found {found}{}", shown(instance)),
+                format!(
+                    "{here} must be {expected}, found {found}{}",
+                    shown(instance)
+                ),
             );
             if pointer.is_empty() && expected == "a mapping" {
-                d = d.help(format!("a {} file is a mapping of `key: value` lines", kind.noun()));
+                d = d.help(format!(
+                    "a {} file is a mapping of `key: value` lines",
+                    kind.noun()
+                ));
             } else if let Value::String(s) = &**instance {
                 if matches!(s.as_str(), "yes" | "no" | "on" | "off" | "y" | "n") {
-                    d = d.help("YAML 1.2 reads `yes`/`no`/`on`/`off` as strings; write `true` or `false`");
+                    d = d.help(
+                        "YAML 1.2 reads `yes`/`no`/`on`/`off` as strings; write `true` or `false`",
+                    );
                 } else if expected.contains("integer") && s.trim().parse::<i64>().is_ok() {
                     d = d.help(format!("remove the quotes: `{}`", s.trim()));
                 }
@@ -215,7 +239,12 @@ fn translate(
         ValidationErrorKind::Enum { options } => {
             let options: Vec<String> = options
                 .as_array()
-                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
                 .unwrap_or_default();
             enum_error(file, value_span, &here, instance, &options)
         }
@@ -231,22 +260,20 @@ fn translate(
             }
             d
         }
-        ValidationErrorKind::Minimum { limit } | ValidationErrorKind::ExclusiveMinimum { limit } => {
-            Diagnostic::error(
-                "out-of-range",
-                file,
-                value_span,
-                format!("{here} is{} but must be at least {limit}", shown(instance)),
-            )
-        }
-        ValidationErrorKind::Maximum { limit } | ValidationErrorKind::ExclusiveMaximum { limit } => {
-            Diagnostic::error(
-                "out-of-range",
-                file,
-                value_span,
-                format!("{here} is{} but must be at most {limit}", shown(instance)),
-            )
-        }
+        ValidationErrorKind::Minimum { limit }
+        | ValidationErrorKind::ExclusiveMinimum { limit } => Diagnostic::error(
+            "out-of-range",
+            file,
+            value_span,
+            format!("{here} is{} but must be at least {limit}", shown(instance)),
+        ),
+        ValidationErrorKind::Maximum { limit }
+        | ValidationErrorKind::ExclusiveMaximum { limit } => Diagnostic::error(
+            "out-of-range",
+            file,
+            value_span,
+            format!("{here} is{} but must be at most {limit}", shown(instance)),
+        ),
         ValidationErrorKind::MinLength { limit } => Diagnostic::error(
             "too-short",
             file,
@@ -272,7 +299,13 @@ fn translate(
     out.push(diag);
 }
 
-fn enum_error(file: &str, span: Span, here: &str, instance: &Value, options: &[String]) -> Diagnostic {
+fn enum_error(
+    file: &str,
+    span: Span,
+    here: &str,
+    instance: &Value,
+    options: &[String],
+) -> Diagnostic {
     let found = match shown(instance) {
         s if s.is_empty() => String::new(),
         s => format!(", found{s}"),
@@ -283,14 +316,22 @@ fn enum_error(file: &str, span: Span, here: &str, instance: &Value, options: &[S
         span,
         format!("{here} must be one of {}{found}", backticked(options)),
     );
-    if let Some(s) = instance.as_str().and_then(|s| did_you_mean(s, options.iter().map(String::as_str))) {
+    if let Some(s) = instance
+        .as_str()
+        .and_then(|s| did_you_mean(s, options.iter().map(String::as_str)))
+    {
         d = d.help(format!("did you mean `{s}`?"));
     }
     d
 }
 
 fn is_null_branch(e: &ValidationError<'_>) -> bool {
-    matches!(e.kind(), ValidationErrorKind::Type { kind: TypeKind::Single(JsonType::Null) })
+    matches!(
+        e.kind(),
+        ValidationErrorKind::Type {
+            kind: TypeKind::Single(JsonType::Null)
+        }
+    )
 }
 
 fn type_name(t: JsonType) -> &'static str {
@@ -305,7 +346,7 @@ fn type_name(t: JsonType) -> &'static str {
     }
 }
 
-/// ` `value``, for scalars short enough to quote in a message.
+/// The value in backticks after a space, for scalars short enough to quote in a message.
 fn shown(value: &Value) -> String {
     let text = match value {
         Value::String(s) => s.clone(),
@@ -320,7 +361,11 @@ fn shown(value: &Value) -> String {
 }
 
 fn backticked(items: &[String]) -> String {
-    items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// "the key `tier`", "`overrides.desired_count`", "the tenant file".
@@ -366,7 +411,11 @@ fn allowed_keys(schema: &Value, pointer: &str) -> Vec<String> {
         let next = current
             .get("properties")
             .and_then(|p| p.get(token.as_str()))
-            .or_else(|| current.get("additionalProperties").filter(|v| v.is_object()))
+            .or_else(|| {
+                current
+                    .get("additionalProperties")
+                    .filter(|v| v.is_object())
+            })
             .or_else(|| current.get("items"));
         let Some(next) = next else { return Vec::new() };
         current = next;
@@ -388,7 +437,10 @@ fn resolve_ref<'a>(root: &'a Value, mut schema: &'a Value) -> &'a Value {
             };
             schema = target;
         } else if let Some(branches) = schema.get("anyOf").and_then(Value::as_array) {
-            match branches.iter().find(|b| b.get("type") != Some(&Value::from("null"))) {
+            match branches
+                .iter()
+                .find(|b| b.get("type") != Some(&Value::from("null")))
+            {
                 Some(b) => schema = b,
                 None => return schema,
             }

@@ -1,7 +1,10 @@
 //! "Did you mean" suggestions: the closest known name to a misspelt one.
 
 /// The candidate closest to `input`, if any is close enough to be a plausible typo.
-pub fn did_you_mean<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    input: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let input_lower = input.to_lowercase();
     candidates
         .into_iter()
@@ -27,6 +30,9 @@ mod tests {
         assert_eq!(did_you_mean("premuim", tiers), Some("premium"));
         assert_eq!(did_you_mean("Basic", tiers), Some("basic"));
         assert_eq!(did_you_mean("enterprise", tiers), None);
-        assert_eq!(did_you_mean("desired_cout", ["desired_count", "tier"]), Some("desired_count"));
+        assert_eq!(
+            did_you_mean("desired_cout", ["desired_count", "tier"]),
+            Some("desired_count")
+        );
     }
 }

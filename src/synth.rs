@@ -68,15 +68,29 @@ pub fn write_fleet(dir: &Path, n: usize) -> io::Result<()> {
     }
     let ids: Vec<String> = (0..n).map(tenant_id).collect();
     for (i, id) in ids.iter().enumerate() {
-        std::fs::write(dir.join("tenants").join(format!("{id}.yaml")), tenant_yaml(i))?;
+        std::fs::write(
+            dir.join("tenants").join(format!("{id}.yaml")),
+            tenant_yaml(i),
+        )?;
     }
     // Basic is pooled; advanced tenants and premium tenants on shared shards are routed.
     let wants: Vec<Want<'_>> = ids
         .iter()
         .enumerate()
-        .map(|(i, id)| Want { id, routed: tier_of(i) != "basic", needs: true })
+        .map(|(i, id)| Want {
+            id,
+            routed: tier_of(i) != "basic",
+            needs: true,
+        })
         .collect();
-    let (lock, _) = lockfile::allocate(&Lock { version: 1, ..Lock::default() }, &wants, 100);
+    let (lock, _) = lockfile::allocate(
+        &Lock {
+            version: 1,
+            ..Lock::default()
+        },
+        &wants,
+        100,
+    );
     std::fs::write(dir.join("tenants.lock"), lockfile::to_text(&lock))?;
     Ok(())
 }

@@ -203,6 +203,8 @@ enum Frame {
         anchor: usize,
         entries: Vec<Entry>,
         pending_key: Option<(String, Span)>,
+        /// Keys so far and the line each was written on, to refuse duplicates.
+        seen: HashMap<String, usize>,
         size: usize,
     },
 }
@@ -236,6 +238,7 @@ impl<'a> Builder<'a> {
         }
     }
 
+    #[allow(clippy::too_many_lines)] // one arm per parser event
     fn run(mut self) -> Result<Node, YamlError> {
         loop {
             let (event, mark) = self.parser.next_token().map_err(|e| {
@@ -301,6 +304,7 @@ impl<'a> Builder<'a> {
                             anchor,
                             entries: Vec::new(),
                             pending_key: None,
+                            seen: HashMap::new(),
                             size: 1,
                         }
                     } else {
@@ -385,48 +389,44 @@ impl<'a> Builder<'a> {
             Some(Frame::Mapping {
                 entries,
                 pending_key,
+                seen,
                 size,
                 ..
             }) => {
                 *size += node.size;
-                match pending_key.take() {
-                    Some((key, key_span)) => {
-                        entries.push(Entry {
-                            key,
-                            key_span,
-                            value: node,
-                        });
-                        Ok(())
-                    }
-                    None => {
-                        let key = match node.value {
-                            NodeValue::String(s) => s,
-                            NodeValue::Bool(b) => b.to_string(),
-                            NodeValue::Number(n) => n.to_string(),
-                            NodeValue::Null => {
-                                return Err(error(node.span, "a mapping key is empty or null"));
-                            }
-                            NodeValue::Sequence(_) | NodeValue::Mapping(_) => {
-                                return Err(error(
-                                    Span::at(mark, 1).min(node.span),
-                                    "mapping keys must be plain strings, not sequences or mappings",
-                                ));
-                            }
-                        };
-                        if let Some(first) = entries.iter().find(|e| e.key == key) {
-                            return Err(YamlError {
-                                span: node.span,
-                                message: format!(
-                                    "duplicate key `{key}` (first written at line {})",
-                                    first.key_span.line
-                                ),
-                                help: Some("remove one of the two entries".to_owned()),
-                            });
-                        }
-                        *pending_key = Some((key, node.span));
-                        Ok(())
-                    }
+                if let Some((key, key_span)) = pending_key.take() {
+                    entries.push(Entry {
+                        key,
+                        key_span,
+                        value: node,
+                    });
+                    return Ok(());
                 }
+                let key = match node.value {
+                    NodeValue::String(s) => s,
+                    NodeValue::Bool(b) => b.to_string(),
+                    NodeValue::Number(n) => n.to_string(),
+                    NodeValue::Null => {
+                        return Err(error(node.span, "a mapping key is empty or null"));
+                    }
+                    NodeValue::Sequence(_) | NodeValue::Mapping(_) => {
+                        return Err(error(
+                            Span::at(mark, 1).min(node.span),
+                            "mapping keys must be plain strings, not sequences or mappings",
+                        ));
+                    }
+                };
+                if let Some(first_line) = seen.insert(key.clone(), node.span.line) {
+                    return Err(YamlError {
+                        span: node.span,
+                        message: format!(
+                            "duplicate key `{key}` (first written at line {first_line})"
+                        ),
+                        help: Some("remove one of the two entries".to_owned()),
+                    });
+                }
+                *pending_key = Some((key, node.span));
+                Ok(())
             }
         }
     }
@@ -508,10 +508,10 @@ fn resolve_plain(text: String, span: Span) -> Result<NodeValue, YamlError> {
         "false" | "False" | "FALSE" => return Ok(NodeValue::Bool(false)),
         _ => {}
     }
-    if let Some(number) = resolve_int(&text) {
-        return number
-            .map(NodeValue::Number)
-            .ok_or_else(|| error(span, format!("the number `{text}` is out of range")));
+    match resolve_int(&text) {
+        Int::Fits(number) => return Ok(NodeValue::Number(number)),
+        Int::TooBig => return Err(error(span, format!("the number `{text}` is out of range"))),
+        Int::Not => {}
     }
     if is_float(&text) {
         return match text.parse::<f64>().ok().and_then(Number::from_f64) {
@@ -522,8 +522,13 @@ fn resolve_plain(text: String, span: Span) -> Result<NodeValue, YamlError> {
     Ok(NodeValue::String(text))
 }
 
-/// `Some(None)` when `text` is an integer that does not fit 64 bits.
-fn resolve_int(text: &str) -> Option<Option<Number>> {
+enum Int {
+    Not,
+    Fits(Number),
+    TooBig,
+}
+
+fn resolve_int(text: &str) -> Int {
     let (digits, radix) = if let Some(hex) = text.strip_prefix("0x") {
         (hex, 16)
     } else if let Some(oct) = text.strip_prefix("0o") {
@@ -537,12 +542,15 @@ fn resolve_int(text: &str) -> Option<Option<Number>> {
         digits
     };
     if body.is_empty() || !body.chars().all(|c| c.is_digit(radix)) {
-        return None;
+        return Int::Not;
     }
     if let Ok(v) = i64::from_str_radix(digits, radix) {
-        return Some(Some(Number::from(v)));
+        return Int::Fits(Number::from(v));
     }
-    Some(u64::from_str_radix(digits.trim_start_matches('+'), radix).ok().map(Number::from))
+    match u64::from_str_radix(digits.trim_start_matches('+'), radix) {
+        Ok(v) => Int::Fits(Number::from(v)),
+        Err(_) => Int::TooBig,
+    }
 }
 
 fn is_float(text: &str) -> bool {
@@ -570,6 +578,7 @@ fn is_float(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fmt::Write as _;
 
     fn json(text: &str) -> Value {
         parse(text).unwrap().to_json()
@@ -603,9 +612,10 @@ mod tests {
         let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..10 {
             let p = i - 1;
-            text.push_str(&format!(
-                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
-            ));
+            let _ = writeln!(
+                text,
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]"
+            );
         }
         let err = parse(&text).unwrap_err();
         assert!(err.message.contains("expands to more than"), "{err}");

@@ -2,7 +2,9 @@
 
 mod common;
 
-use common::{assert_invalid, tenant, Fixture};
+use std::fmt::Write as _;
+
+use common::{Fixture, assert_invalid, tenant};
 
 #[test]
 fn yaml_syntax_error() {
@@ -15,88 +17,166 @@ fn yaml_syntax_error() {
 #[test]
 fn wrong_type() {
     let f = Fixture::example();
-    f.write("tenants/acme.yaml", tenant("acme", "basic") + "labels: [a, b]\n");
-    assert_invalid(&f.run(&["validate"]), "tenants/acme.yaml:6:9", "`labels` must be a mapping, found a sequence");
+    f.write(
+        "tenants/acme.yaml",
+        tenant("acme", "basic") + "labels: [a, b]\n",
+    );
+    assert_invalid(
+        &f.run(&["validate"]),
+        "tenants/acme.yaml:6:9",
+        "`labels` must be a mapping, found a sequence",
+    );
 }
 
 #[test]
 fn quoted_number_gets_a_hint() {
     let f = Fixture::example();
-    f.write("tenants/globex.yaml", tenant("globex", "advanced") + "overrides:\n  desired_count: \"2\"\n");
+    f.write(
+        "tenants/globex.yaml",
+        tenant("globex", "advanced") + "overrides:\n  desired_count: \"2\"\n",
+    );
     let run = f.run(&["validate"]);
-    assert_invalid(&run, "tenants/globex.yaml:7:18", "`overrides.desired_count` must be an integer, found a string `2`");
-    assert!(run.stderr.contains("remove the quotes: `2`"), "{}", run.stderr);
+    assert_invalid(
+        &run,
+        "tenants/globex.yaml:7:18",
+        "`overrides.desired_count` must be an integer, found a string `2`",
+    );
+    assert!(
+        run.stderr.contains("remove the quotes: `2`"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
 fn unknown_key_suggests_the_right_one() {
     let f = Fixture::example();
-    f.write("tenants/acme.yaml", tenant("acme", "basic") + "admin_emial: x@y.com\n");
+    f.write(
+        "tenants/acme.yaml",
+        tenant("acme", "basic") + "admin_emial: x@y.com\n",
+    );
     let run = f.run(&["validate"]);
-    assert_invalid(&run, "tenants/acme.yaml:6:1", "unknown key `admin_emial` in the tenant file");
-    assert!(run.stderr.contains("did you mean `admin_email`?"), "{}", run.stderr);
+    assert_invalid(
+        &run,
+        "tenants/acme.yaml:6:1",
+        "unknown key `admin_emial` in the tenant file",
+    );
+    assert!(
+        run.stderr.contains("did you mean `admin_email`?"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
 fn duplicate_key() {
     let f = Fixture::example();
-    f.write("tenants/acme.yaml", tenant("acme", "basic") + "tier: premium\n");
-    assert_invalid(&f.run(&["validate"]), "tenants/acme.yaml:6:1", "duplicate key `tier` (first written at line 4)");
+    f.write(
+        "tenants/acme.yaml",
+        tenant("acme", "basic") + "tier: premium\n",
+    );
+    assert_invalid(
+        &f.run(&["validate"]),
+        "tenants/acme.yaml:6:1",
+        "duplicate key `tier` (first written at line 4)",
+    );
 }
 
 #[test]
 fn alias_expansion_bomb() {
-    let mut text = String::from("id: acme\nname: Acme\ntier: basic\nadmin_email: a@acme.example.com\nlabels:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    let mut text = String::from(
+        "id: acme\nname: Acme\ntier: basic\nadmin_email: a@acme.example.com\nlabels:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n",
+    );
     for i in 1..9 {
         let p = i - 1;
-        text.push_str(&format!("  a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+        let _ = writeln!(
+            text,
+            "  a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]"
+        );
     }
     let f = Fixture::example();
     f.write("tenants/acme.yaml", text);
     let run = f.run(&["validate"]);
-    assert_invalid(&run, "tenants/acme.yaml:10:47", "expands to more than 100000 values");
+    assert_invalid(
+        &run,
+        "tenants/acme.yaml:10:47",
+        "expands to more than 100000 values",
+    );
 }
 
 #[test]
 fn file_over_one_mebibyte() {
     let f = Fixture::example();
     let mut text = tenant("acme", "basic");
-    text.push_str(&format!("# {}\n", "x".repeat(1024 * 1024)));
+    let _ = writeln!(text, "# {}", "x".repeat(1024 * 1024));
     f.write("tenants/acme.yaml", text);
     let run = f.run(&["validate"]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(run.stderr.contains(&format!("--> {}/tenants/acme.yaml\n", run.root)), "{}", run.stderr);
-    assert!(run.stderr.contains("manifests are at most 1048576 bytes (1 MiB)"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("--> {}/tenants/acme.yaml\n", run.root)),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("manifests are at most 1048576 bytes (1 MiB)"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
 fn non_utf8_bytes() {
     let f = Fixture::example();
-    f.write("tenants/acme.yaml", b"id: acme\nname: Acme \xe9t\xe9\n".as_slice());
-    assert_invalid(&f.run(&["validate"]), "tenants/acme.yaml:2:12", "is not valid UTF-8 (byte 0xe9 at line 2, column 12)");
+    f.write(
+        "tenants/acme.yaml",
+        b"id: acme\nname: Acme \xe9t\xe9\n".as_slice(),
+    );
+    assert_invalid(
+        &f.run(&["validate"]),
+        "tenants/acme.yaml:2:12",
+        "is not valid UTF-8 (byte 0xe9 at line 2, column 12)",
+    );
 }
 
 #[test]
 fn empty_file() {
     let f = Fixture::example();
     f.write("tenants/acme.yaml", "");
-    assert_invalid(&f.run(&["validate"]), "tenants/acme.yaml:1:1", "`tenants/acme.yaml` is empty");
+    assert_invalid(
+        &f.run(&["validate"]),
+        "tenants/acme.yaml:1:1",
+        "`tenants/acme.yaml` is empty",
+    );
     f.write("tenants/acme.yaml", "# only a comment\n\n");
-    assert_invalid(&f.run(&["validate"]), "tenants/acme.yaml:1:1", "`tenants/acme.yaml` is empty");
+    assert_invalid(
+        &f.run(&["validate"]),
+        "tenants/acme.yaml:1:1",
+        "`tenants/acme.yaml` is empty",
+    );
 }
 
 #[test]
 fn manifest_that_is_a_list() {
     let f = Fixture::example();
     f.write("tenants/acme.yaml", "- id: acme\n- tier: basic\n");
-    assert_invalid(&f.run(&["validate"]), "tenants/acme.yaml:1:1", "the tenant file must be a mapping, found a sequence");
+    assert_invalid(
+        &f.run(&["validate"]),
+        "tenants/acme.yaml:1:1",
+        "the tenant file must be a mapping, found a sequence",
+    );
 }
 
 #[test]
 fn manifest_that_is_a_scalar() {
     let f = Fixture::example();
     f.write("tiers/basic.yaml", "just words\n");
-    assert_invalid(&f.run(&["validate"]), "tiers/basic.yaml:1:1", "the tier file must be a mapping, found a string");
+    assert_invalid(
+        &f.run(&["validate"]),
+        "tiers/basic.yaml:1:1",
+        "the tier file must be a mapping, found a string",
+    );
 }
 
 #[cfg(unix)]
@@ -105,18 +185,27 @@ fn symlink_pointing_outside_the_repository() {
     let f = Fixture::example();
     let outside = tempfile::tempdir().unwrap();
     std::fs::write(outside.path().join("x.yaml"), tenant("x", "basic")).unwrap();
-    std::os::unix::fs::symlink(outside.path().join("x.yaml"), f.path().join("tenants/x.yaml")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("x.yaml"),
+        f.path().join("tenants/x.yaml"),
+    )
+    .unwrap();
     std::os::unix::fs::symlink("../../../../etc/passwd", f.path().join("tenants/y.yaml")).unwrap();
     let run = f.run(&["validate"]);
     assert_eq!(run.code, 1, "{}", run.all());
     for name in ["x", "y"] {
         assert!(
-            run.stderr.contains(&format!("--> {}/tenants/{name}.yaml\n", run.root)),
+            run.stderr
+                .contains(&format!("--> {}/tenants/{name}.yaml\n", run.root)),
             "{}",
             run.stderr
         );
     }
-    assert!(run.stderr.contains("outside the repository"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("outside the repository"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[cfg(unix)]
@@ -125,7 +214,11 @@ fn symlink_inside_the_repository_is_followed() {
     let f = Fixture::example();
     f.write("shared/initech.yaml", f.read("tenants/initech.yaml"));
     f.remove("tenants/initech.yaml");
-    std::os::unix::fs::symlink("../shared/initech.yaml", f.path().join("tenants/initech.yaml")).unwrap();
+    std::os::unix::fs::symlink(
+        "../shared/initech.yaml",
+        f.path().join("tenants/initech.yaml"),
+    )
+    .unwrap();
     let run = f.run(&["validate"]);
     assert_eq!(run.code, 0, "{}", run.all());
 }
@@ -134,11 +227,18 @@ fn symlink_inside_the_repository_is_followed() {
 #[test]
 fn fifo_is_not_read() {
     let f = Fixture::example();
-    let status = std::process::Command::new("mkfifo").arg(f.path().join("tenants/pipe.yaml")).status().unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(f.path().join("tenants/pipe.yaml"))
+        .status()
+        .unwrap();
     assert!(status.success());
     let run = f.run(&["validate"]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(run.stderr.contains("is not a regular file"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is not a regular file"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -148,9 +248,22 @@ fn file_not_ending_in_yaml() {
     f.write("tenants/README.md", "# tenants\n");
     let run = f.run(&["validate"]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(run.stderr.contains(&format!("--> {}/tenants/newco.yml\n", run.root)), "{}", run.stderr);
-    assert!(run.stderr.contains("rename it to `tenants/newco.yaml`"), "{}", run.stderr);
-    assert!(run.stderr.contains("`tenants/README.md` is not a manifest"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("--> {}/tenants/newco.yml\n", run.root)),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("rename it to `tenants/newco.yaml`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("`tenants/README.md` is not a manifest"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -166,20 +279,43 @@ fn directory_inside_tenants() {
     f.write("tenants/emea/acme.yaml", tenant("acme", "basic"));
     let run = f.run(&["validate"]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(run.stderr.contains("`tenants/emea` is a directory"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("`tenants/emea` is a directory"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
 fn injection_and_traversal_ids() {
-    for (id, file) in [("acme;}", "evil1"), ("../x", "evil2"), ("a b", "evil3"), ("ACME", "evil4"), ("acme-", "evil5"), ("a--b", "evil6"), ("$(rm)", "evil7")] {
+    for (id, file) in [
+        ("acme;}", "evil1"),
+        ("../x", "evil2"),
+        ("a b", "evil3"),
+        ("ACME", "evil4"),
+        ("acme-", "evil5"),
+        ("a--b", "evil6"),
+        ("$(rm)", "evil7"),
+    ] {
         let f = Fixture::example();
         f.write(
             &format!("tenants/{file}.yaml"),
-            format!("id: {}\nname: Evil\ntier: basic\nadmin_email: a@b.example.com\n", serde_json::to_string(id).unwrap()),
+            format!(
+                "id: {}\nname: Evil\ntier: basic\nadmin_email: a@b.example.com\n",
+                serde_json::to_string(id).unwrap()
+            ),
         );
         let run = f.run(&["validate"]);
-        assert_invalid(&run, &format!("tenants/{file}.yaml:1:5"), "`id` has an invalid value");
-        assert!(run.stderr.contains("lowercase DNS labels"), "{id}: {}", run.stderr);
+        assert_invalid(
+            &run,
+            &format!("tenants/{file}.yaml:1:5"),
+            "`id` has an invalid value",
+        );
+        assert!(
+            run.stderr.contains("lowercase DNS labels"),
+            "{id}: {}",
+            run.stderr
+        );
     }
 }
 
@@ -187,16 +323,27 @@ fn injection_and_traversal_ids() {
 fn unicode_look_alike_ids() {
     let f = Fixture::example();
     // Cyrillic `а` (U+0430) in place of Latin `a`.
-    f.write("tenants/acme2.yaml", "id: \"\u{430}cme2\"\nname: Look-alike\ntier: basic\nadmin_email: a@b.example.com\n");
+    f.write(
+        "tenants/acme2.yaml",
+        "id: \"\u{430}cme2\"\nname: Look-alike\ntier: basic\nadmin_email: a@b.example.com\n",
+    );
     let run = f.run(&["validate"]);
     assert_invalid(&run, "tenants/acme2.yaml:1:5", "`id` has an invalid value");
-    assert!(run.stderr.contains("non-ASCII character `\u{430}` (U+0430)"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("non-ASCII character `\u{430}` (U+0430)"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
 fn terminal_escapes_in_values_are_not_echoed() {
     let f = Fixture::example();
-    f.write("tenants/acme.yaml", "id: acme\nname: Acme\ntier: \"\\e[2Jbasic\"\nadmin_email: a@acme.example.com\n");
+    f.write(
+        "tenants/acme.yaml",
+        "id: acme\nname: Acme\ntier: \"\\e[2Jbasic\"\nadmin_email: a@acme.example.com\n",
+    );
     let run = f.run(&["validate"]);
     assert_eq!(run.code, 1);
     assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
@@ -205,16 +352,30 @@ fn terminal_escapes_in_values_are_not_echoed() {
 #[test]
 fn several_documents_in_one_file() {
     let f = Fixture::example();
-    f.write("tenants/acme.yaml", tenant("acme", "basic") + "---\n" + &tenant("acme", "basic"));
-    assert_invalid(&f.run(&["validate"]), "tenants/acme.yaml:6:1", "this is a second one");
+    f.write(
+        "tenants/acme.yaml",
+        tenant("acme", "basic") + "---\n" + &tenant("acme", "basic"),
+    );
+    assert_invalid(
+        &f.run(&["validate"]),
+        "tenants/acme.yaml:6:1",
+        "this is a second one",
+    );
 }
 
 #[test]
 fn every_problem_is_reported_in_one_run() {
     let f = Fixture::example();
-    f.write("tenants/acme.yaml", "id: acme\nname: Acme Corporation\ntier: premuim\nadmin_email: ops@@acme\nstate: paused\n");
+    f.write(
+        "tenants/acme.yaml",
+        "id: acme\nname: Acme Corporation\ntier: premuim\nadmin_email: ops@@acme\nstate: paused\n",
+    );
     f.write("tenants/hooli.yaml", "id: hooli\nname: 7\n");
-    f.write("tiers/basic.yaml", f.read("tiers/basic.yaml").replace("compute: fargate", "compute: lambda"));
+    f.write(
+        "tiers/basic.yaml",
+        f.read("tiers/basic.yaml")
+            .replace("compute: fargate", "compute: lambda"),
+    );
     let run = f.run(&["validate"]);
     assert_eq!(run.code, 1);
     insta::assert_snapshot!(run.stderr.replace(&run.root, "<repo>"));
@@ -226,7 +387,12 @@ fn missing_platform_file() {
     f.remove("tenantops.yaml");
     let run = f.run(&["validate"]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(run.stderr.contains("`tenantops.yaml` is missing: this is not a tenantops repository"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("`tenantops.yaml` is missing: this is not a tenantops repository"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{tenant, Fixture};
+use common::{Fixture, tenant};
 
 #[test]
 fn rev_reads_the_commit_not_the_work_tree() {
@@ -15,18 +15,29 @@ fn rev_reads_the_commit_not_the_work_tree() {
 
     // And the other way round: a broken commit, a fixed work tree.
     f.commit("break acme");
-    f.write("tenants/acme.yaml", Fixture::example().read("tenants/acme.yaml"));
+    f.write(
+        "tenants/acme.yaml",
+        Fixture::example().read("tenants/acme.yaml"),
+    );
     assert_eq!(f.run(&["validate"]).code, 0);
     let run = f.run(&["validate", "--rev", "HEAD"]);
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("tenants/acme.yaml:2:1"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("tenants/acme.yaml:2:1"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(f.run(&["validate", "--rev", "HEAD~1"]).code, 0);
 }
 
 #[test]
 fn rev_and_work_tree_agree() {
     let f = Fixture::example();
-    f.write("tenants/acme.yaml", f.read("tenants/acme.yaml").replace("tier: basic", "tier: premum"));
+    f.write(
+        "tenants/acme.yaml",
+        f.read("tenants/acme.yaml")
+            .replace("tier: basic", "tier: premum"),
+    );
     f.write("tenants/notes.txt", "x");
     f.write("tenants/big.yaml", "#".repeat(2 * 1024 * 1024));
     f.commit("broken fleet");
@@ -47,8 +58,18 @@ fn committed_symlinks_are_held_to_the_same_rule() {
     f.commit("links");
     let run = f.run(&["validate", "--rev", "HEAD"]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(run.stderr.contains("`tenants/evil.yaml` is a symlink to `/etc/hostname`, outside the repository"), "{}", run.stderr);
-    assert!(!run.stderr.contains("tenants/x.yaml"), "an inside link is followed: {}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "`tenants/evil.yaml` is a symlink to `/etc/hostname`, outside the repository"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("tenants/x.yaml"),
+        "an inside link is followed: {}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -56,11 +77,21 @@ fn unknown_revision_and_missing_repository() {
     let f = Fixture::example();
     let run = f.run(&["validate", "--rev", "HEAD"]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(run.stderr.contains("is not inside a git repository") || run.stderr.contains("cannot resolve revision"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is not inside a git repository")
+            || run.stderr.contains("cannot resolve revision"),
+        "{}",
+        run.stderr
+    );
     f.commit("fleet");
     let run = f.run(&["validate", "--rev", "no-such-branch"]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(run.stderr.starts_with("error: cannot resolve revision `no-such-branch`"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("error: cannot resolve revision `no-such-branch`"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -95,24 +126,47 @@ fn base_refuses_moved_allocations_and_rewound_shards() {
     f.write(
         "tenants.lock",
         f.read("tenants.lock")
-            .replace("globex: { shard: 1, priority: 1 }", "globex: { shard: 1, priority: 3 }")
-            .replace("umbrella: { shard: 1, priority: 3 }", "umbrella: { shard: 1, priority: 1 }"),
+            .replace(
+                "globex: { shard: 1, priority: 1 }",
+                "globex: { shard: 1, priority: 3 }",
+            )
+            .replace(
+                "umbrella: { shard: 1, priority: 3 }",
+                "umbrella: { shard: 1, priority: 1 }",
+            ),
     );
     let run = f.run(&["validate", "--base", &base]);
-    common::assert_invalid(&run, "tenants.lock:9:3", &format!("tenant `globex` moved from shard 1 priority 1 (at `{base}`) to shard 1 priority 3"));
+    common::assert_invalid(
+        &run,
+        "tenants.lock:9:3",
+        &format!(
+            "tenant `globex` moved from shard 1 priority 1 (at `{base}`) to shard 1 priority 3"
+        ),
+    );
     common::assert_invalid(&run, "tenants.lock:11:3", "tenant `umbrella` moved");
     // Without --base the lock is self-consistent, so only --base can catch this.
     assert_eq!(f.run(&["validate"]).code, 0);
 
     let f = Fixture::example();
     let base = f.commit("base");
-    f.write("tenants/globex.yaml", f.read("tenants/globex.yaml") + "state: offboarding\n");
+    f.write(
+        "tenants/globex.yaml",
+        f.read("tenants/globex.yaml") + "state: offboarding\n",
+    );
     f.commit("offboard globex");
     f.remove("tenants/globex.yaml");
     assert_eq!(f.run(&["lock"]).code, 0);
-    f.write("tenants.lock", f.read("tenants.lock").replace("next_priority: 4", "next_priority: 2"));
+    f.write(
+        "tenants.lock",
+        f.read("tenants.lock")
+            .replace("next_priority: 4", "next_priority: 2"),
+    );
     let run = f.run(&["validate", "--base", &base]);
-    common::assert_invalid(&run, "tenants.lock:7:20", "shard 1's `next_priority` went back from 4");
+    common::assert_invalid(
+        &run,
+        "tenants.lock:7:20",
+        "shard 1's `next_priority` went back from 4",
+    );
 }
 
 #[test]
@@ -122,19 +176,39 @@ fn base_refuses_deleting_a_live_tenant_and_renaming() {
     f.remove("tenants/hooli.yaml");
     let run = f.run(&["validate", "--base", &base]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(run.stderr.contains(&format!("tenant `hooli` is `active` at `{base}`, and this change deletes its file")), "{}", run.stderr);
-    assert!(run.stderr.contains("first set `state: offboarding`"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "tenant `hooli` is `active` at `{base}`, and this change deletes its file"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("first set `state: offboarding`"),
+        "{}",
+        run.stderr
+    );
 
     // A rename: same display name under a new id.
-    f.write("tenants/hooli-inc.yaml", tenant("hooli-inc", "basic").replace("Tenant hooli-inc", "Hooli"));
+    f.write(
+        "tenants/hooli-inc.yaml",
+        tenant("hooli-inc", "basic").replace("Tenant hooli-inc", "Hooli"),
+    );
     let run = f.run(&["validate", "--base", &base]);
-    common::assert_invalid(&run, "tenants/hooli-inc.yaml:2:5", "tenant `hooli-inc` looks like `hooli` renamed (same display name): tenant ids are permanent");
+    common::assert_invalid(
+        &run,
+        "tenants/hooli-inc.yaml:2:5",
+        "tenant `hooli-inc` looks like `hooli` renamed (same display name): tenant ids are permanent",
+    );
 }
 
 #[test]
 fn base_allows_the_offboarding_path() {
     let f = Fixture::example();
-    f.write("tenants/globex.yaml", f.read("tenants/globex.yaml") + "state: offboarding\n");
+    f.write(
+        "tenants/globex.yaml",
+        f.read("tenants/globex.yaml") + "state: offboarding\n",
+    );
     let base = f.commit("offboard globex");
     f.remove("tenants/globex.yaml");
     assert_eq!(f.run(&["lock"]).code, 0);
@@ -142,5 +216,8 @@ fn base_allows_the_offboarding_path() {
     assert_eq!(f.run(&["lock"]).code, 0);
     let run = f.run(&["validate", "--base", &base]);
     assert_eq!(run.code, 0, "{}", run.all());
-    assert!(f.read("tenants.lock").contains("newco: { shard: 1, priority: 4 }"));
+    assert!(
+        f.read("tenants.lock")
+            .contains("newco: { shard: 1, priority: 4 }")
+    );
 }

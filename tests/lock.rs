@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{tenant, Fixture};
+use common::{Fixture, tenant};
 
 #[test]
 fn allocates_new_tenants_without_moving_others() {
@@ -13,40 +13,73 @@ fn allocates_new_tenants_without_moving_others() {
     f.write("tenants/poolco.yaml", tenant("poolco", "basic"));
     let check = f.run(&["lock", "--check"]);
     assert_eq!(check.code, 3, "{}", check.all());
-    assert!(check.stderr.contains("allocate `newco`"), "{}", check.stderr);
+    assert!(
+        check.stderr.contains("allocate `newco`"),
+        "{}",
+        check.stderr
+    );
     assert_eq!(f.read("tenants.lock"), before, "--check must not write");
 
     let run = f.run(&["lock"]);
     assert_eq!(run.code, 0, "{}", run.all());
-    assert_eq!(run.stdout, "allocate `alpha`: shard 1 priority 4\nallocate `newco`: shard 1 priority 5\nwrote `tenants.lock`\n");
+    assert_eq!(
+        run.stdout,
+        "allocate `alpha`: shard 1 priority 4\nallocate `newco`: shard 1 priority 5\nwrote `tenants.lock`\n"
+    );
     let after = f.read("tenants.lock");
     for line in before.lines().filter(|l| l.contains("{ shard")) {
-        assert!(after.contains(line), "existing allocation `{line}` moved:\n{after}");
+        assert!(
+            after.contains(line),
+            "existing allocation `{line}` moved:\n{after}"
+        );
     }
-    assert!(!after.contains("poolco"), "pool tenants hold no listener rule");
+    assert!(
+        !after.contains("poolco"),
+        "pool tenants hold no listener rule"
+    );
     assert_eq!(f.run(&["lock", "--check"]).code, 0);
     assert_eq!(f.run(&["validate"]).code, 0);
     // Running again changes nothing.
     let again = f.run(&["lock"]);
-    assert!(again.stdout.starts_with("ok: `tenants.lock` is up to date"), "{}", again.stdout);
+    assert!(
+        again.stdout.starts_with("ok: `tenants.lock` is up to date"),
+        "{}",
+        again.stdout
+    );
     assert_eq!(f.read("tenants.lock"), after);
 }
 
 #[test]
 fn offboarding_keeps_then_removal_frees_capacity_but_never_the_priority() {
     let f = Fixture::example();
-    f.write("tenantops.yaml", f.read("tenantops.yaml").replace("tenants_per_shard: 100", "tenants_per_shard: 3"));
+    f.write(
+        "tenantops.yaml",
+        f.read("tenantops.yaml")
+            .replace("tenants_per_shard: 100", "tenants_per_shard: 3"),
+    );
     // Offboarding: the allocation stays while its stacks may still exist.
-    f.write("tenants/globex.yaml", f.read("tenants/globex.yaml") + "state: offboarding\n");
+    f.write(
+        "tenants/globex.yaml",
+        f.read("tenants/globex.yaml") + "state: offboarding\n",
+    );
     assert_eq!(f.run(&["lock", "--check"]).code, 0);
     // The file is deleted after the stacks are gone: its place is released.
     f.remove("tenants/globex.yaml");
     f.write("tenants/newco.yaml", tenant("newco", "advanced"));
     let run = f.run(&["lock"]);
     assert_eq!(run.code, 0, "{}", run.all());
-    assert!(run.stdout.contains("release `globex`: shard 1 priority 1 (the priority is not reused)"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("release `globex`: shard 1 priority 1 (the priority is not reused)"),
+        "{}",
+        run.stdout
+    );
     // Shard 1 has room again (capacity 3), but priority 1 is not handed out again.
-    assert!(run.stdout.contains("allocate `newco`: shard 1 priority 4"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("allocate `newco`: shard 1 priority 4"),
+        "{}",
+        run.stdout
+    );
     let lock = f.read("tenants.lock");
     assert!(lock.contains("next_priority: 5"), "{lock}");
     assert!(!lock.contains("globex"), "{lock}");
@@ -55,11 +88,18 @@ fn offboarding_keeps_then_removal_frees_capacity_but_never_the_priority() {
 #[test]
 fn a_full_shard_opens_the_next_one() {
     let f = Fixture::example();
-    f.write("tenantops.yaml", f.read("tenantops.yaml").replace("tenants_per_shard: 100", "tenants_per_shard: 3"));
+    f.write(
+        "tenantops.yaml",
+        f.read("tenantops.yaml")
+            .replace("tenants_per_shard: 100", "tenants_per_shard: 3"),
+    );
     f.write("tenants/newco.yaml", tenant("newco", "advanced"));
     let run = f.run(&["lock"]);
     assert_eq!(run.code, 0, "{}", run.all());
-    assert_eq!(run.stdout, "allocate `newco`: shard 2 priority 1\nopen router shard 2\nwrote `tenants.lock`\n");
+    assert_eq!(
+        run.stdout,
+        "allocate `newco`: shard 2 priority 1\nopen router shard 2\nwrote `tenants.lock`\n"
+    );
     assert_eq!(f.run(&["validate"]).code, 0);
 }
 
@@ -92,8 +132,16 @@ fn refuses_and_writes_nothing_when_manifests_are_invalid() {
     f.write("tenants/broken.yaml", tenant("broken", "advnced"));
     let run = f.run(&["lock"]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(run.stderr.contains("tier `advnced` does not exist"), "{}", run.stderr);
-    assert!(!run.stderr.contains("not-allocated"), "lock repairs what it allocates: {}", run.stderr);
+    assert!(
+        run.stderr.contains("tier `advnced` does not exist"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("not-allocated"),
+        "lock repairs what it allocates: {}",
+        run.stderr
+    );
     assert_eq!(f.read("tenants.lock"), before);
     assert!(!f.path().join("tenants.tmp-tenantops").exists());
 }
@@ -101,11 +149,21 @@ fn refuses_and_writes_nothing_when_manifests_are_invalid() {
 #[test]
 fn refuses_a_hand_broken_lock() {
     let f = Fixture::example();
-    f.write("tenants.lock", f.read("tenants.lock").replace("stark: { shard: 1, priority: 2 }", "stark: { shard: 1, priority: 1 }"));
+    f.write(
+        "tenants.lock",
+        f.read("tenants.lock").replace(
+            "stark: { shard: 1, priority: 2 }",
+            "stark: { shard: 1, priority: 1 }",
+        ),
+    );
     let before = f.read("tenants.lock");
     let run = f.run(&["lock"]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(run.stderr.contains("both hold shard 1 priority 1"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("both hold shard 1 priority 1"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(f.read("tenants.lock"), before);
 }
 
@@ -116,7 +174,10 @@ fn missing_lock_is_created_and_check_reports_it() {
     let check = f.run(&["lock", "--check"]);
     assert_eq!(check.code, 3, "{}", check.all());
     assert_eq!(f.run(&["lock"]).code, 0);
-    assert_eq!(f.read("tenants.lock"), Fixture::example().read("tenants.lock"));
+    assert_eq!(
+        f.read("tenants.lock"),
+        Fixture::example().read("tenants.lock")
+    );
 }
 
 #[test]

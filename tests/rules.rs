@@ -2,21 +2,30 @@
 
 mod common;
 
-use common::{assert_invalid, tenant, Fixture};
+use common::{Fixture, assert_invalid, tenant};
 
 #[test]
 fn shipped_example_is_valid() {
     let run = Fixture::example().run(&["validate"]);
     assert_eq!(run.code, 0, "{}", run.all());
-    assert_eq!(run.stdout, "ok: 7 tenants in 3 tiers (3 routed on 1 router shard), no problems\n");
+    assert_eq!(
+        run.stdout,
+        "ok: 7 tenants in 3 tiers (3 routed on 1 router shard), no problems\n"
+    );
 }
 
 #[test]
 fn reserved_ids() {
-    for id in ["shared", "admin", "api", "www", "basic", "premium", "orders", "rproxy"] {
+    for id in [
+        "shared", "admin", "api", "www", "basic", "premium", "orders", "rproxy",
+    ] {
         let f = Fixture::example();
         f.write(&format!("tenants/{id}.yaml"), tenant(id, "basic"));
-        assert_invalid(&f.run(&["validate"]), &format!("tenants/{id}.yaml:2:5"), &format!("tenant id `{id}` is reserved"));
+        assert_invalid(
+            &f.run(&["validate"]),
+            &format!("tenants/{id}.yaml:2:5"),
+            &format!("tenant id `{id}` is reserved"),
+        );
     }
 }
 
@@ -26,11 +35,23 @@ fn id_too_long_for_the_names_it_feeds() {
     let id = "a".repeat(50);
     f.write(&format!("tenants/{id}.yaml"), tenant(&id, "basic"));
     let run = f.run(&["validate"]);
-    assert_invalid(&run, &format!("tenants/{id}.yaml:2:5"), "ids can have at most 45");
-    assert!(run.stderr.contains("the IAM role `saas-prod-aaaa"), "{}", run.stderr);
+    assert_invalid(
+        &run,
+        &format!("tenants/{id}.yaml:2:5"),
+        "ids can have at most 45",
+    );
+    assert!(
+        run.stderr.contains("the IAM role `saas-prod-aaaa"),
+        "{}",
+        run.stderr
+    );
     // The limit follows the naming settings: a shorter prefix allows a longer id.
     let f = Fixture::example();
-    f.write("tenantops.yaml", f.read("tenantops.yaml").replace("prefix: saas", "prefix: s"));
+    f.write(
+        "tenantops.yaml",
+        f.read("tenantops.yaml")
+            .replace("prefix: saas", "prefix: s"),
+    );
     let id = "b".repeat(48);
     f.write(&format!("tenants/{id}.yaml"), tenant(&id, "basic"));
     assert_eq!(f.run(&["validate"]).code, 0);
@@ -41,74 +62,171 @@ fn id_must_match_file_name() {
     let f = Fixture::example();
     f.write("tenants/newco.yaml", tenant("newco-inc", "basic"));
     let run = f.run(&["validate"]);
-    assert_invalid(&run, "tenants/newco.yaml:2:5", "tenant id `newco-inc` does not match its file name `tenants/newco.yaml`");
+    assert_invalid(
+        &run,
+        "tenants/newco.yaml:2:5",
+        "tenant id `newco-inc` does not match its file name `tenants/newco.yaml`",
+    );
 }
 
 #[test]
 fn duplicate_ids_and_display_names() {
     let f = Fixture::example();
-    f.write("tenants/acme2.yaml", tenant("acme", "basic").replace("Tenant acme", "  ACME   corporation "));
+    f.write(
+        "tenants/acme2.yaml",
+        tenant("acme", "basic").replace("Tenant acme", "  ACME   corporation "),
+    );
     let run = f.run(&["validate"]);
-    assert_invalid(&run, "tenants/acme2.yaml:2:5", "tenant id `acme` is already used by `tenants/acme.yaml`");
-    assert_invalid(&run, "tenants/acme2.yaml:3:9", "is already used by `tenants/acme.yaml` (as `Acme Corporation`)");
+    assert_invalid(
+        &run,
+        "tenants/acme2.yaml:2:5",
+        "tenant id `acme` is already used by `tenants/acme.yaml`",
+    );
+    assert_invalid(
+        &run,
+        "tenants/acme2.yaml:3:9",
+        "is already used by `tenants/acme.yaml` (as `Acme Corporation`)",
+    );
 }
 
 #[test]
 fn invalid_email() {
     let f = Fixture::example();
-    f.write("tenants/acme.yaml", f.read("tenants/acme.yaml").replace("ops@acme.example.com", "ops@localhost"));
-    assert_invalid(&f.run(&["validate"]), "tenants/acme.yaml:5:14", "the domain has no top-level domain");
+    f.write(
+        "tenants/acme.yaml",
+        f.read("tenants/acme.yaml")
+            .replace("ops@acme.example.com", "ops@localhost"),
+    );
+    assert_invalid(
+        &f.run(&["validate"]),
+        "tenants/acme.yaml:5:14",
+        "the domain has no top-level domain",
+    );
 }
 
 #[test]
 fn override_outside_tier_bounds() {
     let f = Fixture::example();
-    f.write("tenants/globex.yaml", f.read("tenants/globex.yaml").replace("desired_count: 2", "desired_count: 9"));
+    f.write(
+        "tenants/globex.yaml",
+        f.read("tenants/globex.yaml")
+            .replace("desired_count: 2", "desired_count: 9"),
+    );
     let run = f.run(&["validate"]);
-    assert_invalid(&run, "tenants/globex.yaml:9:18", "`desired_count: 9` is outside tier `advanced`'s bounds 1..=3");
+    assert_invalid(
+        &run,
+        "tenants/globex.yaml:9:18",
+        "`desired_count: 9` is outside tier `advanced`'s bounds 1..=3",
+    );
 }
 
 #[test]
 fn overrides_the_tier_does_not_allow() {
     let f = Fixture::example();
-    f.write("tenants/acme.yaml", f.read("tenants/acme.yaml") + "overrides:\n  desired_count: 2\n");
-    f.write("tenants/umbrella.yaml", f.read("tenants/umbrella.yaml") + "overrides:\n  dedicated_alb: true\n  data_retention: delete\n");
+    f.write(
+        "tenants/acme.yaml",
+        f.read("tenants/acme.yaml") + "overrides:\n  desired_count: 2\n",
+    );
+    f.write(
+        "tenants/umbrella.yaml",
+        f.read("tenants/umbrella.yaml")
+            + "overrides:\n  dedicated_alb: true\n  data_retention: delete\n",
+    );
     let run = f.run(&["validate"]);
-    assert_invalid(&run, "tenants/acme.yaml:9:3", "tenants of the `pool` tier `basic` share its services");
-    assert_invalid(&run, "tenants/umbrella.yaml:9:3", "only tenants of `silo` tiers can have a dedicated ALB, and `advanced` is `bridge`");
-    assert_invalid(&run, "tenants/umbrella.yaml:10:3", "tier `advanced` does not let tenants choose `data_retention`");
+    assert_invalid(
+        &run,
+        "tenants/acme.yaml:9:3",
+        "tenants of the `pool` tier `basic` share its services",
+    );
+    assert_invalid(
+        &run,
+        "tenants/umbrella.yaml:9:3",
+        "only tenants of `silo` tiers can have a dedicated ALB, and `advanced` is `bridge`",
+    );
+    assert_invalid(
+        &run,
+        "tenants/umbrella.yaml:10:3",
+        "tier `advanced` does not let tenants choose `data_retention`",
+    );
 }
 
 #[test]
 fn tier_only_options_in_the_wrong_tier() {
     let f = Fixture::example();
-    f.write("tiers/basic.yaml", f.read("tiers/basic.yaml").replace("orders: pooled", "orders: silo") + "data_retention: delete\n");
-    f.write("tiers/advanced.yaml", f.read("tiers/advanced.yaml").replace("alb: shared", "alb: dedicated"));
+    f.write(
+        "tiers/basic.yaml",
+        f.read("tiers/basic.yaml")
+            .replace("orders: pooled", "orders: silo")
+            + "data_retention: delete\n",
+    );
+    f.write(
+        "tiers/advanced.yaml",
+        f.read("tiers/advanced.yaml")
+            .replace("alb: shared", "alb: dedicated"),
+    );
     let run = f.run(&["validate"]);
-    assert_invalid(&run, "tiers/basic.yaml:7:11", "a `pool` tier has no per-tenant resources, so `orders` cannot be `silo`");
-    assert_invalid(&run, "tiers/advanced.yaml:10:3", "dedicated ALBs are for `silo` tiers");
+    assert_invalid(
+        &run,
+        "tiers/basic.yaml:7:11",
+        "a `pool` tier has no per-tenant resources, so `orders` cannot be `silo`",
+    );
+    assert_invalid(
+        &run,
+        "tiers/advanced.yaml:10:3",
+        "dedicated ALBs are for `silo` tiers",
+    );
 }
 
 #[test]
 fn storage_must_match_the_catalog() {
     let f = Fixture::example();
-    let tier = f.read("tiers/advanced.yaml").replace("  products: pooled\n", "  prodcts: pooled\n  users: silo\n");
+    let tier = f
+        .read("tiers/advanced.yaml")
+        .replace("  products: pooled\n", "  prodcts: pooled\n  users: silo\n");
     f.write("tiers/advanced.yaml", tier);
     let run = f.run(&["validate"]);
-    assert_invalid(&run, "tiers/advanced.yaml:6:1", "tier `advanced` does not say how the `products` table is stored");
-    assert_invalid(&run, "tiers/advanced.yaml:8:3", "`storage` names service `prodcts`, which is not in the catalog");
-    assert!(run.stderr.contains("did you mean `products`?"), "{}", run.stderr);
-    assert_invalid(&run, "tiers/advanced.yaml:9:3", "service `users` has no table");
+    assert_invalid(
+        &run,
+        "tiers/advanced.yaml:6:1",
+        "tier `advanced` does not say how the `products` table is stored",
+    );
+    assert_invalid(
+        &run,
+        "tiers/advanced.yaml:8:3",
+        "`storage` names service `prodcts`, which is not in the catalog",
+    );
+    assert!(
+        run.stderr.contains("did you mean `products`?"),
+        "{}",
+        run.stderr
+    );
+    assert_invalid(
+        &run,
+        "tiers/advanced.yaml:9:3",
+        "service `users` has no table",
+    );
 }
 
 #[test]
 fn fargate_sizes() {
     let f = Fixture::example();
     let text = f.read("tenantops.yaml");
-    f.write("tenantops.yaml", text.replacen("cpu: 256\n    memory: 512", "cpu: 256\n    memory: 4096", 1).replace("  cpu: 256\n  memory: 512", "  cpu: 300\n  memory: 512"));
+    f.write(
+        "tenantops.yaml",
+        text.replacen("cpu: 256\n    memory: 512", "cpu: 256\n    memory: 4096", 1)
+            .replace("  cpu: 256\n  memory: 512", "  cpu: 300\n  memory: 512"),
+    );
     let run = f.run(&["validate"]);
-    assert_invalid(&run, "tenantops.yaml:31:13", "Fargate cannot run 4096 MiB with 256 CPU units");
-    assert_invalid(&run, "tenantops.yaml:54:8", "Fargate has no task size with 300 CPU units");
+    assert_invalid(
+        &run,
+        "tenantops.yaml:31:13",
+        "Fargate cannot run 4096 MiB with 256 CPU units",
+    );
+    assert_invalid(
+        &run,
+        "tenantops.yaml:54:8",
+        "Fargate has no task size with 300 CPU units",
+    );
 }
 
 #[test]
@@ -116,16 +234,36 @@ fn api_resources_name_catalog_services() {
     let f = Fixture::example();
     f.write("tenantops.yaml", f.read("tenantops.yaml").replace("- path: /users\n      methods: [GET, POST]", "- path: /user\n      methods: [GET, POST, GET]\n    - path: /orders\n      methods: [GET]"));
     let run = f.run(&["validate"]);
-    assert_invalid(&run, "tenantops.yaml:24:13", "API resource `/user` names service `user`, which is not in `services`");
-    assert_invalid(&run, "tenantops.yaml:25:28", "method `GET` is listed twice for `/user`");
-    assert_invalid(&run, "tenantops.yaml:26:13", "API resource `/orders` is listed twice");
+    assert_invalid(
+        &run,
+        "tenantops.yaml:24:13",
+        "API resource `/user` names service `user`, which is not in `services`",
+    );
+    assert_invalid(
+        &run,
+        "tenantops.yaml:25:28",
+        "method `GET` is listed twice for `/user`",
+    );
+    assert_invalid(
+        &run,
+        "tenantops.yaml:26:13",
+        "API resource `/orders` is listed twice",
+    );
 }
 
 #[test]
 fn wave_labels_are_numbers() {
     let f = Fixture::example();
-    f.write("tenants/acme.yaml", f.read("tenants/acme.yaml").replace("wave: \"1\"", "wave: first"));
-    assert_invalid(&f.run(&["validate"]), "tenants/acme.yaml:7:9", "rollout wave `first` is not a whole number");
+    f.write(
+        "tenants/acme.yaml",
+        f.read("tenants/acme.yaml")
+            .replace("wave: \"1\"", "wave: first"),
+    );
+    assert_invalid(
+        &f.run(&["validate"]),
+        "tenants/acme.yaml:7:9",
+        "rollout wave `first` is not a whole number",
+    );
 }
 
 #[test]
@@ -133,8 +271,16 @@ fn new_routed_tenant_needs_an_allocation() {
     let f = Fixture::example();
     f.write("tenants/newco.yaml", tenant("newco", "advanced"));
     let run = f.run(&["validate"]);
-    assert_invalid(&run, "tenants/newco.yaml:2:5", "tenant `newco` has no router shard and listener-rule priority");
-    assert!(run.stderr.contains("run `tenantops lock`"), "{}", run.stderr);
+    assert_invalid(
+        &run,
+        "tenants/newco.yaml:2:5",
+        "tenant `newco` has no router shard and listener-rule priority",
+    );
+    assert!(
+        run.stderr.contains("run `tenantops lock`"),
+        "{}",
+        run.stderr
+    );
     // A pooled tenant needs none.
     let f = Fixture::example();
     f.write("tenants/newco.yaml", tenant("newco", "basic"));
@@ -149,33 +295,71 @@ fn lock_inconsistencies() {
         f.read("tenants.lock").replace("stark: { shard: 1, priority: 2 }", "stark: { shard: 1, priority: 1 }\n  ghost: { shard: 1, priority: 2 }\n  acme: { shard: 2, priority: 9 }"),
     );
     let run = f.run(&["validate"]);
-    assert_invalid(&run, "tenants.lock:10:3", "`stark` and `globex` both hold shard 1 priority 1");
+    assert_invalid(
+        &run,
+        "tenants.lock:10:3",
+        "`stark` and `globex` both hold shard 1 priority 1",
+    );
     assert_invalid(&run, "tenants.lock:11:3", "there is no tenant `ghost`");
-    assert_invalid(&run, "tenants.lock:12:3", "`acme` holds a listener rule, but its tier does not route it");
-    assert_invalid(&run, "tenants.lock:12:3", "`acme` is on shard 2, which is not in `shards`");
+    assert_invalid(
+        &run,
+        "tenants.lock:12:3",
+        "`acme` holds a listener rule, but its tier does not route it",
+    );
+    assert_invalid(
+        &run,
+        "tenants.lock:12:3",
+        "`acme` is on shard 2, which is not in `shards`",
+    );
 }
 
 #[test]
 fn priority_not_yet_issued() {
     let f = Fixture::example();
-    f.write("tenants.lock", f.read("tenants.lock").replace("umbrella: { shard: 1, priority: 3 }", "umbrella: { shard: 1, priority: 7 }"));
-    assert_invalid(&f.run(&["validate"]), "tenants.lock:11:3", "which that shard has not handed out yet (`next_priority: 4`)");
+    f.write(
+        "tenants.lock",
+        f.read("tenants.lock").replace(
+            "umbrella: { shard: 1, priority: 3 }",
+            "umbrella: { shard: 1, priority: 7 }",
+        ),
+    );
+    assert_invalid(
+        &f.run(&["validate"]),
+        "tenants.lock:11:3",
+        "which that shard has not handed out yet (`next_priority: 4`)",
+    );
 }
 
 #[test]
 fn shard_over_capacity() {
     let f = Fixture::example();
-    f.write("tenantops.yaml", f.read("tenantops.yaml").replace("tenants_per_shard: 100", "tenants_per_shard: 2"));
-    assert_invalid(&f.run(&["validate"]), "tenants.lock:6:9", "shard 1 holds 3 tenants, over `routing.tenants_per_shard: 2`");
+    f.write(
+        "tenantops.yaml",
+        f.read("tenantops.yaml")
+            .replace("tenants_per_shard: 100", "tenants_per_shard: 2"),
+    );
+    assert_invalid(
+        &f.run(&["validate"]),
+        "tenants.lock:6:9",
+        "shard 1 holds 3 tenants, over `routing.tenants_per_shard: 2`",
+    );
 }
 
 #[test]
 fn above_alb_quota_is_a_warning() {
     let f = Fixture::example();
-    f.write("tenantops.yaml", f.read("tenantops.yaml").replace("tenants_per_shard: 100", "tenants_per_shard: 150"));
+    f.write(
+        "tenantops.yaml",
+        f.read("tenantops.yaml")
+            .replace("tenants_per_shard: 100", "tenants_per_shard: 150"),
+    );
     let run = f.run(&["validate"]);
     assert_eq!(run.code, 0, "{}", run.all());
-    assert!(run.stderr.contains("warning[above-alb-quota]"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("warning[above-alb-quota]"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stdout.contains("(1 warning)"), "{}", run.stdout);
 }
 
@@ -185,13 +369,21 @@ fn lock_problems_are_not_guessed_when_a_tenant_fails_to_load() {
     f.write("tenants/globex.yaml", "id: globex\nname: [broken\n");
     let run = f.run(&["validate"]);
     assert_eq!(run.code, 1);
-    assert!(!run.stderr.contains("there is no tenant `globex`"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("there is no tenant `globex`"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
 fn json_format() {
     let f = Fixture::example();
-    f.write("tenants/acme.yaml", f.read("tenants/acme.yaml").replace("tier: basic", "tier: basik"));
+    f.write(
+        "tenants/acme.yaml",
+        f.read("tenants/acme.yaml")
+            .replace("tier: basic", "tier: basik"),
+    );
     let run = f.run(&["validate", "--format", "json"]);
     assert_eq!(run.code, 1);
     let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
@@ -200,7 +392,10 @@ fn json_format() {
     let d = &doc["diagnostics"][0];
     assert_eq!(d["code"], "unknown-tier");
     assert_eq!(d["file"], "tenants/acme.yaml");
-    assert_eq!((d["line"].as_u64(), d["column"].as_u64()), (Some(4), Some(7)));
+    assert_eq!(
+        (d["line"].as_u64(), d["column"].as_u64()),
+        (Some(4), Some(7))
+    );
     assert_eq!(d["help"], "did you mean `basic`?");
     let ok = Fixture::example().run(&["validate", "--format", "json"]);
     let doc: serde_json::Value = serde_json::from_str(&ok.stdout).unwrap();
@@ -211,7 +406,11 @@ fn json_format() {
 #[test]
 fn github_format() {
     let f = Fixture::example();
-    f.write("tenants/acme.yaml", f.read("tenants/acme.yaml").replace("tier: basic", "tier: basik"));
+    f.write(
+        "tenants/acme.yaml",
+        f.read("tenants/acme.yaml")
+            .replace("tier: basic", "tier: basik"),
+    );
     let run = std::process::Command::new(env!("CARGO_BIN_EXE_tenantops"))
         .current_dir(f.path())
         .args(["validate", "--format", "github"])
@@ -227,7 +426,15 @@ fn github_format() {
 #[test]
 fn colour_only_when_asked_or_on_a_terminal() {
     let f = Fixture::example();
-    f.write("tenants/acme.yaml", f.read("tenants/acme.yaml").replace("tier: basic", "tier: basik"));
+    f.write(
+        "tenants/acme.yaml",
+        f.read("tenants/acme.yaml")
+            .replace("tier: basic", "tier: basik"),
+    );
     assert!(!f.run(&["validate"]).stderr.contains('\u{1b}'));
-    assert!(f.run(&["validate", "--color", "always"]).stderr.contains("\u{1b}[1;31m"));
+    assert!(
+        f.run(&["validate", "--color", "always"])
+            .stderr
+            .contains("\u{1b}[1;31m")
+    );
 }

@@ -9,7 +9,7 @@ mod platform;
 mod tenant;
 mod tier;
 
-pub use lock::{Allocation, Lock, ShardState, LOCK_VERSION, MAX_PRIORITY};
+pub use lock::{Allocation, LOCK_VERSION, Lock, MAX_PRIORITY, ShardState};
 pub use platform::{
     Api, ApiResource, HttpMethod, Naming, Platform, Router, Routing, Service, Table,
 };

@@ -1,6 +1,6 @@
 //! `validate --base REV`: what a change may not do to live tenants relative to its base revision (move an allocation, rename a tenant, skip offboarding).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::diag::Diagnostic;
 use crate::load::LOCK_FILE;
@@ -10,6 +10,7 @@ use crate::yaml::Span;
 
 /// Compares `head` with `base` (named `rev` in messages).
 #[must_use]
+#[allow(clippy::too_many_lines)] // a flat list of independent rules
 pub fn against_base(head: &Repo, base: &Repo, rev: &str) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     if base.lock_present && base.lock.is_none() {
@@ -19,7 +20,11 @@ pub fn against_base(head: &Repo, base: &Repo, rev: &str) -> Vec<Diagnostic> {
         );
     }
     if let (Some(base_lock), Some(head_lock)) = (&base.lock, &head.lock) {
-        let head_tenants: HashMap<&str, _> = head.tenants.iter().map(|t| (t.value.id.as_str(), t)).collect();
+        let head_tenants: HashMap<&str, _> = head
+            .tenants
+            .iter()
+            .map(|t| (t.value.id.as_str(), t))
+            .collect();
         for (id, was) in &base_lock.value.tenants {
             let span = head_lock.node.key_span_of(&format!("/tenants/{id}"));
             match head_lock.value.tenants.get(id) {
@@ -32,18 +37,19 @@ pub fn against_base(head: &Repo, base: &Repo, rev: &str) -> Vec<Diagnostic> {
                     )
                     .help(format!("allocations never move: restore `{LOCK_FILE}` from `{rev}` and run `tenantops lock`")),
                 ),
-                None if head_tenants.contains_key(id.as_str()) && head.lock.is_some() => {
-                    if head_tenants[id.as_str()].value.state != State::Offboarding {
-                        out.push(
-                            Diagnostic::error(
-                                "allocation-dropped",
-                                &head_lock.file,
-                                head_lock.node.span_of("/tenants"),
-                                format!("tenant `{id}` held shard {} priority {} at `{rev}`, and this change drops it", was.shard, was.priority),
-                            )
-                            .help(format!("restore `{LOCK_FILE}` from `{rev}` and run `tenantops lock`")),
-                        );
-                    }
+                None if head_tenants
+                    .get(id.as_str())
+                    .is_some_and(|t| t.value.state != State::Offboarding) =>
+                {
+                    out.push(
+                        Diagnostic::error(
+                            "allocation-dropped",
+                            &head_lock.file,
+                            head_lock.node.span_of("/tenants"),
+                            format!("tenant `{id}` held shard {} priority {} at `{rev}`, and this change drops it", was.shard, was.priority),
+                        )
+                        .help(format!("restore `{LOCK_FILE}` from `{rev}` and run `tenantops lock`")),
+                    );
                 }
                 _ => {}
             }
@@ -51,30 +57,53 @@ pub fn against_base(head: &Repo, base: &Repo, rev: &str) -> Vec<Diagnostic> {
         for was in &base_lock.value.shards {
             let now = head_lock.value.shards.iter().position(|s| s.id == was.id);
             let problem = match now {
-                None => Some(format!("shard {} exists at `{rev}` and this change removes it", was.id)),
-                Some(i) if head_lock.value.shards[i].next_priority < was.next_priority => Some(format!(
-                    "shard {}'s `next_priority` went back from {} (at `{rev}`) to {}: released priorities would be reused",
-                    was.id, was.next_priority, head_lock.value.shards[i].next_priority
+                None => Some(format!(
+                    "shard {} exists at `{rev}` and this change removes it",
+                    was.id
                 )),
+                Some(i) if head_lock.value.shards[i].next_priority < was.next_priority => {
+                    Some(format!(
+                        "shard {}'s `next_priority` went back from {} (at `{rev}`) to {}: released priorities would be reused",
+                        was.id, was.next_priority, head_lock.value.shards[i].next_priority
+                    ))
+                }
                 Some(_) => None,
             };
             if let Some(message) = problem {
-                let span = now.map_or(head_lock.node.span_of("/shards"), |i| head_lock.node.span_of(&format!("/shards/{i}/next_priority")));
-                out.push(Diagnostic::error("shard-rewound", &head_lock.file, span, message).help(format!("restore `{LOCK_FILE}` from `{rev}` and run `tenantops lock`")));
+                let span = now.map_or(head_lock.node.span_of("/shards"), |i| {
+                    head_lock
+                        .node
+                        .span_of(&format!("/shards/{i}/next_priority"))
+                });
+                out.push(
+                    Diagnostic::error("shard-rewound", &head_lock.file, span, message).help(
+                        format!("restore `{LOCK_FILE}` from `{rev}` and run `tenantops lock`"),
+                    ),
+                );
             }
         }
     }
     // Tenants whose file disappeared, and ids that changed.
     if head.complete {
-        let head_ids: HashMap<&str, &str> = head.tenants.iter().map(|t| (t.value.id.as_str(), t.file.as_str())).collect();
-        let head_names: HashMap<String, &str> = head.tenants.iter().map(|t| (t.value.name.to_lowercase(), t.value.id.as_str())).collect();
-        let base_ids: HashMap<&str, ()> = base.tenants.iter().map(|t| (t.value.id.as_str(), ())).collect();
+        let head_ids: HashMap<&str, &str> = head
+            .tenants
+            .iter()
+            .map(|t| (t.value.id.as_str(), t.file.as_str()))
+            .collect();
+        let head_names: HashMap<String, &str> = head
+            .tenants
+            .iter()
+            .map(|t| (t.value.name.to_lowercase(), t.value.id.as_str()))
+            .collect();
+        let base_ids: HashSet<&str> = base.tenants.iter().map(|t| t.value.id.as_str()).collect();
         for old in &base.tenants {
             let id = old.value.id.as_str();
             if head_ids.contains_key(id) || old.value.state == State::Offboarding {
                 continue;
             }
-            let renamed = head_names.get(&old.value.name.to_lowercase()).filter(|new| !base_ids.contains_key(*new));
+            let renamed = head_names
+                .get(&old.value.name.to_lowercase())
+                .filter(|new| !base_ids.contains(*new));
             let d = match renamed {
                 Some(new) => Diagnostic::error(
                     "id-changed",

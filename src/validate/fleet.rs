@@ -10,6 +10,7 @@ use crate::suggest::did_you_mean;
 /// Default ALB quota of listener rules per load balancer.
 const ALB_RULES_QUOTA: u32 = 100;
 
+#[allow(clippy::too_many_lines)] // a flat list of independent rules
 pub(super) fn platform(doc: &Doc<Platform>, repo: &Repo, out: &mut Vec<Diagnostic>) {
     let p = &doc.value;
     let file = doc.file.as_str();
@@ -40,13 +41,21 @@ pub(super) fn platform(doc: &Doc<Platform>, repo: &Repo, out: &mut Vec<Diagnosti
     let mut paths = BTreeSet::new();
     for (i, resource) in p.api.resources.iter().enumerate() {
         let pointer = format!("/api/resources/{i}/path");
-        let service = resource.path.trim_start_matches('/').split('/').next().unwrap_or_default();
+        let service = resource
+            .path
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or_default();
         if !p.services.contains_key(service) {
             let mut d = Diagnostic::error(
                 "unknown-service",
                 file,
                 doc.node.span_of(&pointer),
-                format!("API resource `{}` names service `{service}`, which is not in `services`", resource.path),
+                format!(
+                    "API resource `{}` names service `{service}`, which is not in `services`",
+                    resource.path
+                ),
             );
             if let Some(s) = did_you_mean(service, p.services.keys().map(String::as_str)) {
                 d = d.help(format!("did you mean `/{s}`?"));
@@ -54,12 +63,15 @@ pub(super) fn platform(doc: &Doc<Platform>, repo: &Repo, out: &mut Vec<Diagnosti
             out.push(d);
         }
         if !paths.insert(resource.path.as_str()) {
-            out.push(Diagnostic::error(
-                "duplicate-resource",
-                file,
-                doc.node.span_of(&pointer),
-                format!("API resource `{}` is listed twice", resource.path),
-            ).help("list each path once with all its methods"));
+            out.push(
+                Diagnostic::error(
+                    "duplicate-resource",
+                    file,
+                    doc.node.span_of(&pointer),
+                    format!("API resource `{}` is listed twice", resource.path),
+                )
+                .help("list each path once with all its methods"),
+            );
         }
         let mut methods = BTreeSet::new();
         for (j, method) in resource.methods.iter().enumerate() {
@@ -68,7 +80,11 @@ pub(super) fn platform(doc: &Doc<Platform>, repo: &Repo, out: &mut Vec<Diagnosti
                     "duplicate-method",
                     file,
                     doc.node.span_of(&format!("/api/resources/{i}/methods/{j}")),
-                    format!("method `{}` is listed twice for `{}`", method.as_str(), resource.path),
+                    format!(
+                        "method `{}` is listed twice for `{}`",
+                        method.as_str(),
+                        resource.path
+                    ),
                 ));
             }
         }
@@ -88,7 +104,10 @@ pub(super) fn platform(doc: &Doc<Platform>, repo: &Repo, out: &mut Vec<Diagnosti
             .help("raise the quota (Service Quotas: \"Rules per Application Load Balancer\") before routing this many tenants"),
         );
     }
-    let fargate = repo.tiers.values().any(|t| t.value.compute == Compute::Fargate);
+    let fargate = repo
+        .tiers
+        .values()
+        .any(|t| t.value.compute == Compute::Fargate);
     if fargate {
         for (name, s) in &p.services {
             fargate_size(doc, &format!("/services/{name}"), s.cpu, s.memory, out);
@@ -118,7 +137,13 @@ fn fargate_memory(cpu: u32) -> Option<(u32, u32, u32)> {
     })
 }
 
-fn fargate_size(doc: &Doc<Platform>, pointer: &str, cpu: u32, memory: u32, out: &mut Vec<Diagnostic>) {
+fn fargate_size(
+    doc: &Doc<Platform>,
+    pointer: &str,
+    cpu: u32,
+    memory: u32,
+    out: &mut Vec<Diagnostic>,
+) {
     let file = doc.file.as_str();
     match fargate_memory(cpu) {
         None => out.push(
@@ -144,7 +169,11 @@ fn fargate_size(doc: &Doc<Platform>, pointer: &str, cpu: u32, memory: u32, out: 
                     )
                     .help(format!(
                         "with {cpu} CPU units use {min} to {max} MiB in steps of {step}{}",
-                        if cpu == 256 { " (512, 1024 or 2048)" } else { "" }
+                        if cpu == 256 {
+                            " (512, 1024 or 2048)"
+                        } else {
+                            ""
+                        }
                     )),
                 );
             }
@@ -152,6 +181,7 @@ fn fargate_size(doc: &Doc<Platform>, pointer: &str, cpu: u32, memory: u32, out: 
     }
 }
 
+#[allow(clippy::too_many_lines)] // a flat list of independent rules
 pub(super) fn tiers(repo: &Repo, out: &mut Vec<Diagnostic>) {
     let services = repo.platform.as_ref().map(|p| &p.value.services);
     for (name, doc) in &repo.tiers {
@@ -171,9 +201,13 @@ pub(super) fn tiers(repo: &Repo, out: &mut Vec<Diagnostic>) {
                             "missing-storage",
                             file,
                             doc.node.key_span_of("/storage"),
-                            format!("tier `{name}` does not say how the `{service}` table is stored"),
+                            format!(
+                                "tier `{name}` does not say how the `{service}` table is stored"
+                            ),
                         )
-                        .help(format!("add `{service}: pooled` or `{service}: silo` under `storage:`")),
+                        .help(format!(
+                            "add `{service}: pooled` or `{service}: silo` under `storage:`"
+                        )),
                     );
                 }
             }
@@ -185,9 +219,12 @@ pub(super) fn tiers(repo: &Repo, out: &mut Vec<Diagnostic>) {
                             "unknown-service",
                             file,
                             span,
-                            format!("`storage` names service `{service}`, which is not in the catalog"),
+                            format!(
+                                "`storage` names service `{service}`, which is not in the catalog"
+                            ),
                         );
-                        if let Some(s) = did_you_mean(service, services.keys().map(String::as_str)) {
+                        if let Some(s) = did_you_mean(service, services.keys().map(String::as_str))
+                        {
                             d = d.help(format!("did you mean `{s}`?"));
                         }
                         out.push(d);
@@ -197,7 +234,9 @@ pub(super) fn tiers(repo: &Repo, out: &mut Vec<Diagnostic>) {
                             "no-table",
                             file,
                             span,
-                            format!("service `{service}` has no table, so it has no storage to choose"),
+                            format!(
+                                "service `{service}` has no table, so it has no storage to choose"
+                            ),
                         )
                         .help("remove this line, or give the service a `table:` in tenantops.yaml"),
                     ),
@@ -225,17 +264,33 @@ pub(super) fn tiers(repo: &Repo, out: &mut Vec<Diagnostic>) {
             }
         }
         if t.routing.alb == AlbMode::Dedicated && t.isolation != Isolation::Silo {
-            out.push(tier_only(doc, "/routing/alb", "dedicated ALBs are for `silo` tiers; pool and bridge tenants share a router shard"));
+            out.push(tier_only(
+                doc,
+                "/routing/alb",
+                "dedicated ALBs are for `silo` tiers; pool and bridge tenants share a router shard",
+            ));
         }
         if t.overrides.dedicated_alb && t.isolation != Isolation::Silo {
-            out.push(tier_only(doc, "/overrides/dedicated_alb", "only tenants of `silo` tiers can have a dedicated ALB"));
+            out.push(tier_only(
+                doc,
+                "/overrides/dedicated_alb",
+                "only tenants of `silo` tiers can have a dedicated ALB",
+            ));
         }
         if !any_silo {
             if t.data_retention != crate::model::DataRetention::Retain {
-                out.push(tier_only(doc, "/data_retention", "`data_retention` applies to silo tables, and this tier has none"));
+                out.push(tier_only(
+                    doc,
+                    "/data_retention",
+                    "`data_retention` applies to silo tables, and this tier has none",
+                ));
             }
             if t.overrides.data_retention {
-                out.push(tier_only(doc, "/overrides/data_retention", "`data_retention` applies to silo tables, and this tier has none"));
+                out.push(tier_only(
+                    doc,
+                    "/overrides/data_retention",
+                    "`data_retention` applies to silo tables, and this tier has none",
+                ));
             }
         }
         if let Some(b) = t.overrides.desired_count {
@@ -244,7 +299,10 @@ pub(super) fn tiers(repo: &Repo, out: &mut Vec<Diagnostic>) {
                     "invalid-bounds",
                     file,
                     doc.node.span_of("/overrides/desired_count"),
-                    format!("bounds `min: {}` and `max: {}` are the wrong way round", b.min, b.max),
+                    format!(
+                        "bounds `min: {}` and `max: {}` are the wrong way round",
+                        b.min, b.max
+                    ),
                 ));
             } else if !(b.min..=b.max).contains(&t.desired_count) {
                 out.push(
@@ -265,8 +323,13 @@ pub(super) fn tiers(repo: &Repo, out: &mut Vec<Diagnostic>) {
 }
 
 fn tier_only(doc: &Doc<crate::model::Tier>, pointer: &str, message: &str) -> Diagnostic {
-    Diagnostic::error("tier-only", &doc.file, doc.node.key_span_of(pointer), message)
-        .help("remove this setting")
+    Diagnostic::error(
+        "tier-only",
+        &doc.file,
+        doc.node.key_span_of(pointer),
+        message,
+    )
+    .help("remove this setting")
 }
 
 fn is_tier_name(name: &str) -> bool {

@@ -11,6 +11,7 @@ use crate::yaml::Span;
 
 const RUN_LOCK: &str = "run `tenantops lock` to update `tenants.lock`";
 
+#[allow(clippy::too_many_lines)] // a flat list of independent rules
 pub(super) fn lock(repo: &Repo, out: &mut Vec<Diagnostic>) {
     if repo.lock_present && repo.lock.is_none() {
         return; // it failed to load; that is reported
@@ -18,14 +19,16 @@ pub(super) fn lock(repo: &Repo, out: &mut Vec<Diagnostic>) {
     let empty = BTreeMap::new();
     let allocations = repo.lock.as_ref().map_or(&empty, |l| &l.value.tenants);
     let entry_span = |id: &str| {
-        repo.lock
-            .as_ref()
-            .map_or(Span::new(1, 1, 1), |l| l.node.key_span_of(&format!("/tenants/{id}")))
+        repo.lock.as_ref().map_or(Span::new(1, 1, 1), |l| {
+            l.node.key_span_of(&format!("/tenants/{id}"))
+        })
     };
 
     let mut routed = HashMap::new();
     for doc in &repo.tenants {
-        let Some(tier) = repo.tiers.get(&doc.value.tier) else { continue };
+        let Some(tier) = repo.tiers.get(&doc.value.tier) else {
+            continue;
+        };
         let is = is_routed(&tier.value, &doc.value);
         routed.insert(doc.value.id.as_str(), is);
         if is && needs_allocation(&doc.value) && !allocations.contains_key(&doc.value.id) {
@@ -72,7 +75,10 @@ pub(super) fn lock(repo: &Repo, out: &mut Vec<Diagnostic>) {
             ));
         }
     }
-    let capacity = repo.platform.as_ref().map(|p| p.value.routing.tenants_per_shard);
+    let capacity = repo
+        .platform
+        .as_ref()
+        .map(|p| p.value.routing.tenants_per_shard);
     let mut taken: HashMap<Allocation, &str> = HashMap::new();
     let mut load: BTreeMap<u32, u32> = BTreeMap::new();
     for (id, alloc) in allocations {
@@ -105,7 +111,9 @@ pub(super) fn lock(repo: &Repo, out: &mut Vec<Diagnostic>) {
         for (shard, count) in load {
             if count > capacity {
                 let i = lock.value.shards.iter().position(|s| s.id == shard);
-                let span = i.map_or(lock.node.span_of("/tenants"), |i| lock.node.span_of(&format!("/shards/{i}/id")));
+                let span = i.map_or(lock.node.span_of("/tenants"), |i| {
+                    lock.node.span_of(&format!("/shards/{i}/id"))
+                });
                 out.push(Diagnostic::error(
                     "shard-over-capacity",
                     lock_file,

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use crate::diag::Diagnostic;
 use crate::model::{Isolation, Platform, Storage, Tenant, Tier};
 use crate::naming;
-use crate::repo::{file_stem, Doc, Repo};
-use crate::yaml::{Node, NodeValue};
+use crate::repo::{Doc, Repo, file_stem};
 use crate::suggest::did_you_mean;
+use crate::yaml::{Node, NodeValue};
 
 /// Highest rollout wave a `wave` label may name.
 const MAX_WAVE: u32 = 1000;
@@ -62,18 +62,20 @@ fn is_dns_label(id: &str) -> bool {
         && id.starts_with(|c: char| c.is_ascii_lowercase())
         && !id.ends_with('-')
         && !id.contains("--")
-        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 pub(super) fn tenants(repo: &Repo, out: &mut Vec<Diagnostic>) {
     let mut ids: HashMap<&str, &str> = HashMap::new();
     let mut names: HashMap<String, (&str, &str)> = HashMap::new();
     let platform = repo.platform.as_ref().map(|p| &p.value);
-    let views = repo
-        .tenants
-        .iter()
-        .map(View::typed)
-        .chain(repo.partial_tenants.iter().map(|(file, node)| View::partial(file, node)));
+    let views = repo.tenants.iter().map(View::typed).chain(
+        repo.partial_tenants
+            .iter()
+            .map(|(file, node)| View::partial(file, node)),
+    );
     for view in views {
         if let Some(id) = view.id {
             id_rules(&view, id, repo, platform, out);
@@ -145,12 +147,22 @@ fn unknown_tier(view: &View<'_>, name: &str, repo: &Repo) -> Diagnostic {
         None if repo.tiers.is_empty() => d.help("add the tier as a file in `tiers/`"),
         None => d.help(format!(
             "the tiers are {}",
-            repo.tiers.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+            repo.tiers
+                .keys()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     }
 }
 
-fn id_rules(view: &View<'_>, id: &str, repo: &Repo, platform: Option<&Platform>, out: &mut Vec<Diagnostic>) {
+fn id_rules(
+    view: &View<'_>,
+    id: &str,
+    repo: &Repo,
+    platform: Option<&Platform>,
+    out: &mut Vec<Diagnostic>,
+) {
     let file = view.file;
     let span = view.node.span_of("/id");
     let stem = file_stem(file);
@@ -181,7 +193,15 @@ fn id_rules(view: &View<'_>, id: &str, repo: &Repo, platform: Option<&Platform>,
                 .into_iter()
                 .filter(|n| n.name.len() > n.limit)
                 .min_by_key(|n| n.limit)
-                .map(|n| format!(": the {} `{}` would be {} characters, over AWS's {}", n.what, n.name, n.name.len(), n.limit))
+                .map(|n| {
+                    format!(
+                        ": the {} `{}` would be {} characters, over AWS's {}",
+                        n.what,
+                        n.name,
+                        n.name.len(),
+                        n.limit
+                    )
+                })
                 .unwrap_or_default();
             out.push(
                 Diagnostic::error(
@@ -198,7 +218,10 @@ fn id_rules(view: &View<'_>, id: &str, repo: &Repo, platform: Option<&Platform>,
 
 /// Case and spacing do not make two display names different.
 fn normalize_name(name: &str) -> String {
-    name.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+    name.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 /// A practical check of an address: one `@`, a sane local part, and a domain of DNS
@@ -208,7 +231,9 @@ fn check_email(email: &str) -> Result<(), &'static str> {
     if local.is_empty() || local.len() > 64 {
         return Err("the part before `@` must be 1 to 64 characters");
     }
-    if !local.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c))
+    if !local
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c))
         || local.starts_with('.')
         || local.ends_with('.')
         || local.contains("..")
@@ -232,7 +257,10 @@ fn check_email(email: &str) -> Result<(), &'static str> {
     if domain.len() > 253 || !labels.iter().all(label_ok) {
         return Err("the domain is not a valid host name");
     }
-    if labels.last().is_some_and(|tld| tld.len() < 2 || tld.chars().all(|c| c.is_ascii_digit())) {
+    if labels
+        .last()
+        .is_some_and(|tld| tld.len() < 2 || tld.chars().all(|c| c.is_ascii_digit()))
+    {
         return Err("the top-level domain is not valid");
     }
     Ok(())
@@ -244,7 +272,9 @@ fn labels(file: &str, node: &Node, tenant: &Tenant, out: &mut Vec<Diagnostic>) {
         let key_ok = !key.is_empty()
             && key.len() <= 63
             && key.starts_with(|c: char| c.is_ascii_lowercase())
-            && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_./".contains(c));
+            && key
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_./".contains(c));
         if !key_ok {
             out.push(
                 Diagnostic::error("invalid-label", file, node.key_span_of(&pointer), format!("label key `{key}` is not allowed"))
@@ -273,7 +303,14 @@ fn labels(file: &str, node: &Node, tenant: &Tenant, out: &mut Vec<Diagnostic>) {
     }
 }
 
-fn overrides(file: &str, node: &Node, tenant: &Tenant, tier_name: &str, tier: &Tier, out: &mut Vec<Diagnostic>) {
+fn overrides(
+    file: &str,
+    node: &Node,
+    tenant: &Tenant,
+    tier_name: &str,
+    tier: &Tier,
+    out: &mut Vec<Diagnostic>,
+) {
     let o = &tenant.overrides;
     let refuse = |pointer: &str, why: String| {
         Diagnostic::error("override-not-allowed", file, node.key_span_of(pointer), why)
@@ -295,15 +332,31 @@ fn overrides(file: &str, node: &Node, tenant: &Tenant, tier_name: &str, tier: &T
                 );
             }
         } else {
-            out.push(refuse(pointer, format!("tier `{tier_name}` does not let tenants override `desired_count`")).help("remove the override, or add `overrides.desired_count: {min, max}` to the tier"));
+            out.push(
+                refuse(
+                    pointer,
+                    format!("tier `{tier_name}` does not let tenants override `desired_count`"),
+                )
+                .help(
+                    "remove the override, or add `overrides.desired_count: {min, max}` to the tier",
+                ),
+            );
         }
     }
     if let Some(dedicated) = o.dedicated_alb {
         let pointer = "/overrides/dedicated_alb";
         if tier.isolation != Isolation::Silo {
             out.push(refuse(pointer, format!("only tenants of `silo` tiers can have a dedicated ALB, and `{tier_name}` is `{}`", tier.isolation.as_str())).help("remove the override, or move the tenant to a silo tier"));
-        } else if !tier.overrides.dedicated_alb && dedicated != (tier.routing.alb == crate::model::AlbMode::Dedicated) {
-            out.push(refuse(pointer, format!("tier `{tier_name}` does not let tenants choose `dedicated_alb`")).help("remove the override, or set `overrides.dedicated_alb: true` in the tier"));
+        } else if !tier.overrides.dedicated_alb
+            && dedicated != (tier.routing.alb == crate::model::AlbMode::Dedicated)
+        {
+            out.push(
+                refuse(
+                    pointer,
+                    format!("tier `{tier_name}` does not let tenants choose `dedicated_alb`"),
+                )
+                .help("remove the override, or set `overrides.dedicated_alb: true` in the tier"),
+            );
         }
     }
     if o.data_retention.is_some() {
@@ -311,7 +364,13 @@ fn overrides(file: &str, node: &Node, tenant: &Tenant, tier_name: &str, tier: &T
         if !tier.storage.values().any(|s| *s == Storage::Silo) {
             out.push(refuse(pointer, format!("tier `{tier_name}` keeps no silo tables, so `data_retention` does not apply")).help("remove the override"));
         } else if !tier.overrides.data_retention {
-            out.push(refuse(pointer, format!("tier `{tier_name}` does not let tenants choose `data_retention`")).help("remove the override, or set `overrides.data_retention: true` in the tier"));
+            out.push(
+                refuse(
+                    pointer,
+                    format!("tier `{tier_name}` does not let tenants choose `data_retention`"),
+                )
+                .help("remove the override, or set `overrides.data_retention: true` in the tier"),
+            );
         }
     }
 }
@@ -322,10 +381,26 @@ mod tests {
 
     #[test]
     fn emails() {
-        for ok in ["admin@example.com", "a.b+c@sub.example.co.uk", "x@xn--bcher-kva.example"] {
+        for ok in [
+            "admin@example.com",
+            "a.b+c@sub.example.co.uk",
+            "x@xn--bcher-kva.example",
+        ] {
             assert!(check_email(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "admin", "@example.com", "a@b", "a@@b.com", "a@b..com", "a b@c.com", "a@-b.com", ".a@b.com", "a@b.c0m.1", "a@exämple.com"] {
+        for bad in [
+            "",
+            "admin",
+            "@example.com",
+            "a@b",
+            "a@@b.com",
+            "a@b..com",
+            "a b@c.com",
+            "a@-b.com",
+            ".a@b.com",
+            "a@b.c0m.1",
+            "a@exämple.com",
+        ] {
             assert!(check_email(bad).is_err(), "{bad}");
         }
     }

@@ -34,7 +34,9 @@ impl Run {
 impl Fixture {
     /// An empty directory.
     pub fn empty() -> Self {
-        Fixture { dir: tempfile::tempdir().expect("tempdir") }
+        Fixture {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
     }
 
     /// A copy of the shipped example fleet (platform, tiers, tenants, lock, schemas).
@@ -48,7 +50,8 @@ impl Fixture {
             std::fs::create_dir_all(f.path().join(dir)).expect("mkdir");
             for entry in std::fs::read_dir(root.join(dir)).expect("read_dir") {
                 let entry = entry.expect("entry");
-                std::fs::copy(entry.path(), f.path().join(dir).join(entry.file_name())).expect("copy");
+                std::fs::copy(entry.path(), f.path().join(dir).join(entry.file_name()))
+                    .expect("copy");
             }
         }
         f
@@ -91,14 +94,20 @@ impl Fixture {
 
 pub fn commit_all(repo: &git2::Repository, message: &str) -> String {
     let mut index = repo.index().expect("index");
-    index.add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None).expect("add");
+    index
+        .add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)
+        .expect("add");
     index.update_all(["*"].iter(), None).expect("update");
     index.write().expect("write index");
-    let tree = repo.find_tree(index.write_tree().expect("tree")).expect("find tree");
+    let tree = repo
+        .find_tree(index.write_tree().expect("tree"))
+        .expect("find tree");
     let sig = git2::Signature::now("Test", "test@example.com").expect("sig");
     let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
     let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents).expect("commit").to_string()
+    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+        .expect("commit")
+        .to_string()
 }
 
 pub fn run_in(dir: &Path, args: &[&str]) -> Run {
@@ -128,9 +137,19 @@ pub fn tenant(id: &str, tier: &str) -> String {
 /// (`file:line:col` or `file`) whose text contains `message`.
 #[track_caller]
 pub fn assert_invalid(run: &Run, location: &str, message: &str) {
-    assert_eq!(run.code, 1, "expected exit 1 (invalid input)\n{}", run.all());
+    assert_eq!(
+        run.code,
+        1,
+        "expected exit 1 (invalid input)\n{}",
+        run.all()
+    );
     let err = &run.stderr;
     let arrow = format!("--> {}/{location}\n", run.root);
-    let hit = err.split("\n\n").any(|block| block.contains(&arrow) && block.contains(message));
-    assert!(hit, "expected a diagnostic at `{location}` containing `{message}`, got:\n{err}");
+    let hit = err
+        .split("\n\n")
+        .any(|block| block.contains(&arrow) && block.contains(message));
+    assert!(
+        hit,
+        "expected a diagnostic at `{location}` containing `{message}`, got:\n{err}"
+    );
 }
