@@ -5,6 +5,7 @@
 //! must not be: over [`MAX_FILE_BYTES`], not UTF-8, not a regular file, a symlink that
 //! leaves the repository, or a file in `tenants/` or `tiers/` not ending in `.yaml`.
 
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::io::{self, Read as _};
@@ -231,6 +232,9 @@ fn kind_of(t: fs::FileType) -> EntryKind {
 pub struct GitTree<'r> {
     repo: &'r git2::Repository,
     tree: git2::Tree<'r>,
+    /// Directory trees by path. Looking each file up from the root would parse the
+    /// 10,000-entry `tenants` tree once per tenant.
+    dirs: RefCell<HashMap<String, Option<git2::Tree<'r>>>>,
 }
 
 /// An opened git repository, the revision's tree id and the tenantops root inside it.
@@ -290,6 +294,7 @@ impl GitRevision {
         Ok(GitTree {
             repo: &self.repo,
             tree: self.repo.find_tree(self.tree)?,
+            dirs: RefCell::new(HashMap::new()),
         })
     }
 }
@@ -300,24 +305,43 @@ fn prefix_in_workdir(repo: &git2::Repository, root: &Path) -> Option<PathBuf> {
     root.strip_prefix(workdir).ok().map(Path::to_owned)
 }
 
-impl GitTree<'_> {
-    fn entry(&self, rel: &str) -> Result<Option<git2::TreeEntry<'_>>, LoadError> {
-        if rel.is_empty() {
-            return Ok(None);
+impl<'r> GitTree<'r> {
+    /// The tree of directory `dir` ("" is the root), `None` if it is not a directory.
+    fn dir(&self, dir: &str) -> Result<Option<git2::Tree<'r>>, LoadError> {
+        if dir.is_empty() {
+            return Ok(Some(self.tree.clone()));
         }
-        match self.tree.get_path(Path::new(rel)) {
-            Ok(entry) => Ok(Some(entry)),
-            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
+        if let Some(tree) = self.dirs.borrow().get(dir) {
+            return Ok(tree.clone());
         }
+        let (parent, name) = dir.rsplit_once('/').unwrap_or(("", dir));
+        let tree = match self.dir(parent)? {
+            Some(parent) => match parent.get_name(name) {
+                Some(e) if git_kind(e.filemode()) == EntryKind::Dir => {
+                    Some(self.repo.find_tree(e.id())?)
+                }
+                _ => None,
+            },
+            None => None,
+        };
+        self.dirs.borrow_mut().insert(dir.to_owned(), tree.clone());
+        Ok(tree)
     }
 
-    fn blob(&self, rel: &str) -> Result<git2::Blob<'_>, LoadError> {
-        let entry = self.entry(rel)?.ok_or_else(|| LoadError::Io {
+    /// The mode and object id of `rel`, if it exists.
+    fn entry(&self, rel: &str) -> Result<Option<(i32, git2::Oid)>, LoadError> {
+        let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+        Ok(self
+            .dir(dir)?
+            .and_then(|tree| tree.get_name(name).map(|e| (e.filemode(), e.id()))))
+    }
+
+    fn blob(&self, rel: &str) -> Result<git2::Blob<'r>, LoadError> {
+        let (_, id) = self.entry(rel)?.ok_or_else(|| LoadError::Io {
             path: rel.to_owned(),
             source: io::Error::from(io::ErrorKind::NotFound),
         })?;
-        Ok(self.repo.find_blob(entry.id())?)
+        Ok(self.repo.find_blob(id)?)
     }
 }
 
@@ -335,13 +359,12 @@ impl Store for GitTree<'_> {
         if rel.is_empty() {
             return Ok(Some(EntryKind::Dir));
         }
-        Ok(self.entry(rel)?.map(|e| git_kind(e.filemode())))
+        Ok(self.entry(rel)?.map(|(mode, _)| git_kind(mode)))
     }
 
     fn list(&self, rel: &str) -> Result<Vec<DirEntry>, LoadError> {
-        let tree = match self.entry(rel)? {
-            Some(entry) => self.repo.find_tree(entry.id())?,
-            None => self.tree.clone(),
+        let Some(tree) = self.dir(rel)? else {
+            return Ok(Vec::new());
         };
         let mut entries: Vec<DirEntry> = tree
             .iter()
