@@ -71,6 +71,7 @@ fn measure(bin: &str, dir: &Path, label: &str, extra: &[&str], runs: usize) {
     walls.sort();
     peak_kb.sort_unstable();
     let median = walls[walls.len() / 2];
+    #[allow(clippy::cast_precision_loss)] // kilobytes of RSS, far below 2^52
     let peak = peak_kb
         .get(peak_kb.len() / 2)
         .map_or("n/a".to_owned(), |kb| {

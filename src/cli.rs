@@ -29,7 +29,7 @@ pub struct Cli {
         global = true
     )]
     pub dir: PathBuf,
-    /// Output format: `human` (default), `github` (workflow annotations), `json`.
+    /// Output format: `github` prints workflow annotations for pull requests.
     #[arg(long, value_enum, default_value_t = Format::Human, global = true)]
     pub format: Format,
     /// Colour in human output.

@@ -1,0 +1,191 @@
+//! The repository itself: committed schemas fresh, shipped manifests point at their schemas, README and `--help` true, `.ci/run` calls the README's test command, synthetic fleets validate.
+
+mod common;
+
+use common::{Fixture, shipped};
+use tenantops::schema::Kind;
+
+#[test]
+fn committed_schemas_are_what_the_types_generate() {
+    for kind in Kind::ALL {
+        let path = shipped().join("schemas").join(kind.file_name());
+        let committed = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            committed == kind.generate(),
+            "`schemas/{}` is stale: run `cargo run -- schema --write`",
+            kind.file_name()
+        );
+        assert_eq!(
+            kind.committed(),
+            committed,
+            "the binary embeds a different schema"
+        );
+    }
+}
+
+#[test]
+fn schema_check_and_write() {
+    let f = Fixture::example();
+    assert_eq!(f.run(&["schema", "--check"]).code, 0);
+    f.write("schemas/tenant.schema.json", "{}\n");
+    f.remove("schemas/lock.schema.json");
+    let run = f.run(&["schema", "--check"]);
+    assert_eq!(run.code, 3, "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("`schemas/tenant.schema.json` is out of date"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("`schemas/lock.schema.json` is missing"),
+        "{}",
+        run.stderr
+    );
+    let write = f.run(&["schema", "--write"]);
+    assert_eq!(write.code, 0, "{}", write.all());
+    assert_eq!(f.run(&["schema", "--check"]).code, 0);
+}
+
+#[test]
+fn shipped_repository_is_valid_and_locked() {
+    let root = shipped();
+    for args in [
+        &["validate"][..],
+        &["lock", "--check"],
+        &["schema", "--check"],
+    ] {
+        let run = common::run_in(&root, args);
+        assert_eq!(run.code, 0, "tenantops {args:?}:\n{}", run.all());
+    }
+}
+
+#[test]
+fn shipped_manifests_point_at_their_schemas() {
+    let root = shipped();
+    let mut files = vec![root.join("tenantops.yaml"), root.join("tenants.lock")];
+    for dir in ["tiers", "tenants"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            files.push(entry.unwrap().path());
+        }
+    }
+    assert!(files.len() >= 11);
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let first = text.lines().next().unwrap_or_default();
+        let target = first
+            .strip_prefix("# yaml-language-server: $schema=")
+            .unwrap_or_else(|| panic!("{} does not start with a schema line", file.display()));
+        let schema = file.parent().unwrap().join(target);
+        assert!(
+            schema.is_file(),
+            "{} points at missing {}",
+            file.display(),
+            schema.display()
+        );
+    }
+}
+
+#[test]
+fn example_fleet_covers_the_reference_architecture() {
+    let root = shipped();
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    assert!(read("tiers/basic.yaml").contains("isolation: pool"));
+    assert!(read("tiers/advanced.yaml").contains("isolation: bridge"));
+    assert!(read("tiers/premium.yaml").contains("isolation: silo"));
+    let tenants: Vec<String> = std::fs::read_dir(root.join("tenants"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(tenants.len() >= 6);
+    assert!(tenants.iter().any(|t| t.contains("state: suspended")));
+    for tier in ["basic", "advanced", "premium"] {
+        assert!(
+            tenants
+                .iter()
+                .any(|t| t.contains(&format!("tier: {tier}\n"))),
+            "no {tier} tenant"
+        );
+    }
+}
+
+/// The lines of README.md's first fenced block after `heading`.
+fn readme_block(heading: &str) -> Vec<String> {
+    let readme = std::fs::read_to_string(shipped().join("README.md")).unwrap();
+    let section = readme
+        .split(heading)
+        .nth(1)
+        .unwrap_or_else(|| panic!("README has no `{heading}`"));
+    let block = section.split("```").nth(1).unwrap();
+    block
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn readme_quickstart_is_true() {
+    let commands = readme_block("## Quickstart");
+    assert_eq!(commands, ["cargo run -- validate", "scripts/test"]);
+    // The first command's output, as the README quotes it.
+    let readme = std::fs::read_to_string(shipped().join("README.md")).unwrap();
+    let run = common::run_in(&shipped(), &["validate"]);
+    assert!(
+        readme.contains(&format!("`{}`", run.stdout.trim())),
+        "README quotes another output than `{}`",
+        run.stdout.trim()
+    );
+    // The second is the test command, and `.ci/run` calls it and nothing else.
+    let ci = std::fs::read_to_string(shipped().join(".ci/run")).unwrap();
+    let last = ci.lines().rev().find(|l| !l.trim().is_empty()).unwrap();
+    assert_eq!(last, "exec scripts/test");
+    assert!(shipped().join("scripts/test").is_file());
+}
+
+#[test]
+fn exit_codes_are_documented_in_readme_and_help() {
+    let readme = std::fs::read_to_string(shipped().join("README.md")).unwrap();
+    let help = common::run_in(&shipped(), &["--help"]).stdout;
+    for exit in tenantops::exit::Exit::ALL {
+        let row = format!("| {} | {} |", exit.code(), exit.meaning());
+        assert!(readme.contains(&row), "README lacks the row `{row}`");
+        let line = format!("{:>2}  {}", exit.code(), exit.meaning());
+        assert!(help.contains(&line), "--help lacks `{line}`:\n{help}");
+    }
+}
+
+#[test]
+fn synthetic_fleet_validates_from_work_tree_and_revision_alike() {
+    let f = Fixture::empty();
+    tenantops::synth::write_fleet(f.path(), 1500).unwrap();
+    f.commit("synthetic fleet");
+    let tree = f.run(&["validate", "--format", "json"]);
+    assert_eq!(tree.code, 0, "{}", tree.all());
+    let rev = f.run(&["validate", "--format", "json", "--rev", "HEAD"]);
+    assert_eq!(tree.stdout, rev.stdout);
+    let doc: serde_json::Value = serde_json::from_str(&tree.stdout).unwrap();
+    assert_eq!(doc["summary"]["tenants"], 1500);
+    assert_eq!(doc["summary"]["shards"], 6);
+    // The generator's lock is the one `tenantops lock` makes.
+    assert_eq!(f.run(&["lock", "--check"]).code, 0);
+}
+
+#[test]
+fn help_text_is_reviewed() {
+    for args in [
+        &["--help"][..],
+        &["validate", "--help"],
+        &["lock", "--help"],
+        &["schema", "--help"],
+    ] {
+        let run = common::run_in(&shipped(), args);
+        assert_eq!(run.code, 0);
+        let name = std::iter::once("help")
+            .chain(args[..args.len() - 1].iter().copied())
+            .collect::<Vec<_>>()
+            .join("_");
+        insta::assert_snapshot!(name, run.stdout);
+    }
+}
