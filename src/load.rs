@@ -551,7 +551,19 @@ fn read_file(
         Ok(None) => return Ok(Ok(None)),
         Err(d) => return Ok(Err(d)),
     };
-    let bytes = match store.read(&target, MAX_FILE_BYTES)? {
+    let read = match store.read(&target, MAX_FILE_BYTES) {
+        Ok(read) => read,
+        // One unreadable file (permissions, a vanished file) is that file's problem.
+        Err(LoadError::Io { source, .. }) => {
+            return Ok(Err(Diagnostic::unlocated(
+                "unreadable",
+                Some(rel),
+                format!("cannot read `{rel}`: {source}"),
+            )));
+        }
+        Err(e) => return Err(e),
+    };
+    let bytes = match read {
         Ok(bytes) => bytes,
         Err(size) => {
             return Ok(Err(Diagnostic::unlocated(

@@ -1,0 +1,134 @@
+//! No input makes tenantops panic: thousands of mutated manifests go through the whole load → decode → validate pipeline in-process.
+
+mod common;
+
+use common::Fixture;
+use tenantops::load::{self, WorkTree};
+use tenantops::{lockfile, repo, validate};
+
+/// A small deterministic generator (xorshift), so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next() % n.max(1) as u64).unwrap_or(0)
+    }
+}
+
+const SNIPPETS: &[&str] = &[
+    "\n",
+    ":",
+    " ",
+    "- ",
+    "[",
+    "]",
+    "{",
+    "}",
+    "&a ",
+    "*a",
+    "!!str ",
+    "!x ",
+    "'",
+    "\"",
+    "#",
+    "---\n",
+    "...\n",
+    "\t",
+    "? ",
+    "|\n  ",
+    ">-\n  ",
+    "~",
+    "0x",
+    "1e999",
+    "-",
+    "\u{430}",
+    "\u{1b}[2J",
+    "\u{feff}",
+    "\\",
+    "%YAML 1.2\n",
+    "<<: *a\n",
+];
+
+fn mutate(rng: &mut Rng, text: &str) -> String {
+    let mut chars: Vec<char> = text.chars().collect();
+    for _ in 0..=rng.below(4) {
+        let at = rng.below(chars.len() + 1);
+        match rng.below(3) {
+            0 if !chars.is_empty() => {
+                let end = (at + rng.below(8)).min(chars.len());
+                chars.drain(at.min(end)..end);
+            }
+            1 => {
+                let snippet = SNIPPETS[rng.below(SNIPPETS.len())];
+                chars.splice(at..at, snippet.chars());
+            }
+            _ => {
+                let c =
+                    char::from_u32(u32::try_from(rng.next() % 0x250).unwrap_or(65)).unwrap_or('x');
+                chars.insert(at, c);
+            }
+        }
+    }
+    chars.into_iter().collect()
+}
+
+#[test]
+fn mutated_manifests_never_panic() {
+    let f = Fixture::example();
+    let targets = [
+        "tenants/acme.yaml",
+        "tenants/wayne.yaml",
+        "tiers/premium.yaml",
+        "tenantops.yaml",
+        "tenants.lock",
+    ];
+    let originals: Vec<String> = targets.iter().map(|t| f.read(t)).collect();
+    let mut rng = Rng(0x5eed_1234_abcd_ef01);
+    let store = WorkTree::new(f.path()).unwrap();
+    let mut failures = 0;
+    for round in 0..1500 {
+        let which = rng.below(targets.len());
+        let text = mutate(&mut rng, &originals[which]);
+        f.write(targets[which], &text);
+        let outcome = std::panic::catch_unwind(|| {
+            let (raw, diags) = load::load(&store).unwrap();
+            let (repo, mut diags) = repo::decode(raw, diags);
+            diags.extend(validate::validate(&repo));
+            // The parser's own panics are caught and reported; they must not happen either.
+            assert!(
+                !diags
+                    .iter()
+                    .any(|d| d.message.contains("the YAML parser failed"))
+            );
+            let _ = tenantops::diag::human(&diags, &repo.sources, ".", false);
+            let _ = tenantops::diag::github(&diags, ".");
+            let _ = serde_json::to_string(&diags).unwrap();
+            if let (Some(platform), Some(lock)) = (&repo.platform, &repo.lock) {
+                let pairs = repo.tenants.iter().filter_map(|t| {
+                    repo.tiers
+                        .get(&t.value.tier)
+                        .map(|tier| (&t.value, &tier.value))
+                });
+                let wants = lockfile::wants(pairs);
+                let _ = lockfile::allocate(
+                    &lock.value,
+                    &wants,
+                    platform.value.routing.tenants_per_shard,
+                );
+            }
+        });
+        if outcome.is_err() {
+            failures += 1;
+            eprintln!("round {round}: panic on {}:\n{text}", targets[which]);
+        }
+        f.write(targets[which], &originals[which]);
+    }
+    assert_eq!(failures, 0);
+}
