@@ -149,6 +149,8 @@ struct Output {
     format: Format,
     color: bool,
     root: String,
+    /// Whether the command writes files, so a failure says that it wrote nothing.
+    writes: bool,
 }
 
 impl Output {
@@ -161,10 +163,16 @@ impl Output {
             }
         };
         let root = cli.dir.to_string_lossy().trim_end_matches('/').to_owned();
+        let writes = match &cli.command {
+            Command::Lock(args) => !args.check,
+            Command::Schema(args) => args.write,
+            Command::Validate(_) => false,
+        };
         Output {
             format: cli.format,
             color,
             root: if root == "." { String::new() } else { root },
+            writes,
         }
     }
 
@@ -225,7 +233,9 @@ impl Output {
         if warnings > 0 {
             let _ = write!(line, " ({warnings} warning{})", plural(warnings));
         }
-        line.push_str("; nothing was written");
+        if self.writes {
+            line.push_str("; nothing was written");
+        }
         if self.color {
             format!("\x1b[1;31m{line}\x1b[0m")
         } else {

@@ -73,6 +73,13 @@ impl Diagnostic {
         }
     }
 
+    /// An error about a whole file, located at its first character so that editors and
+    /// GitHub annotations still land on the file.
+    #[must_use]
+    pub fn at_file_start(code: &'static str, file: &str, message: impl Into<String>) -> Self {
+        Diagnostic::error(code, file, Span::new(1, 1, 1), message)
+    }
+
     #[must_use]
     pub fn warning(mut self) -> Self {
         self.severity = Severity::Warning;

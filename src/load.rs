@@ -459,9 +459,9 @@ fn read_folder(
         let name = match entry.name {
             Ok(name) => name,
             Err(lossy) => {
-                diags.push(Diagnostic::unlocated(
+                diags.push(Diagnostic::at_file_start(
                     "bad-file-name",
-                    Some(&format!("{dir}/{lossy}")),
+                    &format!("{dir}/{lossy}"),
                     "file name is not valid UTF-8",
                 ));
                 continue;
@@ -484,9 +484,9 @@ fn read_folder(
         }
         if !has_yaml_extension(&name) {
             diags.push(
-                Diagnostic::unlocated(
+                Diagnostic::at_file_start(
                     "not-a-manifest",
-                    Some(&rel),
+                    &rel,
                     format!("`{rel}` is not a manifest: files in `{dir}/` must end in `.yaml`"),
                 )
                 .help(format!(
@@ -542,9 +542,9 @@ fn read_file(
             } else {
                 "not a regular file"
             };
-            return Ok(Err(Diagnostic::unlocated(
+            return Ok(Err(Diagnostic::at_file_start(
                 "not-a-file",
-                Some(rel),
+                rel,
                 format!("`{rel}` is {what}"),
             )));
         }
@@ -555,9 +555,9 @@ fn read_file(
         Ok(read) => read,
         // One unreadable file (permissions, a vanished file) is that file's problem.
         Err(LoadError::Io { source, .. }) => {
-            return Ok(Err(Diagnostic::unlocated(
+            return Ok(Err(Diagnostic::at_file_start(
                 "unreadable",
-                Some(rel),
+                rel,
                 format!("cannot read `{rel}`: {source}"),
             )));
         }
@@ -566,9 +566,9 @@ fn read_file(
     let bytes = match read {
         Ok(bytes) => bytes,
         Err(size) => {
-            return Ok(Err(Diagnostic::unlocated(
+            return Ok(Err(Diagnostic::at_file_start(
                 "file-too-large",
-                Some(rel),
+                rel,
                 format!(
                     "`{rel}` is {size} bytes; manifests are at most {MAX_FILE_BYTES} bytes (1 MiB)"
                 ),
@@ -627,9 +627,9 @@ fn resolve(
                 match join_inside(parent, &target) {
                     Some(next) => current = next,
                     None => {
-                        return Ok(Err(Diagnostic::unlocated(
-                            "symlink-outside-repository",
-                            Some(rel),
+                        return Ok(Err(Diagnostic::at_file_start(
+                "symlink-outside-repository",
+                rel,
                             format!("`{rel}` is a symlink to `{target}`, outside the repository"),
                         )
                         .help("tenantops reads only files inside the repository; commit the file itself")));
@@ -639,9 +639,9 @@ fn resolve(
             Some(kind) => return Ok(Ok(Some((current, kind)))),
         }
     }
-    Ok(Err(Diagnostic::unlocated(
+    Ok(Err(Diagnostic::at_file_start(
         "symlink-loop",
-        Some(rel),
+        rel,
         format!("`{rel}` is a chain of more than {MAX_LINK_HOPS} symlinks"),
     )))
 }

@@ -143,10 +143,10 @@ fn decode_one(kind: Kind, path: &str, text: &str) -> Decoded {
     let node = match yaml::parse(text) {
         Ok(node) => node,
         Err(e) => {
-            let mut d = Diagnostic::error("yaml-syntax", path, e.span, e.message);
-            if let Some(help) = e.help {
-                d = d.help(help);
-            }
+            let help = e.help.unwrap_or_else(|| {
+                "check the indentation, quoting and brackets here and on the line before".to_owned()
+            });
+            let d = Diagnostic::error("yaml-syntax", path, e.span, e.message).help(help);
             return Err((None, vec![d]));
         }
     };

@@ -233,6 +233,10 @@ fn translate(
                 } else if expected.contains("integer") && s.trim().parse::<i64>().is_ok() {
                     d = d.help(format!("remove the quotes: `{}`", s.trim()));
                 }
+            } else if expected == "a string"
+                && matches!(&**instance, Value::Number(_) | Value::Bool(_))
+            {
+                d = d.help(format!("quote it to make it a string: `\"{instance}\"`"));
             }
             d
         }

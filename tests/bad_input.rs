@@ -114,7 +114,7 @@ fn file_over_one_mebibyte() {
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(
         run.stderr
-            .contains(&format!("--> {}/tenants/acme.yaml\n", run.root)),
+            .contains(&format!("--> {}/tenants/acme.yaml:1:1\n", run.root)),
         "{}",
         run.stderr
     );
@@ -196,7 +196,7 @@ fn symlink_pointing_outside_the_repository() {
     for name in ["x", "y"] {
         assert!(
             run.stderr
-                .contains(&format!("--> {}/tenants/{name}.yaml\n", run.root)),
+                .contains(&format!("--> {}/tenants/{name}.yaml:1:1\n", run.root)),
             "{}",
             run.stderr
         );
@@ -250,7 +250,7 @@ fn file_not_ending_in_yaml() {
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(
         run.stderr
-            .contains(&format!("--> {}/tenants/newco.yml\n", run.root)),
+            .contains(&format!("--> {}/tenants/newco.yml:1:1\n", run.root)),
         "{}",
         run.stderr
     );

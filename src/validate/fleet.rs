@@ -189,7 +189,7 @@ pub(super) fn tiers(repo: &Repo, out: &mut Vec<Diagnostic>) {
         let file = doc.file.as_str();
         if !is_tier_name(name) {
             out.push(
-                Diagnostic::unlocated("invalid-tier-name", Some(file), format!("tier name `{name}` is not allowed"))
+                Diagnostic::at_file_start("invalid-tier-name", file, format!("tier name `{name}` is not allowed"))
                     .help("name tier files with 1 to 20 lowercase letters, digits and hyphens, starting with a letter"),
             );
         }
