@@ -221,3 +221,19 @@ fn base_allows_the_offboarding_path() {
             .contains("newco: { shard: 1, priority: 4 }")
     );
 }
+
+#[test]
+fn base_refuses_deleting_the_lock() {
+    let f = Fixture::example();
+    let base = f.commit("base");
+    f.remove("tenants.lock");
+    let run = f.run(&["validate", "--base", &base]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains(&format!(
+            "`tenants.lock` exists at `{base}` and this change deletes it"
+        )),
+        "{}",
+        run.stderr
+    );
+}

@@ -19,6 +19,16 @@ pub fn against_base(head: &Repo, base: &Repo, rev: &str) -> Vec<Diagnostic> {
                 .warning(),
         );
     }
+    if base.lock.is_some() && !head.lock_present {
+        out.push(
+            Diagnostic::unlocated(
+                "lock-deleted",
+                Some(LOCK_FILE),
+                format!("`{LOCK_FILE}` exists at `{rev}` and this change deletes it: every allocation would be made afresh"),
+            )
+            .help(format!("restore `{LOCK_FILE}` from `{rev}`")),
+        );
+    }
     if let (Some(base_lock), Some(head_lock)) = (&base.lock, &head.lock) {
         let head_tenants: HashMap<&str, _> = head
             .tenants
