@@ -4,6 +4,9 @@
 //! time and the peak resident memory (GNU time's maximum RSS) of several runs of the
 //! real binary. `TENANTOPS_BENCH_TENANTS` and `TENANTOPS_BENCH_RUNS` change the size.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -11,9 +14,10 @@ use std::time::{Duration, Instant};
 fn main() {
     let tenants = env_usize("TENANTOPS_BENCH_TENANTS", 10_000);
     let runs = env_usize("TENANTOPS_BENCH_RUNS", 7);
-    let dir = tempfile::tempdir().expect("tempdir");
-    tenantops::synth::write_fleet(dir.path(), tenants).expect("write fleet");
-    commit(dir.path());
+    let fleet = common::Fixture::empty();
+    tenantops::synth::write_fleet(fleet.path(), tenants).expect("write fleet");
+    fleet.commit("fleet");
+    let dir = &fleet.dir;
     let bin = env!("CARGO_BIN_EXE_tenantops");
     println!("validate, {tenants} tenants, {runs} runs each, binary {bin}");
     for (label, extra) in [
@@ -94,18 +98,4 @@ fn env_usize(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn commit(dir: &Path) {
-    let repo = git2::Repository::init(dir).expect("git init");
-    let mut index = repo.index().expect("index");
-    index
-        .add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)
-        .expect("add");
-    let tree = repo
-        .find_tree(index.write_tree().expect("tree"))
-        .expect("tree");
-    let sig = git2::Signature::now("bench", "bench@example.com").expect("sig");
-    repo.commit(Some("HEAD"), &sig, &sig, "fleet", &tree, &[])
-        .expect("commit");
 }

@@ -175,6 +175,10 @@ pub fn to_text(lock: &Lock) -> String {
 mod tests {
     use super::*;
 
+    fn at(shard: u32, priority: u32) -> Allocation {
+        Allocation { shard, priority }
+    }
+
     fn want(id: &str) -> Want<'_> {
         Want {
             id,
@@ -186,27 +190,9 @@ mod tests {
     #[test]
     fn fills_shards_in_order_and_opens_new_ones() {
         let (lock, changes) = allocate(&Lock::default(), &[want("c"), want("a"), want("b")], 2);
-        assert_eq!(
-            lock.tenants["a"],
-            Allocation {
-                shard: 1,
-                priority: 1
-            }
-        );
-        assert_eq!(
-            lock.tenants["b"],
-            Allocation {
-                shard: 1,
-                priority: 2
-            }
-        );
-        assert_eq!(
-            lock.tenants["c"],
-            Allocation {
-                shard: 2,
-                priority: 1
-            }
-        );
+        assert_eq!(lock.tenants["a"], at(1, 1));
+        assert_eq!(lock.tenants["b"], at(1, 2));
+        assert_eq!(lock.tenants["c"], at(2, 1));
         assert_eq!(changes.opened_shards, vec![1, 2]);
     }
 
@@ -214,30 +200,9 @@ mod tests {
     fn released_capacity_is_reused_but_priorities_are_not() {
         let (lock, _) = allocate(&Lock::default(), &[want("a"), want("b")], 2);
         let (lock, changes) = allocate(&lock, &[want("b"), want("c")], 2);
-        assert_eq!(
-            changes.released,
-            vec![(
-                "a".to_owned(),
-                Allocation {
-                    shard: 1,
-                    priority: 1
-                }
-            )]
-        );
-        assert_eq!(
-            lock.tenants["b"],
-            Allocation {
-                shard: 1,
-                priority: 2
-            }
-        );
-        assert_eq!(
-            lock.tenants["c"],
-            Allocation {
-                shard: 1,
-                priority: 3
-            }
-        );
+        assert_eq!(changes.released, vec![("a".to_owned(), at(1, 1))]);
+        assert_eq!(lock.tenants["b"], at(1, 2));
+        assert_eq!(lock.tenants["c"], at(1, 3));
         assert_eq!(
             lock.shards,
             vec![ShardState {
@@ -290,13 +255,7 @@ mod tests {
             tenants: BTreeMap::new(),
         };
         let (lock, _) = allocate(&full, &[want("a")], 100);
-        assert_eq!(
-            lock.tenants["a"],
-            Allocation {
-                shard: 2,
-                priority: 1
-            }
-        );
+        assert_eq!(lock.tenants["a"], at(2, 1));
     }
 
     #[test]
