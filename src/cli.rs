@@ -10,7 +10,6 @@ use crate::diag::{self, Diagnostic};
 use crate::exit::{Exit, help_table};
 use crate::load::{self, GitRevision, LOCK_FILE, LoadError, WorkTree};
 use crate::lockfile;
-use crate::model::Lock;
 use crate::repo::{self, Repo};
 use crate::schema::Kind;
 use crate::validate;
@@ -337,26 +336,10 @@ fn lock_cmd(cli: &Cli, args: &LockArgs, out: &Output) -> Result<Exit, Failure> {
         out.report(&mut diags, &repo.sources, "", &serde_json::Value::Null);
         return Ok(Exit::Invalid);
     }
-    let platform = repo.platform.as_ref().map(|p| &p.value).ok_or_else(|| {
-        Failure::Io(
-            load::PLATFORM_FILE.to_owned(),
-            std::io::Error::other("platform settings did not load"),
-        )
-    })?;
-    let old = repo.lock.as_ref().map_or_else(
-        || Lock {
-            version: crate::model::LOCK_VERSION,
-            ..Lock::default()
-        },
-        |l| l.value.clone(),
-    );
-    let pairs = repo.tenants.iter().filter_map(|t| {
-        repo.tiers
-            .get(&t.value.tier)
-            .map(|tier| (&t.value, &tier.value))
-    });
-    let wants = lockfile::wants(pairs);
-    let (new, changes) = lockfile::allocate(&old, &wants, platform.routing.tenants_per_shard);
+    // A complete repository has its platform settings, so this always allocates.
+    let Some((new, changes)) = lockfile::relock(&repo) else {
+        return Ok(Exit::Invalid);
+    };
     let text = lockfile::to_text(&new);
     let current = repo.lock.as_ref().and_then(|l| repo_text(&repo, &l.file));
     let mut lines: Vec<String> = changes
@@ -381,22 +364,20 @@ fn lock_cmd(cli: &Cli, args: &LockArgs, out: &Output) -> Result<Exit, Failure> {
             println!("{}", serde_json::json!({"ok": true, "changed": false}));
         } else {
             println!(
-                "ok: `{LOCK_FILE}` is up to date ({} allocations on {} shards)",
+                "ok: `{LOCK_FILE}` is up to date ({} allocation{} on {} shard{})",
                 new.tenants.len(),
-                new.shards.len()
+                plural(new.tenants.len()),
+                new.shards.len(),
+                plural(new.shards.len())
             );
         }
         return Ok(Exit::Success);
     }
     if lines.is_empty() {
-        lines.push(format!(
-            "`{LOCK_FILE}` is {} its canonical form",
-            if current.is_some() {
-                "not in"
-            } else {
-                "missing, so not in"
-            }
-        ));
+        lines.push(match current {
+            Some(_) => format!("`{LOCK_FILE}` is not in its canonical form (edited by hand?)"),
+            None => format!("`{LOCK_FILE}` is missing"),
+        });
     }
     if args.check {
         out.stale(&lines, "run `tenantops lock` and commit `tenants.lock`");

@@ -12,6 +12,7 @@ use crate::model::{
     AlbMode, Allocation, Isolation, LOCK_VERSION, Lock, MAX_PRIORITY, ShardState, State, Tenant,
     Tier,
 };
+use crate::repo::Repo;
 
 /// Whether `tenant` gets a dedicated ALB (tier default, or its own override). Only
 /// silo tenants can; elsewhere the setting is refused by validation and ignored here.
@@ -117,6 +118,26 @@ pub fn allocate(old: &Lock, wants: &[Want<'_>], capacity: u32) -> (Lock, Changes
     }
     lock.shards.sort_by_key(|s| s.id);
     (lock, changes)
+}
+
+/// The lock `tenantops lock` would write for `repo`, and what changes: `None` when the
+/// platform settings did not load.
+#[must_use]
+pub fn relock(repo: &Repo) -> Option<(Lock, Changes)> {
+    let capacity = repo.platform.as_ref()?.value.routing.tenants_per_shard;
+    let old = repo.lock.as_ref().map_or_else(
+        || Lock {
+            version: LOCK_VERSION,
+            ..Lock::default()
+        },
+        |l| l.value.clone(),
+    );
+    let pairs = repo.tenants.iter().filter_map(|t| {
+        repo.tiers
+            .get(&t.value.tier)
+            .map(|tier| (&t.value, &tier.value))
+    });
+    Some(allocate(&old, &wants(pairs), capacity))
 }
 
 /// The wants of a fleet: each tenant whose tier is known.

@@ -110,18 +110,8 @@ fn mutated_manifests_never_panic() {
             let _ = tenantops::diag::human(&diags, &repo.sources, ".", false);
             let _ = tenantops::diag::github(&diags, ".");
             let _ = serde_json::to_string(&diags).unwrap();
-            if let (Some(platform), Some(lock)) = (&repo.platform, &repo.lock) {
-                let pairs = repo.tenants.iter().filter_map(|t| {
-                    repo.tiers
-                        .get(&t.value.tier)
-                        .map(|tier| (&t.value, &tier.value))
-                });
-                let wants = lockfile::wants(pairs);
-                let _ = lockfile::allocate(
-                    &lock.value,
-                    &wants,
-                    platform.value.routing.tenants_per_shard,
-                );
+            if let Some((lock, _)) = lockfile::relock(&repo) {
+                let _ = lockfile::to_text(&lock);
             }
         });
         if outcome.is_err() {
