@@ -181,7 +181,11 @@ pub fn to_text(lock: &Lock) -> String {
     } else {
         out.push_str("tenants:\n");
         for (id, alloc) in &lock.tenants {
-            // Ids are validated DNS labels, safe to write unquoted.
+            let id = if crate::yaml::needs_quotes(id) {
+                serde_json::to_string(id).unwrap_or_default()
+            } else {
+                id.clone()
+            };
             let _ = writeln!(
                 out,
                 "  {id}: {{ shard: {}, priority: {} }}",
@@ -292,5 +296,20 @@ mod tests {
         let back: Lock = serde_json::from_value(json).unwrap();
         assert_eq!(back, lock);
         assert!(text.starts_with("# yaml-language-server: $schema="));
+    }
+
+    #[test]
+    fn keys_that_would_not_read_back_as_strings_are_quoted() {
+        let (lock, _) = allocate(
+            &Lock::default(),
+            &[want("null"), want("1e3"), want("acme")],
+            100,
+        );
+        let text = to_text(&lock);
+        assert!(text.contains("  \"null\": {"), "{text}");
+        assert!(text.contains("  acme: {"), "{text}");
+        let back: Lock =
+            serde_json::from_value(crate::yaml::parse(&text).unwrap().to_json()).unwrap();
+        assert_eq!(back, lock);
     }
 }

@@ -108,33 +108,14 @@ pub fn max_tenant_id_len(platform: &Platform) -> usize {
         .min(63)
 }
 
-/// Ids no tenant may take: they name shared things, or would collide with the names of
-/// pooled resources (`<prefix>-<stage>-<tier>` clusters and namespaces, service tables).
+/// Ids no tenant may take: they name shared things, would collide with the names of
+/// pooled resources (`<prefix>-<stage>-<tier>` clusters and namespaces, service tables),
+/// or read as something other than a string in YAML and other formats they travel in.
+#[rustfmt::skip]
 pub const RESERVED_IDS: &[&str] = &[
-    "admin",
-    "amazon",
-    "api",
-    "app",
-    "aws",
-    "default",
-    "lock",
-    "localhost",
-    "network",
-    "platform",
-    "pool",
-    "pooled",
-    "root",
-    "router",
-    "rproxy",
-    "shared",
-    "shard",
-    "silo",
-    "bridge",
-    "system",
-    "tenant",
-    "tenantops",
-    "tenants",
-    "tier",
-    "tiers",
-    "www",
+    "admin", "amazon", "api", "app", "aws", "bridge", "default", "lock", "localhost",
+    "network", "platform", "pool", "pooled", "root", "router", "rproxy", "shard", "shared",
+    "silo", "system", "tenant", "tenantops", "tenants", "tier", "tiers", "www",
+    // Words that YAML 1.1, JSON or shells read as booleans, nulls or numbers.
+    "false", "inf", "nan", "nil", "no", "none", "null", "off", "on", "true", "undefined", "yes",
 ];

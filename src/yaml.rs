@@ -432,6 +432,15 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// Whether `text` written as a plain scalar would read back as something other than
+/// that string (a number, boolean or null), so it must be quoted.
+#[must_use]
+pub fn needs_quotes(text: &str) -> bool {
+    !matches!(resolve_plain(text.to_owned(), Span::default()), Ok(NodeValue::String(s)) if s == text)
+        || text.trim() != text
+        || text.contains(|c: char| ":#{}[],&*!|>'\"%@`".contains(c) || c.is_control())
+}
+
 fn scalar_span(mark: Marker, text: &str, style: TScalarStyle) -> Span {
     let len = match style {
         TScalarStyle::Plain => text.lines().next().map_or(1, |l| l.chars().count()),

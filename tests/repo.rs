@@ -189,3 +189,21 @@ fn help_text_is_reviewed() {
         insta::assert_snapshot!(name, run.stdout);
     }
 }
+
+#[test]
+fn readme_lists_every_reserved_id() {
+    let readme = std::fs::read_to_string(shipped().join("README.md")).unwrap();
+    let section = readme
+        .split("Reserved ids:")
+        .nth(1)
+        .unwrap()
+        .split("\n\n")
+        .next()
+        .unwrap();
+    for id in tenantops::naming::RESERVED_IDS {
+        assert!(
+            section.contains(&format!("`{id}`")),
+            "README does not list reserved id `{id}`"
+        );
+    }
+}
