@@ -406,6 +406,7 @@ fn repo_text<'a>(repo: &'a Repo, path: &str) -> Option<&'a str> {
 fn schema_cmd(cli: &Cli, args: &SchemaArgs, out: &Output) -> Result<Exit, Failure> {
     let dir = cli.dir.join("schemas");
     let mut stale = Vec::new();
+    let mut written = Vec::new();
     for kind in Kind::ALL {
         let path = dir.join(kind.file_name());
         let want = kind.generate();
@@ -413,20 +414,18 @@ fn schema_cmd(cli: &Cli, args: &SchemaArgs, out: &Output) -> Result<Exit, Failur
         if have.as_deref() == Some(want.as_str()) {
             continue;
         }
+        let rel = format!("schemas/{}", kind.file_name());
         if args.write {
             std::fs::create_dir_all(&dir).map_err(|e| Failure::Io(dir.display().to_string(), e))?;
             write_atomic(&path, &want).map_err(|e| Failure::Io(path.display().to_string(), e))?;
-            println!("wrote `schemas/{}`", kind.file_name());
+            written.push(rel);
         } else {
-            stale.push(format!(
-                "`schemas/{}` is {}",
-                kind.file_name(),
-                if have.is_some() {
-                    "out of date"
-                } else {
-                    "missing"
-                }
-            ));
+            let why = if have.is_some() {
+                "out of date"
+            } else {
+                "missing"
+            };
+            stale.push(format!("`{rel}` is {why}"));
         }
     }
     if !stale.is_empty() {
@@ -436,8 +435,16 @@ fn schema_cmd(cli: &Cli, args: &SchemaArgs, out: &Output) -> Result<Exit, Failur
         );
         return Ok(Exit::Stale);
     }
-    if args.check {
+    if out.format == Format::Json {
+        println!("{}", serde_json::json!({"ok": true, "written": written}));
+    } else if args.check {
         println!("ok: `schemas/` is up to date");
+    } else if written.is_empty() {
+        println!("ok: `schemas/` was already up to date");
+    } else {
+        for rel in &written {
+            println!("wrote `{rel}`");
+        }
     }
     Ok(Exit::Success)
 }
