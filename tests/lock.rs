@@ -190,3 +190,20 @@ fn check_json_output() {
     assert_eq!(doc["ok"], false);
     assert_eq!(doc["stale"][0], "allocate `newco`: shard 1 priority 4");
 }
+
+#[test]
+fn write_failure_is_an_internal_error_and_leaves_the_lock_alone() {
+    let f = Fixture::example();
+    let before = f.read("tenants.lock");
+    f.write("tenants/newco.yaml", tenant("newco", "advanced"));
+    // The temporary file's name is taken by a directory, so the write fails.
+    std::fs::create_dir(f.path().join("tenants.tmp-tenantops")).unwrap();
+    let run = f.run(&["lock"]);
+    assert_eq!(run.code, 10, "{}", run.all());
+    assert!(
+        run.stderr.starts_with("error: cannot write `"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(f.read("tenants.lock"), before);
+}
