@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::diag::Diagnostic;
 use crate::model::{Lock, Platform, Tenant, Tier};
 use crate::suggest::did_you_mean;
-use crate::yaml::{Node, Span};
+use crate::yaml::{Node, Span, pointer_token, pointer_tokens};
 
 /// The manifest kinds, each with its schema.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,7 +129,7 @@ fn translate(
         ValidationErrorKind::AdditionalProperties { unexpected } => {
             let allowed = allowed_keys(schema, pointer);
             for key in unexpected {
-                let child = format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
+                let child = format!("{pointer}/{}", pointer_token(key));
                 let mut d = Diagnostic::error(
                     "unknown-key",
                     file,
@@ -377,11 +377,7 @@ fn describe_pointer(kind: Kind, pointer: &str) -> String {
     if pointer.is_empty() {
         return format!("the {} file", kind.noun());
     }
-    let path: Vec<String> = pointer
-        .split('/')
-        .skip(1)
-        .map(|t| t.replace("~1", "/").replace("~0", "~"))
-        .collect();
+    let path: Vec<String> = pointer_tokens(pointer).collect();
     format!("`{}`", path.join("."))
 }
 
@@ -405,12 +401,7 @@ fn pattern_help(kind: Kind, pointer: &str, value: &Value) -> Option<String> {
 /// The property names the schema allows for the mapping at `pointer`, for "did you mean".
 fn allowed_keys(schema: &Value, pointer: &str) -> Vec<String> {
     let mut current = schema;
-    let tokens: Vec<String> = pointer
-        .split('/')
-        .skip(1)
-        .map(|t| t.replace("~1", "/").replace("~0", "~"))
-        .collect();
-    for token in &tokens {
+    for token in pointer_tokens(pointer) {
         current = resolve_ref(schema, current);
         let next = current
             .get("properties")

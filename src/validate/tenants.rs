@@ -7,7 +7,7 @@ use crate::model::{Isolation, Platform, Storage, Tenant, Tier};
 use crate::naming;
 use crate::repo::{Doc, Repo, file_stem};
 use crate::suggest::did_you_mean;
-use crate::yaml::{Node, NodeValue};
+use crate::yaml::{Node, NodeValue, pointer_token};
 
 /// Highest rollout wave a `wave` label may name.
 const MAX_WAVE: u32 = 1000;
@@ -268,7 +268,7 @@ fn check_email(email: &str) -> Result<(), &'static str> {
 
 fn labels(file: &str, node: &Node, tenant: &Tenant, out: &mut Vec<Diagnostic>) {
     for (key, value) in &tenant.labels {
-        let pointer = format!("/labels/{}", key.replace('~', "~0").replace('/', "~1"));
+        let pointer = format!("/labels/{}", pointer_token(key));
         let key_ok = !key.is_empty()
             && key.len() <= 63
             && key.starts_with(|c: char| c.is_ascii_lowercase())

@@ -91,6 +91,20 @@ impl fmt::Display for YamlError {
     }
 }
 
+/// The unescaped tokens of a JSON pointer (`/a~1b/0` → `a/b`, `0`).
+pub fn pointer_tokens(pointer: &str) -> impl Iterator<Item = String> + '_ {
+    pointer
+        .split('/')
+        .skip(1)
+        .map(|t| t.replace("~1", "/").replace("~0", "~"))
+}
+
+/// `key` escaped as one JSON pointer token (`a/b` → `a~1b`).
+#[must_use]
+pub fn pointer_token(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
 impl Node {
     /// The kind of value, as a user would name it in a message.
     #[must_use]
@@ -109,8 +123,7 @@ impl Node {
     #[must_use]
     pub fn at_pointer(&self, pointer: &str) -> Option<&Node> {
         let mut node = self;
-        for raw in pointer.split('/').skip(1) {
-            let token = raw.replace("~1", "/").replace("~0", "~");
+        for token in pointer_tokens(pointer) {
             node = match &node.value {
                 NodeValue::Mapping(entries) => &entries.iter().find(|e| e.key == token)?.value,
                 NodeValue::Sequence(items) => items.get(token.parse::<usize>().ok()?)?,
@@ -149,7 +162,7 @@ impl Node {
     #[must_use]
     pub fn key_span_of(&self, pointer: &str) -> Span {
         if let Some(cut) = pointer.rfind('/') {
-            let key = pointer[cut + 1..].replace("~1", "/").replace("~0", "~");
+            let key = pointer_tokens(&pointer[cut..]).next().unwrap_or_default();
             if let Some(entry) = self.entry_at(&pointer[..cut], &key) {
                 return entry.key_span;
             }
