@@ -16,6 +16,20 @@ pub struct TenantName {
     pub limit: usize,
 }
 
+/// The label grammar of tenant ids and tier names (the tenant schema's `id` pattern): a
+/// lowercase letter, then letters, digits and single hyphens, no trailing hyphen, at
+/// most `max` characters.
+#[must_use]
+pub fn is_label(name: &str, max: usize) -> bool {
+    name.len() <= max
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && !name.ends_with('-')
+        && !name.contains("--")
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
 /// `<prefix>-<stage>`, the start of every name.
 #[must_use]
 pub fn base(platform: &Platform) -> String {

@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use crate::diag::Diagnostic;
 use crate::model::{AlbMode, Compute, Isolation, Platform, Storage};
+use crate::naming;
 use crate::repo::{Doc, Repo};
 use crate::suggest::did_you_mean;
 
@@ -187,7 +188,7 @@ pub(super) fn tiers(repo: &Repo, out: &mut Vec<Diagnostic>) {
     for (name, doc) in &repo.tiers {
         let t = &doc.value;
         let file = doc.file.as_str();
-        if !is_tier_name(name) {
+        if !naming::is_label(name, 20) {
             out.push(
                 Diagnostic::at_file_start("invalid-tier-name", file, format!("tier name `{name}` is not allowed"))
                     .help("name tier files with 1 to 20 lowercase letters, digits and hyphens, starting with a letter"),
@@ -330,13 +331,4 @@ fn tier_only(doc: &Doc<crate::model::Tier>, pointer: &str, message: &str) -> Dia
         message,
     )
     .help("remove this setting")
-}
-
-fn is_tier_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && name.len() <= 20
-        && !name.ends_with('-')
-        && !name.contains("--")
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }

@@ -47,24 +47,13 @@ impl<'a> View<'a> {
             file,
             node,
             // A malformed id has its schema error; the id rules only judge well-formed ones.
-            id: text("/id").filter(|id| is_dns_label(id)),
+            id: text("/id").filter(|id| naming::is_label(id, 63)),
             name: text("/name"),
             tier: text("/tier"),
             email: text("/admin_email"),
             typed: None,
         }
     }
-}
-
-/// The tenant id grammar (the schema's pattern): a lowercase DNS label without `--`.
-fn is_dns_label(id: &str) -> bool {
-    id.len() <= 63
-        && id.starts_with(|c: char| c.is_ascii_lowercase())
-        && !id.ends_with('-')
-        && !id.contains("--")
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 pub(super) fn tenants(repo: &Repo, out: &mut Vec<Diagnostic>) {
