@@ -125,47 +125,57 @@ pub fn load(store: &dyn Store) -> Result<(RawRepo, Vec<Diagnostic>), LoadError> 
         Ok(id) => repo.lock = id,
         Err(d) => diags.push(d),
     }
-    let (tiers, tier_diags, _) = read_folder(store, TIERS_DIR, &mut repo.sources)?;
-    repo.tier_names = store_names(store, TIERS_DIR)?;
-    repo.tiers = tiers;
-    diags.extend(tier_diags);
-    let (tenants, tenant_diags, complete) = read_folder(store, TENANTS_DIR, &mut repo.sources)?;
-    repo.tenants = tenants;
-    repo.tenants_complete = complete && tenant_diags.is_empty();
-    diags.extend(tenant_diags);
+    let tiers = read_folder(store, TIERS_DIR, &mut repo.sources)?;
+    repo.tiers = tiers.files;
+    repo.tier_names = tiers.names;
+    diags.extend(tiers.diags);
+    let tenants = read_folder(store, TENANTS_DIR, &mut repo.sources)?;
+    repo.tenants = tenants.files;
+    repo.tenants_complete = tenants.listed && tenants.diags.is_empty();
+    diags.extend(tenants.diags);
     Ok((repo, diags))
+}
+
+/// What [`read_folder`] found in one folder.
+#[derive(Default)]
+struct Folder {
+    /// The manifests that were read, as source ids.
+    files: Vec<usize>,
+    /// Stems of every `.yaml` entry, read or not.
+    names: BTreeSet<String>,
+    diags: Vec<Diagnostic>,
+    /// Whether the folder could be listed (a missing folder counts as listed and empty).
+    listed: bool,
 }
 
 /// Reads every `*.yaml` file of `dir`. Dotfiles (`.gitkeep`) are skipped; anything else
 /// that is not a manifest is an error, never silently ignored.
-fn read_folder(
-    store: &dyn Store,
-    dir: &str,
-    sources: &mut Sources,
-) -> Result<(Vec<usize>, Vec<Diagnostic>, bool), LoadError> {
-    let mut ids = Vec::new();
-    let mut diags = Vec::new();
+fn read_folder(store: &dyn Store, dir: &str, sources: &mut Sources) -> Result<Folder, LoadError> {
+    let mut folder = Folder::default();
     let resolved = match resolve(store, dir, dir)? {
         Ok(Some((path, EntryKind::Dir))) => path,
         Ok(Some((_, _))) => {
-            diags.push(Diagnostic::unlocated(
+            folder.diags.push(Diagnostic::unlocated(
                 "not-a-directory",
                 Some(dir),
                 format!("`{dir}` must be a directory"),
             ));
-            return Ok((ids, diags, false));
+            return Ok(folder);
         }
-        Ok(None) => return Ok((ids, diags, true)),
+        Ok(None) => {
+            folder.listed = true;
+            return Ok(folder);
+        }
         Err(d) => {
-            diags.push(d);
-            return Ok((ids, diags, false));
+            folder.diags.push(d);
+            return Ok(folder);
         }
     };
     for entry in store.list(&resolved)? {
         let name = match entry.name {
             Ok(name) => name,
             Err(lossy) => {
-                diags.push(Diagnostic::at_file_start(
+                folder.diags.push(Diagnostic::at_file_start(
                     "bad-file-name",
                     &format!("{dir}/{lossy}"),
                     "file name is not valid UTF-8",
@@ -178,7 +188,7 @@ fn read_folder(
         }
         let rel = format!("{dir}/{name}");
         if entry.kind == EntryKind::Dir {
-            diags.push(
+            folder.diags.push(
                 Diagnostic::unlocated(
                     "unexpected-directory",
                     Some(&rel),
@@ -189,7 +199,7 @@ fn read_folder(
             continue;
         }
         if !has_yaml_extension(&name) {
-            diags.push(
+            folder.diags.push(
                 Diagnostic::at_file_start(
                     "not-a-manifest",
                     &rel,
@@ -203,27 +213,17 @@ fn read_folder(
             );
             continue;
         }
+        folder
+            .names
+            .insert(name.trim_end_matches(".yaml").to_owned());
         match read_file(store, &format!("{resolved}/{name}"), &rel, sources)? {
-            Ok(Some(id)) => ids.push(id),
+            Ok(Some(id)) => folder.files.push(id),
             Ok(None) => {}
-            Err(d) => diags.push(d),
+            Err(d) => folder.diags.push(d),
         }
     }
-    Ok((ids, diags, true))
-}
-
-/// Stems of the `.yaml` entries of `dir` (empty when it is missing or unreadable).
-fn store_names(store: &dyn Store, dir: &str) -> Result<BTreeSet<String>, LoadError> {
-    let Ok(Some((resolved, EntryKind::Dir))) = resolve(store, dir, dir)? else {
-        return Ok(BTreeSet::new());
-    };
-    Ok(store
-        .list(&resolved)?
-        .into_iter()
-        .filter_map(|e| e.name.ok())
-        .filter(|n| has_yaml_extension(n) && !n.starts_with('.'))
-        .map(|n| n.trim_end_matches(".yaml").to_owned())
-        .collect())
+    folder.listed = true;
+    Ok(folder)
 }
 
 #[allow(clippy::case_sensitive_file_extension_comparisons)] // `.YAML` is refused on purpose
