@@ -4,7 +4,7 @@ mod common;
 
 use std::fmt::Write as _;
 
-use common::{Fixture, assert_invalid, tenant};
+use common::{Fixture, assert_contains, assert_invalid, tenant};
 
 #[test]
 fn yaml_syntax_error() {
@@ -41,11 +41,7 @@ fn quoted_number_gets_a_hint() {
         "tenants/globex.yaml:7:18",
         "`overrides.desired_count` must be an integer, found a string `2`",
     );
-    assert!(
-        run.stderr.contains("remove the quotes: `2`"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "remove the quotes: `2`");
 }
 
 #[test]
@@ -61,11 +57,7 @@ fn unknown_key_suggests_the_right_one() {
         "tenants/acme.yaml:6:1",
         "unknown key `admin_emial` in the tenant file",
     );
-    assert!(
-        run.stderr.contains("did you mean `admin_email`?"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "did you mean `admin_email`?");
 }
 
 #[test]
@@ -112,18 +104,11 @@ fn file_over_one_mebibyte() {
     f.write("tenants/acme.yaml", text);
     let run = f.run(&["validate"]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(
-        run.stderr
-            .contains(&format!("--> {}/tenants/acme.yaml:1:1\n", run.root)),
-        "{}",
-        run.stderr
+    assert_contains(
+        &run.stderr,
+        format!("--> {}/tenants/acme.yaml:1:1\n", run.root),
     );
-    assert!(
-        run.stderr
-            .contains("manifests are at most 1048576 bytes (1 MiB)"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "manifests are at most 1048576 bytes (1 MiB)");
 }
 
 #[test]
@@ -194,18 +179,12 @@ fn symlink_pointing_outside_the_repository() {
     let run = f.run(&["validate"]);
     assert_eq!(run.code, 1, "{}", run.all());
     for name in ["x", "y"] {
-        assert!(
-            run.stderr
-                .contains(&format!("--> {}/tenants/{name}.yaml:1:1\n", run.root)),
-            "{}",
-            run.stderr
+        assert_contains(
+            &run.stderr,
+            format!("--> {}/tenants/{name}.yaml:1:1\n", run.root),
         );
     }
-    assert!(
-        run.stderr.contains("outside the repository"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "outside the repository");
 }
 
 #[cfg(unix)]
@@ -234,11 +213,7 @@ fn fifo_is_not_read() {
     assert!(status.success());
     let run = f.run(&["validate"]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(
-        run.stderr.contains("is not a regular file"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "is not a regular file");
 }
 
 #[test]
@@ -248,22 +223,12 @@ fn file_not_ending_in_yaml() {
     f.write("tenants/README.md", "# tenants\n");
     let run = f.run(&["validate"]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(
-        run.stderr
-            .contains(&format!("--> {}/tenants/newco.yml:1:1\n", run.root)),
-        "{}",
-        run.stderr
+    assert_contains(
+        &run.stderr,
+        format!("--> {}/tenants/newco.yml:1:1\n", run.root),
     );
-    assert!(
-        run.stderr.contains("rename it to `tenants/newco.yaml`"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("`tenants/README.md` is not a manifest"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "rename it to `tenants/newco.yaml`");
+    assert_contains(&run.stderr, "`tenants/README.md` is not a manifest");
 }
 
 #[test]
@@ -279,11 +244,7 @@ fn directory_inside_tenants() {
     f.write("tenants/emea/acme.yaml", tenant("acme", "basic"));
     let run = f.run(&["validate"]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(
-        run.stderr.contains("`tenants/emea` is a directory"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "`tenants/emea` is a directory");
 }
 
 #[test]
@@ -329,12 +290,7 @@ fn unicode_look_alike_ids() {
     );
     let run = f.run(&["validate"]);
     assert_invalid(&run, "tenants/acme2.yaml:1:5", "`id` has an invalid value");
-    assert!(
-        run.stderr
-            .contains("non-ASCII character `\u{430}` (U+0430)"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "non-ASCII character `\u{430}` (U+0430)");
 }
 
 #[test]
@@ -387,11 +343,9 @@ fn missing_platform_file() {
     f.remove("tenantops.yaml");
     let run = f.run(&["validate"]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(
-        run.stderr
-            .contains("`tenantops.yaml` is missing: this is not a tenantops repository"),
-        "{}",
-        run.stderr
+    assert_contains(
+        &run.stderr,
+        "`tenantops.yaml` is missing: this is not a tenantops repository",
     );
 }
 
@@ -400,7 +354,7 @@ fn not_a_directory() {
     let f = Fixture::example();
     let run = common::run_in(&f.path().join("tenantops.yaml"), &["validate"]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(run.stderr.contains("is not a directory"), "{}", run.stderr);
+    assert_contains(&run.stderr, "is not a directory");
 }
 
 #[test]

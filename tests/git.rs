@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Fixture, tenant};
+use common::{Fixture, assert_contains, tenant};
 
 #[test]
 fn rev_reads_the_commit_not_the_work_tree() {
@@ -22,11 +22,7 @@ fn rev_reads_the_commit_not_the_work_tree() {
     assert_eq!(f.run(&["validate"]).code, 0);
     let run = f.run(&["validate", "--rev", "HEAD"]);
     assert_eq!(run.code, 1);
-    assert!(
-        run.stderr.contains("tenants/acme.yaml:2:1"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "tenants/acme.yaml:2:1");
     assert_eq!(f.run(&["validate", "--rev", "HEAD~1"]).code, 0);
 }
 
@@ -58,12 +54,9 @@ fn committed_symlinks_are_held_to_the_same_rule() {
     f.commit("links");
     let run = f.run(&["validate", "--rev", "HEAD"]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(
-        run.stderr.contains(
-            "`tenants/evil.yaml` is a symlink to `/etc/hostname`, outside the repository"
-        ),
-        "{}",
-        run.stderr
+    assert_contains(
+        &run.stderr,
+        "`tenants/evil.yaml` is a symlink to `/etc/hostname`, outside the repository",
     );
     assert!(
         !run.stderr.contains("tenants/x.yaml"),
@@ -105,7 +98,7 @@ fn fleet_in_a_subdirectory_of_the_git_repository() {
     top.commit("monorepo");
     let run = common::run_in(&sub, &["validate", "--rev", "HEAD"]);
     assert_eq!(run.code, 0, "{}", run.all());
-    assert!(run.stdout.contains("7 tenants"), "{}", run.stdout);
+    assert_contains(&run.stdout, "7 tenants");
 }
 
 #[test]
@@ -176,18 +169,11 @@ fn base_refuses_deleting_a_live_tenant_and_renaming() {
     f.remove("tenants/hooli.yaml");
     let run = f.run(&["validate", "--base", &base]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(
-        run.stderr.contains(&format!(
-            "tenant `hooli` is `active` at `{base}`, and this change deletes its file"
-        )),
-        "{}",
-        run.stderr
+    assert_contains(
+        &run.stderr,
+        format!("tenant `hooli` is `active` at `{base}`, and this change deletes its file"),
     );
-    assert!(
-        run.stderr.contains("first set `state: offboarding`"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "first set `state: offboarding`");
 
     // A rename: same display name under a new id.
     f.write(
@@ -229,11 +215,8 @@ fn base_refuses_deleting_the_lock() {
     f.remove("tenants.lock");
     let run = f.run(&["validate", "--base", &base]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(
-        run.stderr.contains(&format!(
-            "`tenants.lock` exists at `{base}` and this change deletes it"
-        )),
-        "{}",
-        run.stderr
+    assert_contains(
+        &run.stderr,
+        format!("`tenants.lock` exists at `{base}` and this change deletes it"),
     );
 }

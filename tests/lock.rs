@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Fixture, tenant};
+use common::{Fixture, assert_contains, tenant};
 
 #[test]
 fn allocates_new_tenants_without_moving_others() {
@@ -13,11 +13,7 @@ fn allocates_new_tenants_without_moving_others() {
     f.write("tenants/poolco.yaml", tenant("poolco", "basic"));
     let check = f.run(&["lock", "--check"]);
     assert_eq!(check.code, 3, "{}", check.all());
-    assert!(
-        check.stderr.contains("allocate `newco`"),
-        "{}",
-        check.stderr
-    );
+    assert_contains(&check.stderr, "allocate `newco`");
     assert_eq!(f.read("tenants.lock"), before, "--check must not write");
 
     let run = f.run(&["lock"]);
@@ -68,18 +64,12 @@ fn offboarding_keeps_then_removal_frees_capacity_but_never_the_priority() {
     f.write("tenants/newco.yaml", tenant("newco", "advanced"));
     let run = f.run(&["lock"]);
     assert_eq!(run.code, 0, "{}", run.all());
-    assert!(
-        run.stdout
-            .contains("release `globex`: shard 1 priority 1 (the priority is not reused)"),
-        "{}",
-        run.stdout
+    assert_contains(
+        &run.stdout,
+        "release `globex`: shard 1 priority 1 (the priority is not reused)",
     );
     // Shard 1 has room again (capacity 3), but priority 1 is not handed out again.
-    assert!(
-        run.stdout.contains("allocate `newco`: shard 1 priority 4"),
-        "{}",
-        run.stdout
-    );
+    assert_contains(&run.stdout, "allocate `newco`: shard 1 priority 4");
     let lock = f.read("tenants.lock");
     assert!(lock.contains("next_priority: 5"), "{lock}");
     assert!(!lock.contains("globex"), "{lock}");
@@ -132,11 +122,7 @@ fn refuses_and_writes_nothing_when_manifests_are_invalid() {
     f.write("tenants/broken.yaml", tenant("broken", "advnced"));
     let run = f.run(&["lock"]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(
-        run.stderr.contains("tier `advnced` does not exist"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "tier `advnced` does not exist");
     assert!(
         !run.stderr.contains("not-allocated"),
         "lock repairs what it allocates: {}",
@@ -159,11 +145,7 @@ fn refuses_a_hand_broken_lock() {
     let before = f.read("tenants.lock");
     let run = f.run(&["lock"]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(
-        run.stderr.contains("both hold shard 1 priority 1"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "both hold shard 1 priority 1");
     assert_eq!(f.read("tenants.lock"), before);
 }
 

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Fixture, shipped};
+use common::{Fixture, assert_contains, shipped};
 use tenantops::schema::Kind;
 
 #[test]
@@ -31,17 +31,8 @@ fn schema_check_and_write() {
     f.remove("schemas/lock.schema.json");
     let run = f.run(&["schema", "--check"]);
     assert_eq!(run.code, 3, "{}", run.all());
-    assert!(
-        run.stderr
-            .contains("`schemas/tenant.schema.json` is out of date"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("`schemas/lock.schema.json` is missing"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "`schemas/tenant.schema.json` is out of date");
+    assert_contains(&run.stderr, "`schemas/lock.schema.json` is missing");
     let write = f.run(&["schema", "--write"]);
     assert_eq!(write.code, 0, "{}", write.all());
     assert_eq!(f.run(&["schema", "--check"]).code, 0);

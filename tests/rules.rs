@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Fixture, assert_invalid, tenant};
+use common::{Fixture, assert_contains, assert_invalid, tenant};
 
 #[test]
 fn shipped_example_is_valid() {
@@ -40,11 +40,7 @@ fn id_too_long_for_the_names_it_feeds() {
         &format!("tenants/{id}.yaml:2:5"),
         "ids can have at most 45",
     );
-    assert!(
-        run.stderr.contains("the IAM role `saas-prod-aaaa"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "the IAM role `saas-prod-aaaa");
     // The limit follows the naming settings: a shorter prefix allows a longer id.
     let f = Fixture::example();
     f.write(
@@ -195,11 +191,7 @@ fn storage_must_match_the_catalog() {
         "tiers/advanced.yaml:8:3",
         "`storage` names service `prodcts`, which is not in the catalog",
     );
-    assert!(
-        run.stderr.contains("did you mean `products`?"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "did you mean `products`?");
     assert_invalid(
         &run,
         "tiers/advanced.yaml:9:3",
@@ -276,11 +268,7 @@ fn new_routed_tenant_needs_an_allocation() {
         "tenants/newco.yaml:2:5",
         "tenant `newco` has no router shard and listener-rule priority",
     );
-    assert!(
-        run.stderr.contains("run `tenantops lock`"),
-        "{}",
-        run.stderr
-    );
+    assert_contains(&run.stderr, "run `tenantops lock`");
     // A pooled tenant needs none.
     let f = Fixture::example();
     f.write("tenants/newco.yaml", tenant("newco", "basic"));
@@ -355,12 +343,8 @@ fn above_alb_quota_is_a_warning() {
     );
     let run = f.run(&["validate"]);
     assert_eq!(run.code, 0, "{}", run.all());
-    assert!(
-        run.stderr.contains("warning[above-alb-quota]"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stdout.contains("(1 warning)"), "{}", run.stdout);
+    assert_contains(&run.stderr, "warning[above-alb-quota]");
+    assert_contains(&run.stdout, "(1 warning)");
 }
 
 #[test]

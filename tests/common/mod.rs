@@ -153,3 +153,13 @@ pub fn assert_invalid(run: &Run, location: &str, message: &str) {
         "expected a diagnostic at `{location}` containing `{message}`, got:\n{err}"
     );
 }
+
+/// Asserts that `haystack` contains `needle`, printing the whole text when it does not.
+#[track_caller]
+pub fn assert_contains(haystack: &str, needle: impl AsRef<str>) {
+    let needle = needle.as_ref();
+    assert!(
+        haystack.contains(needle),
+        "expected `{needle}` in:\n{haystack}"
+    );
+}
