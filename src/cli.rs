@@ -326,7 +326,12 @@ fn validate_cmd(cli: &Cli, args: &ValidateArgs, out: &Output) -> Result<Exit, Fa
 }
 
 /// Diagnostics `tenantops lock` repairs by running, rather than refusing to run on.
-const LOCK_FIXES: &[&str] = &["not-allocated", "unknown-allocation", "stale-allocation"];
+const LOCK_FIXES: &[&str] = &[
+    "not-allocated",
+    "not-packed",
+    "unknown-allocation",
+    "stale-allocation",
+];
 
 fn lock_cmd(cli: &Cli, args: &LockArgs, out: &Output) -> Result<Exit, Failure> {
     let (repo, mut diags) = open(&cli.dir, args.rev.as_deref())?;
@@ -358,6 +363,15 @@ fn lock_cmd(cli: &Cli, args: &LockArgs, out: &Output) -> Result<Exit, Failure> {
                 .iter()
                 .map(|s| format!("open router shard {s}")),
         )
+        .chain(
+            changes
+                .packed
+                .iter()
+                .map(|(id, p)| format!("pack `{id}`: pool pack {} of `{}`", p.pack, p.tier)),
+        )
+        .chain(changes.unpacked.iter().map(|(id, p)| {
+            format!("unpack `{id}`: pool pack {} of `{}`", p.pack, p.tier)
+        }))
         .collect();
     if current == Some(text.as_str()) {
         if out.format == Format::Json {

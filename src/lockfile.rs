@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use crate::model::{
-    AlbMode, Allocation, Isolation, LOCK_VERSION, Lock, MAX_PRIORITY, ShardState, State, Tenant,
-    Tier,
+    AlbMode, Allocation, Isolation, LOCK_VERSION, Lock, MAX_PRIORITY, PACK_SIZE, PackAllocation,
+    ShardState, State, Tenant, Tier,
 };
 use crate::repo::Repo;
 
@@ -45,12 +45,18 @@ pub struct Changes {
     pub allocated: Vec<(String, Allocation)>,
     pub released: Vec<(String, Allocation)>,
     pub opened_shards: Vec<u32>,
+    pub packed: Vec<(String, PackAllocation)>,
+    pub unpacked: Vec<(String, PackAllocation)>,
 }
 
 impl Changes {
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.allocated.is_empty() && self.released.is_empty() && self.opened_shards.is_empty()
+        self.allocated.is_empty()
+            && self.released.is_empty()
+            && self.opened_shards.is_empty()
+            && self.packed.is_empty()
+            && self.unpacked.is_empty()
     }
 }
 
@@ -58,6 +64,8 @@ impl Changes {
 pub struct Want<'a> {
     pub id: &'a str,
     pub routed: bool,
+    /// The tenant's tier when that tier pools tenants (its key goes in a pool pack).
+    pub pool_tier: Option<&'a str>,
     pub needs: bool,
 }
 
@@ -117,7 +125,47 @@ pub fn allocate(old: &Lock, wants: &[Want<'_>], capacity: u32) -> (Lock, Changes
         changes.allocated.push((id.to_owned(), alloc));
     }
     lock.shards.sort_by_key(|s| s.id);
+    pack(&mut lock, wants, &mut changes);
     (lock, changes)
+}
+
+/// Places pool tenants in pool packs: a kept entry never moves; a new tenant goes to
+/// the lowest-numbered pack of its tier with room (a freed slot is reused: nothing
+/// about a pack slot outlives its tenant, unlike a listener-rule priority).
+fn pack(lock: &mut Lock, wants: &[Want<'_>], changes: &mut Changes) {
+    let tiers: BTreeMap<&str, &str> = wants
+        .iter()
+        .filter_map(|w| w.pool_tier.map(|t| (w.id, t)))
+        .collect();
+    lock.packs.retain(|id, alloc| {
+        let kept = tiers.get(id.as_str()) == Some(&alloc.tier.as_str());
+        if !kept {
+            changes.unpacked.push((id.clone(), alloc.clone()));
+        }
+        kept
+    });
+    let mut used: BTreeMap<(String, u32), u32> = BTreeMap::new();
+    for alloc in lock.packs.values() {
+        *used.entry((alloc.tier.clone(), alloc.pack)).or_default() += 1;
+    }
+    let mut missing: Vec<(&str, &str)> = wants
+        .iter()
+        .filter(|w| w.needs && !lock.packs.contains_key(w.id))
+        .filter_map(|w| w.pool_tier.map(|t| (w.id, t)))
+        .collect();
+    missing.sort_unstable();
+    for (id, tier) in missing {
+        let pack = (1..)
+            .find(|n| used.get(&(tier.to_owned(), *n)).copied().unwrap_or(0) < PACK_SIZE)
+            .unwrap_or(1);
+        *used.entry((tier.to_owned(), pack)).or_default() += 1;
+        let alloc = PackAllocation {
+            tier: tier.to_owned(),
+            pack,
+        };
+        lock.packs.insert(id.to_owned(), alloc.clone());
+        changes.packed.push((id.to_owned(), alloc));
+    }
 }
 
 /// The lock `tenantops lock` would write for `repo`, and what changes: `None` when the
@@ -147,6 +195,7 @@ pub fn wants<'a>(tenants: impl Iterator<Item = (&'a Tenant, &'a Tier)>) -> Vec<W
         .map(|(tenant, tier)| Want {
             id: &tenant.id,
             routed: is_routed(tier, tenant),
+            pool_tier: (tier.isolation == Isolation::Pool).then_some(tenant.tier.as_str()),
             needs: needs_allocation(tenant),
         })
         .collect()
@@ -181,19 +230,39 @@ pub fn to_text(lock: &Lock) -> String {
     } else {
         out.push_str("tenants:\n");
         for (id, alloc) in &lock.tenants {
-            let id = if crate::yaml::needs_quotes(id) {
-                serde_json::to_string(id).unwrap_or_default()
-            } else {
-                id.clone()
-            };
             let _ = writeln!(
                 out,
-                "  {id}: {{ shard: {}, priority: {} }}",
-                alloc.shard, alloc.priority
+                "  {}: {{ shard: {}, priority: {} }}",
+                quoted(id),
+                alloc.shard,
+                alloc.priority
+            );
+        }
+    }
+    if lock.packs.is_empty() {
+        out.push_str("packs: {}\n");
+    } else {
+        out.push_str("packs:\n");
+        for (id, alloc) in &lock.packs {
+            let _ = writeln!(
+                out,
+                "  {}: {{ tier: {}, pack: {} }}",
+                quoted(id),
+                quoted(&alloc.tier),
+                alloc.pack
             );
         }
     }
     out
+}
+
+/// `s` as a YAML key or value that reads back as the same string.
+fn quoted(s: &str) -> String {
+    if crate::yaml::needs_quotes(s) {
+        serde_json::to_string(s).unwrap_or_default()
+    } else {
+        s.to_owned()
+    }
 }
 
 #[cfg(test)]
@@ -208,6 +277,7 @@ mod tests {
         Want {
             id,
             routed: true,
+            pool_tier: None,
             needs: true,
         }
     }
@@ -256,11 +326,13 @@ mod tests {
             Want {
                 id: "a",
                 routed: true,
+                pool_tier: None,
                 needs: false,
             },
             Want {
                 id: "b",
                 routed: true,
+                pool_tier: None,
                 needs: false,
             },
         ];
@@ -278,9 +350,36 @@ mod tests {
                 next_priority: MAX_PRIORITY + 1,
             }],
             tenants: BTreeMap::new(),
+            packs: BTreeMap::new(),
         };
         let (lock, _) = allocate(&full, &[want("a")], 100);
         assert_eq!(lock.tenants["a"], at(2, 1));
+    }
+
+    #[test]
+    fn pool_tenants_fill_packs_in_order_and_never_move() {
+        let pool = |id| Want {
+            id,
+            routed: false,
+            pool_tier: Some("basic"),
+            needs: true,
+        };
+        let ids: Vec<String> = (0..=PACK_SIZE).map(|i| format!("t{i:03}")).collect();
+        let wants: Vec<Want<'_>> = ids.iter().map(|id| pool(id)).collect();
+        let (lock, changes) = allocate(&Lock::default(), &wants, 100);
+        assert_eq!(changes.packed.len(), ids.len());
+        assert_eq!(lock.packs["t000"].pack, 1);
+        assert_eq!(lock.packs[&ids[ids.len() - 1]].pack, 2);
+        // Releasing the first frees its slot, which the next newcomer takes.
+        let mut next: Vec<Want<'_>> = wants[1..].iter().map(|w| pool(w.id)).collect();
+        next.push(pool("zzz"));
+        let (after, changes) = allocate(&lock, &next, 100);
+        assert_eq!(changes.unpacked.len(), 1);
+        assert_eq!(after.packs["zzz"].pack, 1);
+        for id in &ids[1..] {
+            assert_eq!(after.packs[id], lock.packs[id]);
+        }
+        assert!(after.tenants.is_empty());
     }
 
     #[test]

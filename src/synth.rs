@@ -5,7 +5,7 @@ use std::io;
 use std::path::Path;
 
 use crate::lockfile::{self, Want};
-use crate::model::Lock;
+use crate::model::{LOCK_VERSION, Lock};
 
 /// The shipped example's platform settings and tiers, which synthetic fleets reuse.
 pub const PLATFORM: &str = include_str!("../tenantops.yaml");
@@ -51,8 +51,24 @@ pub fn tenant_yaml(i: usize) -> String {
     );
     if tier == "premium" && i % 20 == 9 {
         text.push_str("overrides:\n  desired_count: 3\n");
+    } else if dedicated_alb(i) {
+        text.push_str("overrides:\n  dedicated_alb: true\n");
     }
     text
+}
+
+/// Whether synthetic tenant `i` asks for a dedicated ALB (one premium tenant in ten).
+fn dedicated_alb(i: usize) -> bool {
+    i % 100 == 19
+}
+
+/// The platform settings of a synthetic fleet of `n` tenants: the shipped ones, with
+/// the stack quota raised to what the fleet needs (about one stack per bridge or silo
+/// tenant), as its operator would have raised it in Service Quotas.
+#[must_use]
+pub fn platform_yaml(n: usize) -> String {
+    let quota = (n / 2 + 100).max(2000);
+    PLATFORM.replace("stack_quota: 2000", &format!("stack_quota: {quota}"))
 }
 
 /// Writes a complete, valid repository with `n` tenants under `dir`.
@@ -62,7 +78,7 @@ pub fn tenant_yaml(i: usize) -> String {
 pub fn write_fleet(dir: &Path, n: usize) -> io::Result<()> {
     std::fs::create_dir_all(dir.join("tiers"))?;
     std::fs::create_dir_all(dir.join("tenants"))?;
-    std::fs::write(dir.join("tenantops.yaml"), PLATFORM)?;
+    std::fs::write(dir.join("tenantops.yaml"), platform_yaml(n))?;
     for (name, text) in TIERS {
         std::fs::write(dir.join("tiers").join(format!("{name}.yaml")), text)?;
     }
@@ -73,19 +89,20 @@ pub fn write_fleet(dir: &Path, n: usize) -> io::Result<()> {
             tenant_yaml(i),
         )?;
     }
-    // Basic is pooled; advanced tenants and premium tenants on shared shards are routed.
+    // Basic is pooled (packed); advanced and premium tenants on shared shards are routed.
     let wants: Vec<Want<'_>> = ids
         .iter()
         .enumerate()
         .map(|(i, id)| Want {
             id,
-            routed: tier_of(i) != "basic",
+            routed: tier_of(i) != "basic" && !dedicated_alb(i),
+            pool_tier: (tier_of(i) == "basic").then_some("basic"),
             needs: true,
         })
         .collect();
     let (lock, _) = lockfile::allocate(
         &Lock {
-            version: 1,
+            version: LOCK_VERSION,
             ..Lock::default()
         },
         &wants,

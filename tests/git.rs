@@ -59,10 +59,12 @@ fn committed_symlinks_are_held_to_the_same_rule() {
         "`tenants/evil.yaml` is a symlink to `/etc/hostname`, outside the repository",
     );
     assert!(
-        !run.stderr.contains("tenants/x.yaml"),
+        !run.stderr.contains("`tenants/x.yaml` is a symlink"),
         "an inside link is followed: {}",
         run.stderr
     );
+    // Followed and read: its (only) problem is that the lock has no place for it.
+    assert_contains(&run.stderr, "pool tenant `x` has no pool pack");
 }
 
 #[test]
@@ -139,6 +141,23 @@ fn base_refuses_moved_allocations_and_rewound_shards() {
     common::assert_invalid(&run, "tenants.lock:11:3", "tenant `umbrella` moved");
     // Without --base the lock is self-consistent, so only --base can catch this.
     assert_eq!(f.run(&["validate"]).code, 0);
+
+    // A pool tenant's pack is as fixed as a listener rule: moving it replaces its key.
+    let f = Fixture::example();
+    let base = f.commit("base");
+    f.write(
+        "tenants.lock",
+        f.read("tenants.lock").replace(
+            "hooli: { tier: basic, pack: 1 }",
+            "hooli: { tier: basic, pack: 2 }",
+        ),
+    );
+    let run = f.run(&["validate", "--base", &base]);
+    common::assert_invalid(
+        &run,
+        "tenants.lock:14:3",
+        &format!("pool tenant `hooli` moved from pool pack 1 (at `{base}`) to pack 2"),
+    );
 
     let f = Fixture::example();
     let base = f.commit("base");

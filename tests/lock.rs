@@ -20,7 +20,7 @@ fn allocates_new_tenants_without_moving_others() {
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(
         run.stdout,
-        "allocate `alpha`: shard 1 priority 4\nallocate `newco`: shard 1 priority 5\nwrote `tenants.lock`\n"
+        "allocate `alpha`: shard 1 priority 4\nallocate `newco`: shard 1 priority 5\npack `poolco`: pool pack 1 of `basic`\nwrote `tenants.lock`\n"
     );
     let after = f.read("tenants.lock");
     for line in before.lines().filter(|l| l.contains("{ shard")) {
@@ -30,9 +30,10 @@ fn allocates_new_tenants_without_moving_others() {
         );
     }
     assert!(
-        !after.contains("poolco"),
-        "pool tenants hold no listener rule"
+        !after.contains("poolco: { shard"),
+        "pool tenants hold no listener rule:\n{after}"
     );
+    assert_contains(&after, "poolco: { tier: basic, pack: 1 }");
     assert_eq!(f.run(&["lock", "--check"]).code, 0);
     assert_eq!(f.run(&["validate"]).code, 0);
     // Running again changes nothing.

@@ -49,8 +49,10 @@ fn id_too_long_for_the_names_it_feeds() {
             .replace("prefix: saas", "prefix: s"),
     );
     let id = "b".repeat(48);
-    f.write(&format!("tenants/{id}.yaml"), tenant(&id, "basic"));
-    assert_eq!(f.run(&["validate"]).code, 0);
+    f.write(&format!("tenants/{id}.yaml"), tenant(&id, "advanced"));
+    assert_eq!(f.run(&["lock"]).code, 0);
+    let run = f.run(&["validate"]);
+    assert_eq!(run.code, 0, "{}", run.all());
 }
 
 #[test]
@@ -211,12 +213,12 @@ fn fargate_sizes() {
     let run = f.run(&["validate"]);
     assert_invalid(
         &run,
-        "tenantops.yaml:31:13",
+        "tenantops.yaml:34:13",
         "Fargate cannot run 4096 MiB with 256 CPU units",
     );
     assert_invalid(
         &run,
-        "tenantops.yaml:54:8",
+        "tenantops.yaml:57:8",
         "Fargate has no task size with 300 CPU units",
     );
 }
@@ -228,17 +230,17 @@ fn api_resources_name_catalog_services() {
     let run = f.run(&["validate"]);
     assert_invalid(
         &run,
-        "tenantops.yaml:24:13",
+        "tenantops.yaml:27:13",
         "API resource `/user` names service `user`, which is not in `services`",
     );
     assert_invalid(
         &run,
-        "tenantops.yaml:25:28",
+        "tenantops.yaml:28:28",
         "method `GET` is listed twice for `/user`",
     );
     assert_invalid(
         &run,
-        "tenantops.yaml:26:13",
+        "tenantops.yaml:29:13",
         "API resource `/orders` is listed twice",
     );
 }
@@ -269,10 +271,16 @@ fn new_routed_tenant_needs_an_allocation() {
         "tenant `newco` has no router shard and listener-rule priority",
     );
     assert_contains(&run.stderr, "run `tenantops lock`");
-    // A pooled tenant needs none.
+    // A pooled tenant needs no listener rule, but a place in a pool pack.
     let f = Fixture::example();
     f.write("tenants/newco.yaml", tenant("newco", "basic"));
-    assert_eq!(f.run(&["validate"]).code, 0);
+    let run = f.run(&["validate"]);
+    assert_invalid(
+        &run,
+        "tenants/newco.yaml:2:5",
+        "pool tenant `newco` has no pool pack",
+    );
+    assert!(!run.stderr.contains("listener-rule"), "{}", run.stderr);
 }
 
 #[test]

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The lock format version this build reads and writes.
-pub const LOCK_VERSION: u32 = 1;
+pub const LOCK_VERSION: u32 = 2;
 /// Highest ALB listener-rule priority.
 pub const MAX_PRIORITY: u32 = 50_000;
 
@@ -16,7 +16,7 @@ pub const MAX_PRIORITY: u32 = 50_000;
 #[schemars(title = "tenantops lock (tenants.lock)")]
 pub struct Lock {
     /// Format version.
-    #[schemars(range(min = 1, max = 1))]
+    #[schemars(range(min = 1, max = 2))]
     pub version: u32,
     /// Router shards, each an internal ALB with one listener.
     #[serde(default)]
@@ -24,6 +24,26 @@ pub struct Lock {
     /// Allocation of every routed tenant, by tenant id.
     #[serde(default)]
     pub tenants: BTreeMap<String, Allocation>,
+    /// Pool tenants by id: the pool pack (a stack of at most `PACK_SIZE` tenants'
+    /// API keys and identities) that holds them. Packs never move a tenant, since
+    /// moving an API key between stacks would replace it.
+    #[serde(default)]
+    pub packs: BTreeMap<String, PackAllocation>,
+}
+
+/// Pool tenants per pool pack stack: 5 resources each keeps a pack far inside
+/// CloudFormation's 500-resource and 51,200-byte template limits.
+pub const PACK_SIZE: u32 = 50;
+
+/// Where a pool tenant's API key and identity live: pack `pack` of tier `tier`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PackAllocation {
+    /// The pool tier whose usage plan and user pool the pack uses.
+    pub tier: String,
+    /// Pack number within the tier, from 1.
+    #[schemars(range(min = 1, max = 10_000))]
+    pub pack: u32,
 }
 
 /// One router shard's allocation state.

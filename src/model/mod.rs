@@ -9,9 +9,12 @@ mod platform;
 mod tenant;
 mod tier;
 
-pub use lock::{Allocation, LOCK_VERSION, Lock, MAX_PRIORITY, ShardState};
+pub use lock::{
+    Allocation, LOCK_VERSION, Lock, MAX_PRIORITY, PACK_SIZE, PackAllocation, ShardState,
+};
 pub use platform::{
-    Api, ApiResource, HttpMethod, Naming, Platform, Router, Routing, Service, Table,
+    Api, ApiResource, CloudFormation, DEFAULT_CIDR, HttpMethod, Naming, Network, Platform, Router,
+    Routing, Service, SubnetId, Table,
 };
 pub use tenant::{State, Tenant, TenantOverrides};
 pub use tier::{

@@ -28,6 +28,70 @@ pub struct Platform {
     pub services: BTreeMap<String, Service>,
     /// The per-tenant nginx reverse proxy (`rproxy`) that routes to the services.
     pub router: Router,
+    /// The VPC the fleet runs in: one tenantops creates, or an existing one.
+    #[serde(default)]
+    pub network: Network,
+    /// CloudFormation account settings: the artifact bucket for large templates and
+    /// the region's stack quota.
+    #[serde(default)]
+    pub cloudformation: CloudFormation,
+}
+
+/// The VPC: by default tenantops creates one (`cidr`, private subnets in two
+/// availability zones); give `vpc_id` and `subnet_ids` to use an existing VPC instead.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// CIDR block of the VPC tenantops creates (default `10.0.0.0/16`); its two private
+    /// subnets are carved from it with `Fn::Cidr` (`Fn::Cidr`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]{1,3}\.){3}[0-9]{1,3}/(1[6-9]|2[0-4])$"))]
+    pub cidr: Option<String>,
+    /// An existing VPC to deploy into instead of creating one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^vpc-[0-9a-f]{8,17}$"))]
+    pub vpc_id: Option<String>,
+    /// Private subnets of `vpc_id`, in at least two availability zones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subnet_ids: Vec<SubnetId>,
+}
+
+/// A subnet id (`subnet-0abc...`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct SubnetId(#[schemars(regex(pattern = r"^subnet-[0-9a-f]{8,17}$"))] pub String);
+
+/// The default CIDR of the VPC tenantops creates.
+pub const DEFAULT_CIDR: &str = "10.0.0.0/16";
+
+/// CloudFormation settings of the account and region.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloudFormation {
+    /// S3 bucket that holds templates larger than CloudFormation's 51,200-byte
+    /// `TemplateBody` limit (apply uploads them and passes a `TemplateURL`). Without
+    /// it, a template over the limit is an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"))]
+    pub artifact_bucket: Option<String>,
+    /// Stacks this account may hold in the region: CloudFormation's default quota is
+    /// 2,000; raise it here after raising it in Service Quotas.
+    #[serde(default = "default_stack_quota")]
+    #[schemars(range(min = 1, max = 100_000))]
+    pub stack_quota: u32,
+}
+
+fn default_stack_quota() -> u32 {
+    2000
+}
+
+impl Default for CloudFormation {
+    fn default() -> Self {
+        CloudFormation {
+            artifact_bucket: None,
+            stack_quota: default_stack_quota(),
+        }
+    }
 }
 
 /// How resource names are formed: `<prefix>-<stage>-...`.
@@ -84,6 +148,13 @@ pub struct Api {
     /// service that answers.
     #[schemars(length(min = 1))]
     pub resources: Vec<ApiResource>,
+    /// ARN of the Lambda function behind the REQUEST authorizer (identity source
+    /// `Authorization`). It returns the tenant's path in its context as the routing
+    /// header's name; API Gateway passes it to the router shard's ALB.
+    #[schemars(regex(
+        pattern = r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]{1,128})?$"
+    ))]
+    pub authorizer: String,
 }
 
 /// One API resource (`/orders`, `/orders/{id}`) and its methods.
@@ -190,4 +261,13 @@ pub struct Router {
     #[serde(default = "default_health_path")]
     #[schemars(regex(pattern = r"^/[A-Za-z0-9/_.-]*$"))]
     pub health_path: String,
+    /// DNS resolver nginx asks for the Service Connect names (`resolver` directive),
+    /// an IPv4 address with an optional port. Default: the VPC's Amazon DNS server.
+    #[serde(default = "default_resolver")]
+    #[schemars(regex(pattern = r"^([0-9]{1,3}\.){3}[0-9]{1,3}(:[0-9]{1,5})?$"))]
+    pub resolver: String,
+}
+
+fn default_resolver() -> String {
+    "169.254.169.253".to_owned()
 }

@@ -64,6 +64,20 @@ pub fn against_base(head: &Repo, base: &Repo, rev: &str) -> Vec<Diagnostic> {
                 _ => {}
             }
         }
+        for (id, was) in &base_lock.value.packs {
+            match head_lock.value.packs.get(id) {
+                Some(now) if now.tier == was.tier && now.pack != was.pack => out.push(
+                    Diagnostic::error(
+                        "pack-moved",
+                        &head_lock.file,
+                        head_lock.node.key_span_of(&format!("/packs/{id}")),
+                        format!("pool tenant `{id}` moved from pool pack {} (at `{rev}`) to pack {}: its API key would be replaced", was.pack, now.pack),
+                    )
+                    .help(format!("pack places never move: restore `{LOCK_FILE}` from `{rev}` and run `tenantops lock`")),
+                ),
+                _ => {}
+            }
+        }
         for was in &base_lock.value.shards {
             let now = head_lock.value.shards.iter().position(|s| s.id == was.id);
             let problem = match now {

@@ -105,6 +105,7 @@ pub(super) fn platform(doc: &Doc<Platform>, repo: &Repo, out: &mut Vec<Diagnosti
             .help("raise the quota (Service Quotas: \"Rules per Application Load Balancer\") before routing this many tenants"),
         );
     }
+    network(doc, out);
     let fargate = repo
         .tiers
         .values()
@@ -114,6 +115,56 @@ pub(super) fn platform(doc: &Doc<Platform>, repo: &Repo, out: &mut Vec<Diagnosti
             fargate_size(doc, &format!("/services/{name}"), s.cpu, s.memory, out);
         }
         fargate_size(doc, "/router", p.router.cpu, p.router.memory, out);
+    }
+}
+
+/// `network`: either a VPC tenantops creates (`cidr`) or an existing one (`vpc_id` with
+/// private subnets in at least two availability zones), never half of each.
+fn network(doc: &Doc<Platform>, out: &mut Vec<Diagnostic>) {
+    let n = &doc.value.network;
+    let file = doc.file.as_str();
+    match (&n.vpc_id, n.subnet_ids.len()) {
+        (Some(_), count) if count < 2 => out.push(
+            Diagnostic::error(
+                "imported-vpc-subnets",
+                file,
+                doc.node.key_span_of("/network/vpc_id"),
+                format!("an existing VPC needs `subnet_ids` in at least two availability zones; {count} given"),
+            )
+            .help("list the VPC's private subnets under `network.subnet_ids`"),
+        ),
+        (None, count) if count > 0 => out.push(
+            Diagnostic::error(
+                "subnets-without-vpc",
+                file,
+                doc.node.key_span_of("/network/subnet_ids"),
+                "`subnet_ids` is given without `vpc_id`",
+            )
+            .help("add `network.vpc_id`, or remove `subnet_ids` to let tenantops create the VPC"),
+        ),
+        _ => {}
+    }
+    if n.vpc_id.is_some() && n.cidr.is_some() {
+        out.push(
+            Diagnostic::error(
+                "cidr-with-imported-vpc",
+                file,
+                doc.node.key_span_of("/network/cidr"),
+                "`cidr` applies to a VPC tenantops creates, but `vpc_id` imports one",
+            )
+            .help("remove `network.cidr`, or remove `vpc_id` and `subnet_ids`"),
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for (i, subnet) in n.subnet_ids.iter().enumerate() {
+        if !seen.insert(&subnet.0) {
+            out.push(Diagnostic::error(
+                "duplicate-subnet",
+                file,
+                doc.node.span_of(&format!("/network/subnet_ids/{i}")),
+                format!("subnet `{}` is listed twice", subnet.0),
+            ));
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::diag::Diagnostic;
 use crate::load::LOCK_FILE;
 use crate::lockfile::{is_routed, needs_allocation};
-use crate::model::{Allocation, MAX_PRIORITY};
+use crate::model::{Allocation, Isolation, MAX_PRIORITY, PACK_SIZE};
 use crate::repo::Repo;
 use crate::yaml::Span;
 
@@ -24,11 +24,30 @@ pub(super) fn lock(repo: &Repo, out: &mut Vec<Diagnostic>) {
         })
     };
 
+    let empty_packs = BTreeMap::new();
+    let packs = repo.lock.as_ref().map_or(&empty_packs, |l| &l.value.packs);
     let mut routed = HashMap::new();
+    let mut pooled = HashMap::new();
+    // Tenants whose tier is unknown: what the lock should hold for them is unknown too.
+    let mut undetermined = std::collections::HashSet::new();
     for doc in &repo.tenants {
         let Some(tier) = repo.tiers.get(&doc.value.tier) else {
+            undetermined.insert(doc.value.id.as_str());
             continue;
         };
+        let pool = tier.value.isolation == Isolation::Pool;
+        pooled.insert(doc.value.id.as_str(), pool.then_some(doc.value.tier.as_str()));
+        if pool && needs_allocation(&doc.value) && !packs.contains_key(&doc.value.id) {
+            out.push(
+                Diagnostic::error(
+                    "not-packed",
+                    &doc.file,
+                    doc.node.span_of("/id"),
+                    format!("pool tenant `{}` has no pool pack (the stack holding its API key and identity) in `{LOCK_FILE}`", doc.value.id),
+                )
+                .help(RUN_LOCK),
+            );
+        }
         let is = is_routed(&tier.value, &doc.value);
         routed.insert(doc.value.id.as_str(), is);
         if is && needs_allocation(&doc.value) && !allocations.contains_key(&doc.value.id) {
@@ -50,6 +69,9 @@ pub(super) fn lock(repo: &Repo, out: &mut Vec<Diagnostic>) {
     // tenant whose file failed to parse is not "gone".
     if repo.complete {
         for (id, alloc) in allocations {
+            if undetermined.contains(id.as_str()) {
+                continue;
+            }
             match routed.get(id.as_str()) {
                 None => out.push(
                     Diagnostic::error("unknown-allocation", lock_file, entry_span(id), format!("`{id}` holds shard {} priority {}, but there is no tenant `{id}`", alloc.shard, alloc.priority))
@@ -61,6 +83,42 @@ pub(super) fn lock(repo: &Repo, out: &mut Vec<Diagnostic>) {
                 ),
                 Some(true) => {}
             }
+        }
+    }
+
+    let pack_span = |id: &str| lock.node.key_span_of(&format!("/packs/{id}"));
+    if repo.complete {
+        for (id, alloc) in packs {
+            if undetermined.contains(id.as_str()) {
+                continue;
+            }
+            match pooled.get(id.as_str()) {
+                None => out.push(
+                    Diagnostic::error("unknown-allocation", lock_file, pack_span(id), format!("`{id}` holds a place in pool pack {} of `{}`, but there is no tenant `{id}`", alloc.pack, alloc.tier))
+                        .help(RUN_LOCK),
+                ),
+                Some(tier) if *tier != Some(alloc.tier.as_str()) => out.push(
+                    Diagnostic::error("stale-allocation", lock_file, pack_span(id), format!("`{id}` is packed with pool tier `{}`, but it is not a tenant of that tier", alloc.tier))
+                        .help(RUN_LOCK),
+                ),
+                Some(_) => {}
+            }
+        }
+    }
+    let mut pack_load: BTreeMap<(&str, u32), (u32, &str)> = BTreeMap::new();
+    for (id, alloc) in packs {
+        let entry = pack_load.entry((alloc.tier.as_str(), alloc.pack)).or_insert((0, id));
+        entry.0 += 1;
+        entry.1 = id;
+    }
+    for ((tier, pack), (count, last)) in pack_load {
+        if count > PACK_SIZE {
+            out.push(Diagnostic::error(
+                "pack-over-capacity",
+                lock_file,
+                pack_span(last),
+                format!("pool pack {pack} of `{tier}` holds {count} tenants, over its {PACK_SIZE}"),
+            ).help("a hand edit broke the lock; restore it from git and run `tenantops lock`"));
         }
     }
 
