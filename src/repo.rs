@@ -38,6 +38,8 @@ pub struct Repo {
     /// Whether every file loaded, parsed and passed its schema. Fleet-wide rules that
     /// would be misled by a missing file (lock consistency, "no tenants") need this.
     pub complete: bool,
+    /// The repository's own templates: name (relative to `templates/`) → source path.
+    pub templates: BTreeMap<String, String>,
 }
 
 /// The stem of `tiers/basic.yaml` or `tenants/acme.yaml`.
@@ -107,6 +109,11 @@ pub fn decode(raw: RawRepo, mut diags: Vec<Diagnostic>) -> (Repo, Vec<Diagnostic
         .filter_map(|t| typed(t, &mut diags))
         .collect();
     repo.complete = complete && diags.iter().all(|d| !d.is_error()) && repo.platform.is_some();
+    repo.templates = raw
+        .templates
+        .iter()
+        .map(|(name, &id)| (name.clone(), raw.sources.get(id).path.clone()))
+        .collect();
     repo.sources = raw.sources;
     (repo, diags)
 }
@@ -116,10 +123,11 @@ pub fn decode(raw: RawRepo, mut diags: Vec<Diagnostic>) -> (Repo, Vec<Diagnostic
 type Decoded = Result<(Node, serde_json::Value), (Option<Node>, Vec<Diagnostic>)>;
 
 /// `f` over `items` on every core, results in order. Decoding ten thousand tenant files
-/// is the bulk of `validate`, and each file is independent.
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+/// is the bulk of `validate`, rendering their stacks the bulk of `render`, and each item
+/// is independent.
+pub(crate) fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    if threads < 2 || items.len() < 256 {
+    if threads < 2 || items.len() < 64 {
         return items.iter().map(f).collect();
     }
     let chunk = items.len().div_ceil(threads);

@@ -5,7 +5,7 @@
 //! must not be: over [`MAX_FILE_BYTES`], not UTF-8, not a regular file, a symlink that
 //! leaves the repository, or a file in `tenants/` or `tiers/` not ending in `.yaml`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
 
 use crate::diag::{Diagnostic, SourceText};
@@ -25,6 +25,8 @@ const MAX_LINK_HOPS: usize = 8;
 pub const PLATFORM_FILE: &str = "tenantops.yaml";
 pub const TIERS_DIR: &str = "tiers";
 pub const TENANTS_DIR: &str = "tenants";
+/// The folder of the repository's own minijinja templates.
+pub const TEMPLATES_DIR: &str = "templates";
 pub const LOCK_FILE: &str = "tenants.lock";
 
 /// A file's repository-relative path (forward slashes) and its text.
@@ -76,6 +78,9 @@ pub struct RawRepo {
     /// Whether `tenants/` was read completely. A fleet whose tenant folder did not load
     /// must never be taken as "no tenants".
     pub tenants_complete: bool,
+    /// The repository's own templates (`templates/**/*.j2`) by name relative to
+    /// `templates/`, as source ids; they override the built-in ones of the same name.
+    pub templates: BTreeMap<String, usize>,
 }
 /// Why a repository could not be opened at all (as opposed to a bad manifest in it).
 #[derive(Debug, thiserror::Error)]
@@ -133,7 +138,53 @@ pub fn load(store: &dyn Store) -> Result<(RawRepo, Vec<Diagnostic>), LoadError> 
     repo.tenants = tenants.files;
     repo.tenants_complete = tenants.listed && tenants.diags.is_empty();
     diags.extend(tenants.diags);
+    read_templates(store, TEMPLATES_DIR, &mut repo, &mut diags)?;
     Ok((repo, diags))
+}
+
+/// Reads every `*.j2` file under `dir` (recursively) into `repo.templates`. Other files
+/// (a README) are documentation, not templates, and are left alone.
+fn read_templates(
+    store: &dyn Store,
+    dir: &str,
+    repo: &mut RawRepo,
+    diags: &mut Vec<Diagnostic>,
+) -> Result<(), LoadError> {
+    let resolved = match resolve(store, dir, dir)? {
+        Ok(Some((path, EntryKind::Dir))) => path,
+        Ok(_) => return Ok(()),
+        Err(d) => {
+            diags.push(d);
+            return Ok(());
+        }
+    };
+    for entry in store.list(&resolved)? {
+        let Ok(name) = entry.name else { continue };
+        if name.starts_with('.') {
+            continue;
+        }
+        let rel = format!("{dir}/{name}");
+        if entry.kind == EntryKind::Dir {
+            read_templates(store, &rel, repo, diags)?;
+        } else if has_template_extension(&name) {
+            match read_file(
+                store,
+                &format!("{resolved}/{name}"),
+                &rel,
+                &mut repo.sources,
+            )? {
+                Ok(Some(id)) => {
+                    let key = rel
+                        .strip_prefix(TEMPLATES_DIR)
+                        .map_or(rel.as_str(), |k| k.trim_start_matches('/'));
+                    repo.templates.insert(key.to_owned(), id);
+                }
+                Ok(None) => {}
+                Err(d) => diags.push(d),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What [`read_folder`] found in one folder.
@@ -224,6 +275,11 @@ fn read_folder(store: &dyn Store, dir: &str, sources: &mut Sources) -> Result<Fo
     }
     folder.listed = true;
     Ok(folder)
+}
+
+#[allow(clippy::case_sensitive_file_extension_comparisons)] // `.J2` is not a template name
+fn has_template_extension(name: &str) -> bool {
+    name.ends_with(".j2")
 }
 
 #[allow(clippy::case_sensitive_file_extension_comparisons)] // `.YAML` is refused on purpose
