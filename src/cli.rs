@@ -10,6 +10,7 @@ use crate::diag::{self, Diagnostic};
 use crate::exit::{Exit, help_table};
 use crate::load::{self, GitRevision, LOCK_FILE, LoadError, WorkTree};
 use crate::lockfile;
+use crate::render;
 use crate::repo::{self, Repo};
 use crate::schema::Kind;
 use crate::validate;
@@ -57,6 +58,9 @@ pub enum Command {
     /// Check every manifest against its schema and the fleet's rules; report every problem.
     #[command(after_help = help_table())]
     Validate(ValidateArgs),
+    /// Render CloudFormation stacks, nginx router configs, routing and usage plans into a directory.
+    #[command(after_help = help_table())]
+    Render(RenderArgs),
     /// Allocate router shard and listener-rule priority to new routed tenants in `tenants.lock`.
     #[command(after_help = help_table())]
     Lock(LockArgs),
@@ -74,6 +78,21 @@ pub struct ValidateArgs {
     /// allocation or id, or a tenant deleted without offboarding.
     #[arg(long, value_name = "REV")]
     pub base: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Directory to write into, replaced as a whole on every render [default: `rendered`
+    /// in the repository].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Render only this tenant's own stacks and router config, with the shared stacks
+    /// they depend on; repeat for more tenants.
+    #[arg(long = "tenant", value_name = "ID")]
+    pub tenants: Vec<String>,
+    /// Render the repository as of git revision REV (read from git, no checkout).
+    #[arg(long, value_name = "REV")]
+    pub rev: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -120,6 +139,7 @@ pub fn run(cli: &Cli) -> Exit {
     let out = Output::new(cli);
     let result = match &cli.command {
         Command::Validate(args) => validate_cmd(cli, args, &out),
+        Command::Render(args) => render_cmd(cli, args, &out),
         Command::Lock(args) => lock_cmd(cli, args, &out),
         Command::Schema(args) => schema_cmd(cli, args, &out),
     };
@@ -129,7 +149,8 @@ pub fn run(cli: &Cli) -> Exit {
             Failure::Load(LoadError::Io { .. } | LoadError::Git(_)) | Failure::Io(..) => {
                 Exit::Internal
             }
-            Failure::Load(_) => Exit::Invalid,
+            Failure::Load(_) | Failure::Foreign(_) => Exit::Invalid,
+            Failure::Usage(_) => Exit::Usage,
         }
     })
 }
@@ -141,6 +162,19 @@ enum Failure {
     Load(#[from] LoadError),
     #[error("cannot write `{0}`")]
     Io(String, #[source] std::io::Error),
+    #[error("{0}")]
+    Foreign(String),
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl From<render::write::WriteError> for Failure {
+    fn from(e: render::write::WriteError) -> Self {
+        match e {
+            render::write::WriteError::Foreign(_) => Failure::Foreign(e.to_string()),
+            render::write::WriteError::Io { path, source } => Failure::Io(path, source),
+        }
+    }
 }
 
 /// Where and how results are printed.
@@ -166,6 +200,7 @@ impl Output {
             Command::Lock(args) => !args.check,
             Command::Schema(args) => args.write,
             Command::Validate(_) => false,
+            Command::Render(_) => true,
         };
         Output {
             format: cli.format,
@@ -304,6 +339,13 @@ fn validate_cmd(cli: &Cli, args: &ValidateArgs, out: &Output) -> Result<Exit, Fa
         let (base, _) = open(&cli.dir, Some(base_rev))?;
         diags.extend(validate::against_base(&repo, &base, base_rev));
     }
+    // A fleet that passes the rules is also rendered (in memory) so that template
+    // errors and CloudFormation quotas are caught here, before a pull request merges.
+    if !diags.iter().any(Diagnostic::is_error) && repo.complete {
+        if let Err(problems) = render::render(&repo, None, None) {
+            diags.extend(problems);
+        }
+    }
     let summary = validate::summary(&repo);
     let ok = format!(
         "ok: {} tenant{} in {} tier{} ({} routed on {} router shard{}), no problems",
@@ -323,6 +365,83 @@ fn validate_cmd(cli: &Cli, args: &ValidateArgs, out: &Output) -> Result<Exit, Fa
         &serde_json::to_value(&summary).unwrap_or_default(),
     );
     Ok(if failed { Exit::Invalid } else { Exit::Success })
+}
+
+fn render_cmd(cli: &Cli, args: &RenderArgs, out: &Output) -> Result<Exit, Failure> {
+    let (repo, mut diags) = open(&cli.dir, args.rev.as_deref())?;
+    diags.extend(validate::validate(&repo));
+    if diags.iter().any(Diagnostic::is_error) || !repo.complete {
+        out.report(&mut diags, &repo.sources, "", &serde_json::Value::Null);
+        return Ok(Exit::Invalid);
+    }
+    for id in &args.tenants {
+        if !repo.tenants.iter().any(|t| &t.value.id == id) {
+            let ids = repo.tenants.iter().map(|t| t.value.id.as_str());
+            let hint = crate::suggest::did_you_mean(id, ids)
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            return Err(Failure::Usage(format!(
+                "--tenant `{id}`: there is no such tenant{hint}"
+            )));
+        }
+    }
+    let only = (!args.tenants.is_empty()).then_some(args.tenants.as_slice());
+    let dir = args.out.clone().unwrap_or_else(|| cli.dir.join("rendered"));
+    let staging = render::Staging::new(&dir)?;
+    let rendered = match render::render(&repo, only, Some(&staging)) {
+        Ok(r) => r,
+        Err(problems) => {
+            drop(staging);
+            diags.extend(problems);
+            out.report(&mut diags, &repo.sources, "", &serde_json::Value::Null);
+            return Ok(Exit::Invalid);
+        }
+    };
+    staging.finish(&rendered)?;
+
+    let mut counts: Vec<(render::StackKind, usize)> = Vec::new();
+    for s in &rendered.stacks {
+        match counts.last_mut() {
+            Some((kind, n)) if *kind == s.spec.kind => *n += 1,
+            _ => counts.push((s.spec.kind, 1)),
+        }
+    }
+    let kinds = counts
+        .iter()
+        .map(|(kind, n)| format!("{n} {}", kind.noun(*n)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let s3 = rendered.stacks.iter().filter(|s| s.upload == "s3").count();
+    let mut ok = format!(
+        "rendered {} stack{} ({kinds}) and {} router config{} into `{}`",
+        rendered.stacks.len(),
+        plural(rendered.stacks.len()),
+        rendered.nginx.len(),
+        plural(rendered.nginx.len()),
+        dir.display()
+    );
+    if s3 > 0 {
+        let _ = write!(
+            ok,
+            "\n{s3} template{} over the 51,200-byte TemplateBody limit will go through the artifact bucket",
+            plural(s3)
+        );
+    }
+    if !rendered.offboarding.is_empty() {
+        let _ = write!(
+            ok,
+            "\noffboarding, so rendered into no stack (apply removes theirs): {}",
+            rendered.offboarding.join(", ")
+        );
+    }
+    let extra = serde_json::json!({
+        "out": dir.display().to_string(),
+        "stacks": rendered.stacks,
+        "router_configs": rendered.nginx,
+        "offboarding": rendered.offboarding,
+    });
+    out.report(&mut diags, &repo.sources, &ok, &extra);
+    Ok(Exit::Success)
 }
 
 /// Diagnostics `tenantops lock` repairs by running, rather than refusing to run on.
@@ -369,9 +488,12 @@ fn lock_cmd(cli: &Cli, args: &LockArgs, out: &Output) -> Result<Exit, Failure> {
                 .iter()
                 .map(|(id, p)| format!("pack `{id}`: pool pack {} of `{}`", p.pack, p.tier)),
         )
-        .chain(changes.unpacked.iter().map(|(id, p)| {
-            format!("unpack `{id}`: pool pack {} of `{}`", p.pack, p.tier)
-        }))
+        .chain(
+            changes
+                .unpacked
+                .iter()
+                .map(|(id, p)| format!("unpack `{id}`: pool pack {} of `{}`", p.pack, p.tier)),
+        )
         .collect();
     if current == Some(text.as_str()) {
         if out.format == Format::Json {

@@ -38,7 +38,7 @@ impl Exit {
         match self {
             Exit::Success => "success: no errors (warnings may have been printed)",
             Exit::Invalid => {
-                "invalid input: a manifest, the lock or a named revision is wrong; nothing was written"
+                "invalid input: a manifest, template, the lock or a revision is wrong; nothing was written"
             }
             Exit::Usage => "usage error: the command line is wrong",
             Exit::Stale => "out of date: `--check` found `tenants.lock` or `schemas/` stale",

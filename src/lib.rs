@@ -10,6 +10,7 @@ pub mod load;
 pub mod lockfile;
 pub mod model;
 pub mod naming;
+pub mod render;
 pub mod repo;
 pub mod schema;
 pub mod suggest;

@@ -155,7 +155,7 @@ fn pack(lock: &mut Lock, wants: &[Want<'_>], changes: &mut Changes) {
         .collect();
     missing.sort_unstable();
     for (id, tier) in missing {
-        let pack = (1..)
+        let pack = (1..=u32::MAX)
             .find(|n| used.get(&(tier.to_owned(), *n)).copied().unwrap_or(0) < PACK_SIZE)
             .unwrap_or(1);
         *used.entry((tier.to_owned(), pack)).or_default() += 1;

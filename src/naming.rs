@@ -42,6 +42,38 @@ pub fn tenant_stack(platform: &Platform, id: &str) -> String {
     format!("{}-tenant-{id}", base(platform))
 }
 
+/// The stack of a router (`key` is a shard number, a pool tier or a tenant with a
+/// dedicated ALB; they never collide, since tier names are reserved ids and ids start
+/// with a letter).
+#[must_use]
+pub fn router_stack(platform: &Platform, key: &str) -> String {
+    format!("{}-router-{key}", base(platform))
+}
+
+/// The stack of what tier `tier` shares (cluster, pooled tables, a pool's workload).
+#[must_use]
+pub fn tier_stack(platform: &Platform, tier: &str) -> String {
+    format!("{}-tier-{tier}", base(platform))
+}
+
+/// The stack holding pool pack `pack` of tier `tier` (pool tenants' keys and users).
+#[must_use]
+pub fn pack_stack(platform: &Platform, tier: &str, pack: u32) -> String {
+    format!("{}-pool-{tier}-{pack}", base(platform))
+}
+
+/// The network stack (the VPC tenantops creates).
+#[must_use]
+pub fn network_stack(platform: &Platform) -> String {
+    format!("{}-network", base(platform))
+}
+
+/// The stack of the tiers' usage plans.
+#[must_use]
+pub fn usage_plans_stack(platform: &Platform) -> String {
+    format!("{}-usage-plans", base(platform))
+}
+
 /// The Cloud Map namespace of a bridge or silo tenant (Service Connect names are
 /// `<service>-api.<namespace>.sc`).
 #[must_use]
@@ -66,6 +98,11 @@ pub fn tenant_names(platform: &Platform, id: &str) -> Vec<TenantName> {
         TenantName {
             what: "CloudFormation stack",
             name: tenant_stack(platform, id),
+            limit: 128,
+        },
+        TenantName {
+            what: "dedicated router stack",
+            name: router_stack(platform, id),
             limit: 128,
         },
         TenantName {

@@ -36,7 +36,9 @@ pub struct Lock {
 pub const PACK_SIZE: u32 = 50;
 
 /// Where a pool tenant's API key and identity live: pack `pack` of tier `tier`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct PackAllocation {
     /// The pool tier whose usage plan and user pool the pack uses.

@@ -36,7 +36,10 @@ pub(super) fn lock(repo: &Repo, out: &mut Vec<Diagnostic>) {
             continue;
         };
         let pool = tier.value.isolation == Isolation::Pool;
-        pooled.insert(doc.value.id.as_str(), pool.then_some(doc.value.tier.as_str()));
+        pooled.insert(
+            doc.value.id.as_str(),
+            pool.then_some(doc.value.tier.as_str()),
+        );
         if pool && needs_allocation(&doc.value) && !packs.contains_key(&doc.value.id) {
             out.push(
                 Diagnostic::error(
@@ -107,18 +110,25 @@ pub(super) fn lock(repo: &Repo, out: &mut Vec<Diagnostic>) {
     }
     let mut pack_load: BTreeMap<(&str, u32), (u32, &str)> = BTreeMap::new();
     for (id, alloc) in packs {
-        let entry = pack_load.entry((alloc.tier.as_str(), alloc.pack)).or_insert((0, id));
+        let entry = pack_load
+            .entry((alloc.tier.as_str(), alloc.pack))
+            .or_insert((0, id));
         entry.0 += 1;
         entry.1 = id;
     }
     for ((tier, pack), (count, last)) in pack_load {
         if count > PACK_SIZE {
-            out.push(Diagnostic::error(
-                "pack-over-capacity",
-                lock_file,
-                pack_span(last),
-                format!("pool pack {pack} of `{tier}` holds {count} tenants, over its {PACK_SIZE}"),
-            ).help("a hand edit broke the lock; restore it from git and run `tenantops lock`"));
+            out.push(
+                Diagnostic::error(
+                    "pack-over-capacity",
+                    lock_file,
+                    pack_span(last),
+                    format!(
+                        "pool pack {pack} of `{tier}` holds {count} tenants, over its {PACK_SIZE}"
+                    ),
+                )
+                .help("a hand edit broke the lock; restore it from git and run `tenantops lock`"),
+            );
         }
     }
 

@@ -1,0 +1,309 @@
+//! The render stage: a validated repository → CloudFormation templates (canonical JSON), their parameters and tags, nginx router configs, `routing.json` and `usage-plans.json`.
+//!
+//! Rendering is a pure function of the repository: no network, no clock, no
+//! randomness, so the output is byte-identical across runs and between the work tree
+//! and `--rev` of the same commit. It runs in memory; [`write`] puts the result on
+//! disk only once everything rendered and passed the CloudFormation quota checks.
+
+pub mod engine;
+mod json;
+pub mod plan;
+pub mod write;
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use crate::diag::Diagnostic;
+use crate::repo::{Repo, parallel_map};
+pub use engine::Engine;
+pub use plan::{Param, StackKind, StackSpec};
+pub use write::Staging;
+
+/// CloudFormation's limits that a rendered stack must fit.
+pub mod quota {
+    /// Resources per stack.
+    pub const RESOURCES: usize = 500;
+    /// Parameters per stack.
+    pub const PARAMETERS: usize = 200;
+    /// Outputs per stack.
+    pub const OUTPUTS: usize = 200;
+    /// `TemplateBody` bytes; larger templates must go through S3 (`TemplateURL`).
+    pub const BODY_BYTES: usize = 51_200;
+    /// `TemplateURL` bytes.
+    pub const URL_BYTES: usize = 1_000_000;
+}
+
+/// One rendered stack.
+#[derive(Debug, Serialize)]
+pub struct Stack {
+    #[serde(flatten)]
+    pub spec: StackSpec,
+    pub template_bytes: usize,
+    pub resources: usize,
+    /// How apply hands the template to CloudFormation: `body`, or `s3` through the
+    /// artifact bucket when it is over the `TemplateBody` limit.
+    pub upload: &'static str,
+}
+
+/// What `stacks/<name>.params.json` says of a stack: its spec (parameters, tags,
+/// dependencies) and how its template goes to CloudFormation.
+#[derive(Serialize)]
+struct StackRef<'a> {
+    #[serde(flatten)]
+    spec: &'a StackSpec,
+    template_bytes: usize,
+    resources: usize,
+    upload: &'static str,
+}
+
+/// How apply hands a template of `bytes` to CloudFormation.
+fn upload(bytes: usize) -> &'static str {
+    if bytes > quota::BODY_BYTES {
+        "s3"
+    } else {
+        "body"
+    }
+}
+
+/// Everything `tenantops render` produces.
+#[derive(Debug, Default)]
+pub struct Rendered {
+    pub stacks: Vec<Stack>,
+    /// Owners (tenant ids, pool tiers) of the router configs `nginx/<owner>.conf`.
+    pub nginx: Vec<String>,
+    pub routing: serde_json::Value,
+    pub usage_plans: serde_json::Value,
+    pub offboarding: Vec<String>,
+}
+
+/// Renders `repo` (which must have passed validation). `only` limits tenant-owned
+/// output to those tenants. Each file goes to `staging` as soon as it is rendered
+/// (nothing is kept in memory); without staging the render is only checked, as
+/// `validate` does.
+///
+/// # Errors
+/// Template errors and CloudFormation quota violations, as located diagnostics.
+pub fn render(
+    repo: &Repo,
+    only: Option<&[String]>,
+    staging: Option<&Staging>,
+) -> Result<Rendered, Vec<Diagnostic>> {
+    let engine = Engine::new(repo)?;
+    let plan = plan::plan(repo, only);
+    let mut diags = Vec::new();
+
+    // Router configs first: a workload's rproxy carries its config.
+    let configs = parallel_map(&plan.nginx, |config| {
+        engine.render_text("nginx.conf.j2", &config.context)
+    });
+    let mut nginx = Vec::with_capacity(configs.len());
+    for (config, result) in plan.nginx.iter().zip(configs) {
+        match result {
+            Ok(text) => {
+                if let Some(staging) = staging {
+                    staging.put(&format!("nginx/{}.conf", config.owner), text.as_bytes());
+                }
+                nginx.push((config.owner.clone(), text));
+            }
+            Err(d) => {
+                diags.push(*d);
+                nginx.push((config.owner.clone(), String::new()));
+            }
+        }
+    }
+    if !diags.is_empty() {
+        diags.dedup_by(|a, b| a.message == b.message);
+        return Err(diags);
+    }
+
+    let bucket = repo
+        .platform
+        .as_ref()
+        .and_then(|p| p.value.cloudformation.artifact_bucket.clone());
+    let results = parallel_map(&plan.stacks, |spec| {
+        render_stack(&engine, spec, &nginx, bucket.is_some()).map(
+            |(template, resources, problems)| {
+                if let Some(staging) = staging {
+                    staging.put(&format!("stacks/{}.json", spec.name), template.as_bytes());
+                    let described = StackRef {
+                        spec,
+                        template_bytes: template.len(),
+                        resources,
+                        upload: upload(template.len()),
+                    };
+                    staging.put(
+                        &format!("stacks/{}.params.json", spec.name),
+                        &write::pretty(&serde_json::to_value(described).unwrap_or_default()),
+                    );
+                }
+                (template.len(), resources, problems)
+            },
+        )
+    });
+    let mut stacks = Vec::with_capacity(plan.stacks.len());
+    for (spec, result) in plan.stacks.into_iter().zip(results) {
+        match result {
+            Ok((template_bytes, resources, problems)) => {
+                diags.extend(problems.into_iter().map(|m| quota_diag(repo, &spec, m)));
+                stacks.push(Stack {
+                    spec,
+                    template_bytes,
+                    resources,
+                    upload: upload(template_bytes),
+                });
+            }
+            Err(d) => diags.push(*d),
+        }
+    }
+    if only.is_none() {
+        stack_count(repo, stacks.len(), &mut diags);
+    }
+    if !diags.is_empty() {
+        // The same template error repeats for every stack it renders; say it once.
+        let mut seen = BTreeSet::new();
+        diags.retain(|d| seen.insert((d.file.clone(), d.message.clone())));
+        return Err(diags);
+    }
+    Ok(Rendered {
+        stacks,
+        nginx: nginx.into_iter().map(|(owner, _)| owner).collect(),
+        routing: plan.routing,
+        usage_plans: plan.usage_plans,
+        offboarding: plan.offboarding,
+    })
+}
+
+/// Renders one stack: its canonical JSON, resource count, and quota problems.
+fn render_stack(
+    engine: &Engine,
+    spec: &StackSpec,
+    nginx: &[(String, String)],
+    bucket: bool,
+) -> Result<(String, usize, Vec<String>), Box<Diagnostic>> {
+    let name = engine.resolve(spec.kind.template());
+    let name = name.as_str();
+    let ctx = match spec.nginx {
+        Some(i) => minijinja::context! {
+            nginx_conf => nginx.get(i).map_or("", |(_, c)| c.as_str()),
+            ..spec.context.clone()
+        },
+        None => spec.context.clone(),
+    };
+    let value = engine.render_template(name, &spec.name, &ctx)?;
+    let declared = value
+        .get("Parameters")
+        .and_then(serde_json::Value::as_object);
+    for key in spec.parameters.keys() {
+        if !declared.is_some_and(|d| d.contains_key(key)) {
+            return Err(Box::new(engine.at_template(
+                "template-parameter-missing",
+                name,
+                format!("`{name}` does not declare parameter `{key}`, which tenantops passes to stack `{}`", spec.name),
+            )));
+        }
+    }
+    for (key, decl) in declared.into_iter().flatten() {
+        if decl.get("Default").is_none() && !spec.parameters.contains_key(key) {
+            return Err(Box::new(engine.at_template(
+                "template-parameter-unset",
+                name,
+                format!("`{name}` declares parameter `{key}` without a `Default`, and tenantops passes no value for it to stack `{}`", spec.name),
+            ).help("give it a `Default`, or remove it")));
+        }
+    }
+    let mut bytes = Vec::with_capacity(16 * 1024);
+    let _ = serde_json::to_writer(&mut bytes, &value);
+    // serde_json writes UTF-8.
+    let template = String::from_utf8(bytes).unwrap_or_default();
+    let count = |key: &str| {
+        value
+            .get(key)
+            .and_then(serde_json::Value::as_object)
+            .map_or(0, serde_json::Map::len)
+    };
+    let resources = count("Resources");
+    let mut problems = Vec::new();
+    if resources > quota::RESOURCES {
+        problems.push(format!(
+            "stack `{}` would have {resources} resources, over CloudFormation's {} per stack",
+            spec.name,
+            quota::RESOURCES
+        ));
+    }
+    for (key, limit) in [
+        ("Parameters", quota::PARAMETERS),
+        ("Outputs", quota::OUTPUTS),
+    ] {
+        let n = count(key);
+        if n > limit {
+            problems.push(format!(
+                "stack `{}` would have {n} {}, over CloudFormation's {limit} per stack",
+                spec.name,
+                key.to_lowercase()
+            ));
+        }
+    }
+    let bytes = template.len();
+    if bytes > quota::URL_BYTES || (bytes > quota::BODY_BYTES && !bucket) {
+        problems.push(if bucket {
+            format!(
+                "stack `{}`'s template is {bytes} bytes, over CloudFormation's {} for a template in S3",
+                spec.name,
+                quota::URL_BYTES
+            )
+        } else {
+            format!(
+                "stack `{}`'s template is {bytes} bytes, over CloudFormation's {}-byte `TemplateBody`, and `cloudformation.artifact_bucket` is not set",
+                spec.name,
+                quota::BODY_BYTES
+            )
+        });
+    }
+    Ok((template, resources, problems))
+}
+
+fn quota_diag(repo: &Repo, spec: &StackSpec, message: String) -> Diagnostic {
+    let node = if spec.origin == crate::load::PLATFORM_FILE {
+        repo.platform.as_ref().map(|d| &d.node)
+    } else if spec.origin == crate::load::LOCK_FILE {
+        repo.lock.as_ref().map(|d| &d.node)
+    } else if let Some(t) = repo.tenants.iter().find(|t| t.file == spec.origin) {
+        Some(&t.node)
+    } else {
+        repo.tiers
+            .values()
+            .find(|t| t.file == spec.origin)
+            .map(|t| &t.node)
+    };
+    let help = "set `cloudformation.artifact_bucket` for large templates; split what the stack holds (fewer services per tier, fewer tenants per shard)";
+    match node {
+        Some(node) => Diagnostic::error(
+            "stack-quota",
+            &spec.origin,
+            node.span_of(&spec.pointer),
+            message,
+        ),
+        None => Diagnostic::unlocated("stack-quota", Some(&spec.origin), message),
+    }
+    .help(help)
+}
+
+/// The fleet's stack count against the region's quota.
+fn stack_count(repo: &Repo, count: usize, diags: &mut Vec<Diagnostic>) {
+    let Some(platform) = &repo.platform else {
+        return;
+    };
+    let quota = platform.value.cloudformation.stack_quota as usize;
+    if count > quota {
+        diags.push(
+            Diagnostic::error(
+                "stack-quota",
+                &platform.file,
+                platform.node.span_of("/cloudformation/stack_quota"),
+                format!("the fleet needs {count} CloudFormation stacks, over `cloudformation.stack_quota: {quota}`"),
+            )
+            .help("raise \"Stack count\" in Service Quotas, then `cloudformation.stack_quota` here; each bridge or silo tenant is one stack"),
+        );
+    }
+}
