@@ -168,6 +168,7 @@ fn help_text_is_reviewed() {
     for args in [
         &["--help"][..],
         &["validate", "--help"],
+        &["render", "--help"],
         &["lock", "--help"],
         &["schema", "--help"],
     ] {

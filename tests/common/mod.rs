@@ -163,3 +163,135 @@ pub fn assert_contains(haystack: &str, needle: impl AsRef<str>) {
         "expected `{needle}` in:\n{haystack}"
     );
 }
+
+/// A tool the test command installs (cfn-lint in `.venv`, nginx and dnsmasq from
+/// apt). Missing is a failure that says how to get it, never a silent skip.
+pub fn tool(name: &str) -> PathBuf {
+    let candidates = [
+        shipped().join(".venv/bin").join(name),
+        PathBuf::from("/usr/sbin").join(name),
+        PathBuf::from("/usr/bin").join(name),
+    ];
+    if let Some(found) = candidates.iter().find(|p| p.is_file()) {
+        return found.clone();
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            if dir.join(name).is_file() {
+                return dir.join(name);
+            }
+        }
+    }
+    panic!(
+        "`{name}` is required by this test and is not installed: run `scripts/test`, which installs it (cfn-lint into .venv/, nginx and dnsmasq with apt)"
+    );
+}
+
+/// Tiers beyond the shipped ones, so that a fixture covers every isolation × compute
+/// × routing combination: pool on EC2, bridge on Fargate, silo on EC2 with dedicated
+/// ALBs by default and a pooled table.
+pub const MATRIX_TIERS: [(&str, &str); 3] = [
+    (
+        "shared",
+        "isolation: pool\ncompute: ec2\ndesired_count: 1\nstorage:\n  orders: pooled\n  products: pooled\nusage_plan:\n  rate_limit: 5\n  burst_limit: 5\n  quota:\n    limit: 500\n    period: week\n",
+    ),
+    (
+        "team",
+        "isolation: bridge\ncompute: fargate\ndesired_count: 1\nstorage:\n  orders: silo\n  products: pooled\nusage_plan:\n  rate_limit: 20\n  burst_limit: 20\n  quota:\n    limit: 3000\n    period: month\n",
+    ),
+    (
+        "enterprise",
+        "isolation: silo\ncompute: ec2\ndesired_count: 2\nstorage:\n  orders: silo\n  products: pooled\ndata_retention: delete\nrouting:\n  alb: dedicated\nusage_plan:\n  rate_limit: 500\n  burst_limit: 500\n  quota:\n    limit: 100000\n    period: day\noverrides:\n  dedicated_alb: true\n",
+    ),
+];
+
+/// Tenants of the matrix fixture: `(id, tier, extra manifest lines)`. Their ids are
+/// no substring of each other or of any template word, so the isolation check "no
+/// stack mentions another tenant" is exact.
+pub const MATRIX_TENANTS: [(&str, &str, &str); 9] = [
+    ("quokka", "basic", ""),
+    ("wombat", "shared", ""),
+    ("dingo", "team", "state: suspended\n"),
+    ("numbat", "advanced", ""),
+    ("bilby", "premium", ""),
+    ("possum", "premium", "overrides:\n  dedicated_alb: true\n"),
+    ("echidna", "enterprise", ""),
+    ("kiwi", "enterprise", "overrides:\n  dedicated_alb: false\n"),
+    ("platypus", "advanced", "state: offboarding\n"),
+];
+
+impl Fixture {
+    /// The platform and tiers of the shipped example, the matrix tiers, one tenant of
+    /// every combination (plus one suspended and one offboarding), and its lock.
+    pub fn matrix() -> Self {
+        let f = Fixture::example();
+        for entry in std::fs::read_dir(f.path().join("tenants")).expect("tenants") {
+            std::fs::remove_file(entry.expect("entry").path()).expect("remove");
+        }
+        f.remove("tenants.lock");
+        for (name, text) in MATRIX_TIERS {
+            f.write(
+                &format!("tiers/{name}.yaml"),
+                format!("# yaml-language-server: $schema=../schemas/tier.schema.json\n{text}"),
+            );
+        }
+        for (id, tier, extra) in MATRIX_TENANTS {
+            f.write(&format!("tenants/{id}.yaml"), tenant(id, tier) + extra);
+        }
+        let run = f.run(&["lock"]);
+        assert_eq!(run.code, 0, "matrix lock: {}", run.all());
+        f
+    }
+
+    /// Renders into `<fixture>/rendered` and asserts success.
+    #[track_caller]
+    pub fn render(&self, extra: &[&str]) -> Run {
+        let mut args = vec!["render"];
+        args.extend_from_slice(extra);
+        let run = self.run(&args);
+        assert_eq!(run.code, 0, "render failed:\n{}", run.all());
+        run
+    }
+}
+
+/// Every file under `dir`, relative path → bytes, sorted.
+pub fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path
+                    .strip_prefix(dir)
+                    .expect("prefix")
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(rel, std::fs::read(&path).expect("read"));
+            }
+        }
+    }
+    out
+}
+
+/// The rendered CloudFormation templates under `dir/stacks`, name → parsed JSON.
+pub fn templates(dir: &Path) -> std::collections::BTreeMap<String, serde_json::Value> {
+    tree(&dir.join("stacks"))
+        .into_iter()
+        .filter(|(name, _)| !name.ends_with(".params.json"))
+        .map(|(name, bytes)| {
+            let value = serde_json::from_slice(&bytes).expect("template is JSON");
+            (name.trim_end_matches(".json").to_owned(), value)
+        })
+        .collect()
+}
+
+/// The id of the first synthetic tenant of `tier` in a fleet of `n`.
+pub fn tenant_id_of_tier(n: usize, tier: &str) -> String {
+    (0..n)
+        .find(|i| tenantops::synth::tier_of(*i) == tier)
+        .map(tenantops::synth::tenant_id)
+        .expect("a tenant of that tier")
+}
