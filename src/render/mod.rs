@@ -10,7 +10,7 @@ mod json;
 pub mod plan;
 pub mod write;
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
@@ -160,10 +160,7 @@ pub fn render(
         stack_count(repo, stacks.len(), &mut diags);
     }
     if !diags.is_empty() {
-        // The same template error repeats for every stack it renders; say it once.
-        let mut seen = BTreeSet::new();
-        diags.retain(|d| seen.insert((d.file.clone(), d.message.clone())));
-        return Err(diags);
+        return Err(once_per_template(diags));
     }
     Ok(Rendered {
         stacks,
@@ -172,6 +169,48 @@ pub fn render(
         usage_plans: plan.usage_plans,
         offboarding: plan.offboarding,
     })
+}
+
+/// A template error repeats for every stack the template renders: report each kind of
+/// error once per template, saying how many more stacks it hit. Quota problems, which
+/// are each a different tenant's, stay as they are.
+fn once_per_template(diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let mut first: BTreeMap<(&'static str, Option<String>, String), usize> = BTreeMap::new();
+    let mut more: Vec<usize> = vec![0; diags.len()];
+    let mut kept = Vec::new();
+    for (i, d) in diags.iter().enumerate() {
+        if d.code.starts_with("template-") {
+            // A minijinja error's message is the same for every stack; the others name
+            // the stack, so their kind is the code.
+            let message = if d.code == "template-error" {
+                d.message.clone()
+            } else {
+                String::new()
+            };
+            let key = (d.code, d.file.clone(), message);
+            if let Some(&at) = first.get(&key) {
+                more[at] += 1;
+                continue;
+            }
+            first.insert(key, i);
+        }
+        kept.push(i);
+    }
+    let mut diags: Vec<Option<Diagnostic>> = diags.into_iter().map(Some).collect();
+    kept.into_iter()
+        .filter_map(|i| {
+            let mut d = diags[i].take()?;
+            if more[i] > 0 {
+                d.message = format!(
+                    "{} (and the same in {} more stack{})",
+                    d.message,
+                    more[i],
+                    if more[i] == 1 { "" } else { "s" }
+                );
+            }
+            Some(d)
+        })
+        .collect()
 }
 
 /// Renders one stack: its canonical JSON, resource count, and quota problems.
