@@ -86,8 +86,8 @@ pub struct RenderArgs {
     /// in the repository].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Render only this tenant's own stacks and router config, with the shared stacks
-    /// they depend on; repeat for more tenants.
+    /// Render only what this tenant owns (its stacks, pool pack and router config),
+    /// reading only its manifest; repeat for more tenants.
     #[arg(long = "tenant", value_name = "ID")]
     pub tenants: Vec<String>,
     /// Render the repository as of git revision REV (read from git, no checkout).
@@ -322,14 +322,72 @@ fn plural(n: usize) -> &'static str {
 
 /// Loads and decodes the repository at `root`, from the work tree or a revision.
 fn open(root: &Path, rev: Option<&str>) -> Result<(Repo, Vec<Diagnostic>), LoadError> {
+    open_some(root, rev, None)
+}
+
+/// Like [`open`]; with `tenants`, reads only those tenant files.
+fn open_some(
+    root: &Path,
+    rev: Option<&str>,
+    tenants: Option<&[String]>,
+) -> Result<(Repo, Vec<Diagnostic>), LoadError> {
+    let load = |store: &dyn load::Store| match tenants {
+        None => load::load(store),
+        Some(ids) => load::load_tenants(store, ids),
+    };
     let (raw, diags) = match rev {
-        None => load::load(&WorkTree::new(root)?)?,
+        None => load(&WorkTree::new(root)?)?,
         Some(rev) => {
             let revision = GitRevision::open(root, rev)?;
-            load::load(&revision.store()?)?
+            load(&revision.store()?)?
         }
     };
     Ok(repo::decode(raw, diags))
+}
+
+/// The repository for `render`: whole, or with `--tenant` only the tenants asked for
+/// and the other members of their pool packs (a pack's stack holds all of them).
+fn open_for_render(cli: &Cli, args: &RenderArgs) -> Result<(Repo, Vec<Diagnostic>), Failure> {
+    let rev = args.rev.as_deref();
+    if args.tenants.is_empty() {
+        return Ok(open(&cli.dir, rev)?);
+    }
+    let (repo, diags) = open_some(&cli.dir, rev, Some(&args.tenants))?;
+    let read = |id: &String| {
+        diag::SourceText::text(&repo.sources, &format!("{}/{id}.yaml", load::TENANTS_DIR)).is_some()
+    };
+    if !args.tenants.iter().all(read) {
+        let (full, _) = open(&cli.dir, rev)?;
+        for id in &args.tenants {
+            if !full.tenants.iter().any(|t| &t.value.id == id) {
+                let ids = full.tenants.iter().map(|t| t.value.id.as_str());
+                let hint = crate::suggest::did_you_mean(id, ids)
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                return Err(Failure::Usage(format!(
+                    "--tenant `{id}`: there is no such tenant{hint}"
+                )));
+            }
+        }
+    }
+    let Some(lock) = &repo.lock else {
+        return Ok((repo, diags));
+    };
+    let packs: Vec<&crate::model::PackAllocation> = args
+        .tenants
+        .iter()
+        .filter_map(|id| lock.value.packs.get(id))
+        .collect();
+    let mut ids = args.tenants.clone();
+    for (id, alloc) in &lock.value.packs {
+        if packs.contains(&alloc) && !ids.contains(id) {
+            ids.push(id.clone());
+        }
+    }
+    if ids.len() == args.tenants.len() {
+        return Ok((repo, diags));
+    }
+    Ok(open_some(&cli.dir, rev, Some(&ids))?)
 }
 
 fn validate_cmd(cli: &Cli, args: &ValidateArgs, out: &Output) -> Result<Exit, Failure> {
@@ -368,22 +426,11 @@ fn validate_cmd(cli: &Cli, args: &ValidateArgs, out: &Output) -> Result<Exit, Fa
 }
 
 fn render_cmd(cli: &Cli, args: &RenderArgs, out: &Output) -> Result<Exit, Failure> {
-    let (repo, mut diags) = open(&cli.dir, args.rev.as_deref())?;
+    let (repo, mut diags) = open_for_render(cli, args)?;
     diags.extend(validate::validate(&repo));
     if diags.iter().any(Diagnostic::is_error) || !repo.complete {
         out.report(&mut diags, &repo.sources, "", &serde_json::Value::Null);
         return Ok(Exit::Invalid);
-    }
-    for id in &args.tenants {
-        if !repo.tenants.iter().any(|t| &t.value.id == id) {
-            let ids = repo.tenants.iter().map(|t| t.value.id.as_str());
-            let hint = crate::suggest::did_you_mean(id, ids)
-                .map(|s| format!("; did you mean `{s}`?"))
-                .unwrap_or_default();
-            return Err(Failure::Usage(format!(
-                "--tenant `{id}`: there is no such tenant{hint}"
-            )));
-        }
     }
     let only = (!args.tenants.is_empty()).then_some(args.tenants.as_slice());
     let dir = args.out.clone().unwrap_or_else(|| cli.dir.join("rendered"));

@@ -38,6 +38,8 @@ pub struct Repo {
     /// Whether every file loaded, parsed and passed its schema. Fleet-wide rules that
     /// would be misled by a missing file (lock consistency, "no tenants") need this.
     pub complete: bool,
+    /// Only some tenant files were read (`render --tenant`); see `RawRepo::subset`.
+    pub subset: bool,
     /// The repository's own templates: name (relative to `templates/`) → source path.
     pub templates: BTreeMap<String, String>,
 }
@@ -55,6 +57,7 @@ pub fn decode(raw: RawRepo, mut diags: Vec<Diagnostic>) -> (Repo, Vec<Diagnostic
     let mut complete = diags.iter().all(|d| !d.is_error()) && raw.tenants_complete;
     let mut repo = Repo {
         lock_present: raw.lock.is_some(),
+        subset: raw.subset,
         tier_names: raw.tier_names.clone(),
         ..Repo::default()
     };

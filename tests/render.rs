@@ -371,22 +371,55 @@ fn routing_and_usage_plans_documents() {
 #[test]
 fn one_tenant() {
     let f = Fixture::example();
-    let run = f.render(&["--tenant", "globex"]);
-    let all = templates(&f.path().join("rendered"));
-    assert!(all.contains_key("saas-prod-tenant-globex"));
-    assert!(!all.contains_key("saas-prod-tenant-stark"));
+    f.render(&[]);
+    let full = common::tree(&f.path().join("rendered"));
+    let one = f.path().join("one");
+    let run = f.render(&["--tenant", "globex", "--out", one.to_str().unwrap()]);
+    assert_contains(
+        &run.stdout,
+        "rendered 1 stack (1 tenant) and 1 router config",
+    );
+    let got = common::tree(&one);
+    // Exactly what globex owns, byte for byte as in the full render.
+    for file in [
+        "stacks/saas-prod-tenant-globex.json",
+        "stacks/saas-prod-tenant-globex.params.json",
+        "nginx/globex.conf",
+    ] {
+        assert_eq!(got[file], full[file], "{file}");
+    }
     assert!(
-        !all.contains_key("saas-prod-router-wayne"),
+        !got.contains_key("stacks/saas-prod-router-1.json"),
         "{:?}",
-        all.keys()
+        got.keys()
     );
-    assert!(
-        all.contains_key("saas-prod-router-1"),
-        "shared stacks are rendered too"
+    assert!(!got.contains_key("nginx/stark.conf"));
+
+    // A pool tenant's own stack is its pack, rendered whole: with its pack mates.
+    let run = f.render(&[
+        "--tenant",
+        "acme",
+        "--tenant",
+        "wayne",
+        "--out",
+        one.to_str().unwrap(),
+    ]);
+    assert_contains(
+        &run.stdout,
+        "rendered 3 stacks (1 router, 1 pool pack, 1 tenant) and 1 router config",
     );
-    assert!(f.path().join("rendered/nginx/globex.conf").is_file());
-    assert!(!f.path().join("rendered/nginx/stark.conf").exists());
-    assert_contains(&run.stdout, "1 tenant)");
+    let got = common::tree(&one);
+    for file in [
+        "stacks/saas-prod-pool-basic-1.json",
+        "stacks/saas-prod-router-wayne.json",
+        "stacks/saas-prod-tenant-wayne.json",
+    ] {
+        assert_eq!(got[file], full[file], "{file}");
+    }
+    assert_contains(
+        &String::from_utf8_lossy(&got["stacks/saas-prod-pool-basic-1.json"]),
+        "ApiKeyHooli",
+    );
 
     let run = f.run(&["render", "--tenant", "globexx"]);
     assert_eq!(run.code, 2, "{}", run.all());
@@ -394,6 +427,10 @@ fn one_tenant() {
         &run.stderr,
         "--tenant `globexx`: there is no such tenant; did you mean `globex`?",
     );
+    // Only the tenants asked for are read: a broken file elsewhere does not stop it.
+    f.write("tenants/hooli.yaml", "id: [unclosed\n");
+    f.render(&["--tenant", "globex", "--out", one.to_str().unwrap()]);
+    assert_eq!(f.run(&["render"]).code, 1);
 }
 
 #[test]

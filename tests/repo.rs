@@ -119,7 +119,14 @@ fn readme_block(heading: &str) -> Vec<String> {
 #[test]
 fn readme_quickstart_is_true() {
     let commands = readme_block("## Quickstart");
-    assert_eq!(commands, ["cargo run -- validate", "scripts/test"]);
+    assert_eq!(
+        commands,
+        [
+            "cargo run -- validate",
+            "cargo run -- render",
+            "scripts/test"
+        ]
+    );
     // The first command's output, as the README quotes it.
     let readme = std::fs::read_to_string(shipped().join("README.md")).unwrap();
     let run = common::run_in(&shipped(), &["validate"]);
@@ -128,7 +135,23 @@ fn readme_quickstart_is_true() {
         "README quotes another output than `{}`",
         run.stdout.trim()
     );
-    // The second is the test command, and `.ci/run` calls it and nothing else.
+    // The second's, rendered to a scratch directory rather than into the source tree.
+    let out = tempfile::tempdir().unwrap();
+    let run = common::run_in(
+        &shipped(),
+        &[
+            "render",
+            "--out",
+            out.path().join("rendered").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    let summary = run.stdout.trim().split(" into ").next().unwrap();
+    assert!(
+        readme.contains(&format!("`{summary} into `./rendered``")),
+        "README quotes another output than `{summary}`"
+    );
+    // The third is the test command, and `.ci/run` calls it and nothing else.
     let ci = std::fs::read_to_string(shipped().join(".ci/run")).unwrap();
     let last = ci.lines().rev().find(|l| !l.trim().is_empty()).unwrap();
     assert_eq!(last, "exec scripts/test");

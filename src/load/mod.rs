@@ -78,6 +78,9 @@ pub struct RawRepo {
     /// Whether `tenants/` was read completely. A fleet whose tenant folder did not load
     /// must never be taken as "no tenants".
     pub tenants_complete: bool,
+    /// Only the tenant files asked for were read (`render --tenant`): rules about the
+    /// whole fleet (an allocation whose tenant is not there) must not run.
+    pub subset: bool,
     /// The repository's own templates (`templates/**/*.j2`) by name relative to
     /// `templates/`, as source ids; they override the built-in ones of the same name.
     pub templates: BTreeMap<String, usize>,
@@ -111,6 +114,25 @@ pub enum LoadError {
 /// # Errors
 /// I/O or git errors reading the store.
 pub fn load(store: &dyn Store) -> Result<(RawRepo, Vec<Diagnostic>), LoadError> {
+    load_some(store, None)
+}
+
+/// Like [`load`], but reads only the tenant files of `ids` (every other file as
+/// usual). A tenant file that does not exist is left out; the caller tells the user.
+///
+/// # Errors
+/// I/O or git errors reading the store.
+pub fn load_tenants(
+    store: &dyn Store,
+    ids: &[String],
+) -> Result<(RawRepo, Vec<Diagnostic>), LoadError> {
+    load_some(store, Some(ids))
+}
+
+fn load_some(
+    store: &dyn Store,
+    only: Option<&[String]>,
+) -> Result<(RawRepo, Vec<Diagnostic>), LoadError> {
     let mut repo = RawRepo::default();
     let mut diags = Vec::new();
 
@@ -134,10 +156,29 @@ pub fn load(store: &dyn Store) -> Result<(RawRepo, Vec<Diagnostic>), LoadError> 
     repo.tiers = tiers.files;
     repo.tier_names = tiers.names;
     diags.extend(tiers.diags);
-    let tenants = read_folder(store, TENANTS_DIR, &mut repo.sources)?;
-    repo.tenants = tenants.files;
-    repo.tenants_complete = tenants.listed && tenants.diags.is_empty();
-    diags.extend(tenants.diags);
+    if let Some(ids) = only {
+        repo.subset = true;
+        repo.tenants_complete = true;
+        let mut ids: Vec<&String> = ids.iter().collect();
+        ids.sort();
+        ids.dedup();
+        for id in ids {
+            let rel = format!("{TENANTS_DIR}/{id}.yaml");
+            match read_file(store, &rel, &rel, &mut repo.sources)? {
+                Ok(Some(source)) => repo.tenants.push(source),
+                Ok(None) => {}
+                Err(d) => {
+                    repo.tenants_complete = false;
+                    diags.push(d);
+                }
+            }
+        }
+    } else {
+        let tenants = read_folder(store, TENANTS_DIR, &mut repo.sources)?;
+        repo.tenants = tenants.files;
+        repo.tenants_complete = tenants.listed && tenants.diags.is_empty();
+        diags.extend(tenants.diags);
+    }
     read_templates(store, TEMPLATES_DIR, &mut repo, &mut diags)?;
     Ok((repo, diags))
 }

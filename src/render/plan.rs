@@ -340,9 +340,10 @@ struct Member<'a> {
     file: &'a str,
 }
 
-/// Builds the plan. `only`, when given, limits tenant-owned output (tenant stacks,
-/// their nginx configs and dedicated routers) to those tenants; shared stacks are
-/// always planned, since they are what the tenants' parameters point at.
+/// Builds the plan. `only`, when given, limits it to what those tenants own: their
+/// tenant stacks, dedicated routers, pool packs and nginx configs. Shared stacks
+/// (network, shard and pool routers, usage plans, tiers) come only from a full plan:
+/// they depend on the whole fleet.
 ///
 /// The repository must be valid: every tenant's tier exists and the lock covers
 /// every tenant (validation guarantees both).
@@ -359,6 +360,7 @@ pub fn plan(repo: &Repo, only: Option<&[String]>) -> Plan {
     let platform = minijinja::Value::from_serialize(platform_ctx(p));
     let lock = repo.lock.as_ref().map(|l| &l.value);
     let wanted = |id: &str| only.is_none_or(|ids| ids.iter().any(|o| o == id));
+    let full = only.is_none();
 
     let mut members: Vec<Member<'_>> = Vec::new();
     for doc in &repo.tenants {
@@ -420,7 +422,7 @@ pub fn plan(repo: &Repo, only: Option<&[String]>) -> Plan {
             vec![network.clone()]
         }
     };
-    if imported.is_none() {
+    if imported.is_none() && full {
         plan.stacks.push(StackSpec {
             name: network.clone(),
             kind: StackKind::Network,
@@ -454,7 +456,8 @@ pub fn plan(repo: &Repo, only: Option<&[String]>) -> Plan {
         }
     }
     for (key, kind, member) in &routers {
-        if member.is_some_and(|m| !wanted(&m.tenant.id)) {
+        let owned = member.is_some_and(|m| wanted(&m.tenant.id));
+        if !(full || owned) || member.is_some_and(|m| !wanted(&m.tenant.id)) {
             continue;
         }
         let name = router_stack(p, key);
@@ -548,25 +551,27 @@ pub fn plan(repo: &Repo, only: Option<&[String]>) -> Plan {
         .map(|(key, _, _)| router_stack(p, key))
         .collect();
     let api_params: Vec<String> = usage_params.keys().cloned().collect();
-    plan.stacks.push(StackSpec {
-        name: usage.clone(),
-        kind: StackKind::UsagePlans,
-        origin: pfile.to_owned(),
-        pointer: "/api".to_owned(),
-        parameters: usage_params,
-        tags: tags(None, None, StackKind::UsagePlans),
-        depends_on: router_stacks,
-        context: minijinja::context! {
-            platform => platform.clone(),
-            tiers => minijinja::Value::from_serialize(&tiers_ctx),
-            api_params => api_params,
-        },
-        tenant: None,
-        nginx: None,
-    });
+    if full {
+        plan.stacks.push(StackSpec {
+            name: usage.clone(),
+            kind: StackKind::UsagePlans,
+            origin: pfile.to_owned(),
+            pointer: "/api".to_owned(),
+            parameters: usage_params,
+            tags: tags(None, None, StackKind::UsagePlans),
+            depends_on: router_stacks,
+            context: minijinja::context! {
+                platform => platform.clone(),
+                tiers => minijinja::Value::from_serialize(&tiers_ctx),
+                api_params => api_params,
+            },
+            tenant: None,
+            nginx: None,
+        });
+    }
 
     // Tiers.
-    for (name, tier_doc) in &repo.tiers {
+    for (name, tier_doc) in repo.tiers.iter().filter(|_| full) {
         let tier = &tier_doc.value;
         let stack = tier_stack(p, name);
         let pooled = pooled_tables(p, tier, name, &base);

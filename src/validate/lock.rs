@@ -70,7 +70,7 @@ pub(super) fn lock(repo: &Repo, out: &mut Vec<Diagnostic>) {
 
     // Allocations for tenants that are gone are only judged on a complete load: a
     // tenant whose file failed to parse is not "gone".
-    if repo.complete {
+    if repo.complete && !repo.subset {
         for (id, alloc) in allocations {
             if undetermined.contains(id.as_str()) {
                 continue;
@@ -90,7 +90,7 @@ pub(super) fn lock(repo: &Repo, out: &mut Vec<Diagnostic>) {
     }
 
     let pack_span = |id: &str| lock.node.key_span_of(&format!("/packs/{id}"));
-    if repo.complete {
+    if repo.complete && !repo.subset {
         for (id, alloc) in packs {
             if undetermined.contains(id.as_str()) {
                 continue;
