@@ -1,4 +1,4 @@
-//! Benchmark of `tenantops render` on a synthetic 10,000-tenant fleet: a fresh render, a re-render over unchanged output, a render to tmpfs, one tenant, and `validate` (which renders in memory).
+//! Benchmark of `tenantops render` on a synthetic 10,000-tenant fleet: a fresh render, a re-render over unchanged output, a render to tmpfs, one tenant, and `validate` with and without `--render` (which renders in memory).
 //!
 //! Run with `cargo bench --bench render` (release profile). Prints the median wall
 //! time and peak resident memory (GNU time's maximum RSS) of several runs of the real

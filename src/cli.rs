@@ -78,6 +78,11 @@ pub struct ValidateArgs {
     /// allocation or id, or a tenant deleted without offboarding.
     #[arg(long, value_name = "REV")]
     pub base: Option<String>,
+    /// Also render every template in memory (nothing is written): template errors, and
+    /// each stack against CloudFormation's limits on resources, parameters, outputs and
+    /// template size. Without it, only the fleet's stack count is checked.
+    #[arg(long)]
+    pub render: bool,
 }
 
 #[derive(Debug, Args)]
@@ -397,11 +402,15 @@ fn validate_cmd(cli: &Cli, args: &ValidateArgs, out: &Output) -> Result<Exit, Fa
         let (base, _) = open(&cli.dir, Some(base_rev))?;
         diags.extend(validate::against_base(&repo, &base, base_rev));
     }
-    // A fleet that passes the rules is also rendered (in memory) so that template
-    // errors and CloudFormation quotas are caught here, before a pull request merges.
+    // A fleet that passes the rules is held against the region's stack quota, and with
+    // `--render` rendered in memory, so that template errors and per-stack quotas are
+    // caught before a pull request merges.
     if !diags.iter().any(Diagnostic::is_error) && repo.complete {
-        if let Err(problems) = render::render(&repo, None, None) {
-            diags.extend(problems);
+        diags.extend(render::fleet_quotas(&repo));
+        if args.render && !diags.iter().any(Diagnostic::is_error) {
+            if let Err(problems) = render::render(&repo, None, None) {
+                diags.extend(problems);
+            }
         }
     }
     let summary = validate::summary(&repo);

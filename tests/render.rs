@@ -466,8 +466,13 @@ fn assert_render_refused(f: &Fixture, location: &str, message: &str) {
         before,
         "render output changed"
     );
-    // validate renders in memory, so it reports the same problem.
-    assert_invalid(&f.run(&["validate"]), location, message);
+    // validate --render renders in memory, so it reports the same problem.
+    assert_invalid(&f.run(&["validate", "--render"]), location, message);
+    assert_eq!(
+        f.run(&["validate"]).code,
+        0,
+        "plain validate does not run templates"
+    );
 }
 
 #[test]
@@ -639,7 +644,7 @@ fn cloudformation_quotas_are_reported_by_validate_and_render() {
             "",
         ),
     );
-    let run = f.run(&["validate"]);
+    let run = f.run(&["validate", "--render"]);
     assert_invalid(
         &run,
         "tenants/globex.yaml:2:5",
@@ -659,9 +664,15 @@ fn cloudformation_quotas_are_reported_by_validate_and_render() {
         "tenantops.yaml",
         f.read("tenantops.yaml").replace("services:\n", &services),
     );
-    let run = f.run(&["validate"]);
+    assert_eq!(f.run(&["validate"]).code, 0, "only --render renders");
+    let run = f.run(&["validate", "--render"]);
     assert_invalid(
         &run,
+        "tenants/globex.yaml:2:5",
+        "resources, over CloudFormation's 500 per stack",
+    );
+    assert_invalid(
+        &f.run(&["render"]),
         "tenants/globex.yaml:2:5",
         "resources, over CloudFormation's 500 per stack",
     );
@@ -744,5 +755,32 @@ fn resource_lists_of_the_matrix() {
         ),
     ] {
         insta::assert_snapshot!(snap, resource_list(&all[name]));
+    }
+}
+
+/// The repository at `dir`, loaded and decoded as the CLI does.
+fn decoded(dir: &Path) -> tenantops::repo::Repo {
+    let store = tenantops::load::WorkTree::new(dir).unwrap();
+    let (raw, diags) = tenantops::load::load(&store).unwrap();
+    tenantops::repo::decode(raw, diags).0
+}
+
+#[test]
+fn validate_counts_stacks_as_render_plans_them() {
+    let synthetic = Fixture::empty();
+    tenantops::synth::write_fleet(synthetic.path(), 700).unwrap();
+    let imported = Fixture::example();
+    imported.write(
+        "tenantops.yaml",
+        imported.read("tenantops.yaml").replace(
+            "network:\n  cidr: 10.0.0.0/16\n",
+            "network:\n  vpc_id: vpc-0123456789abcdef0\n  subnet_ids: [subnet-0123456789abcdef0, subnet-0fedcba9876543210]\n",
+        ),
+    );
+    for f in [Fixture::example(), Fixture::matrix(), synthetic, imported] {
+        let repo = decoded(f.path());
+        let planned = tenantops::render::plan::plan(&repo, None).stacks.len();
+        assert!(planned > 5);
+        assert_eq!(tenantops::render::plan::stack_count(&repo), planned);
     }
 }

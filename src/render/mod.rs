@@ -157,7 +157,7 @@ pub fn render(
         }
     }
     if only.is_none() {
-        stack_count(repo, stacks.len(), &mut diags);
+        diags.extend(stack_quota(repo, stacks.len()));
     }
     if !diags.is_empty() {
         return Err(once_per_template(diags));
@@ -328,10 +328,18 @@ fn quota_diag(repo: &Repo, spec: &StackSpec, message: String) -> Diagnostic {
     .help(help)
 }
 
-/// The fleet's stack count against the region's quota.
-fn stack_count(repo: &Repo, count: usize, diags: &mut Vec<Diagnostic>) {
+/// The fleet's stack count against the region's quota, counted without rendering:
+/// what `validate` checks on every run.
+#[must_use]
+pub fn fleet_quotas(repo: &Repo) -> Vec<Diagnostic> {
+    stack_quota(repo, plan::stack_count(repo))
+}
+
+/// `count` stacks against the region's quota.
+fn stack_quota(repo: &Repo, count: usize) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
     let Some(platform) = &repo.platform else {
-        return;
+        return diags;
     };
     let quota = platform.value.cloudformation.stack_quota as usize;
     if count > quota {
@@ -345,4 +353,5 @@ fn stack_count(repo: &Repo, count: usize, diags: &mut Vec<Diagnostic>) {
             .help("raise \"Stack count\" in Service Quotas, then `cloudformation.stack_quota` here; each bridge or silo tenant is one stack"),
         );
     }
+    diags
 }
