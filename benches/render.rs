@@ -4,17 +4,18 @@
 //! time and peak resident memory (GNU time's maximum RSS) of several runs of the real
 //! binary. `TENANTOPS_BENCH_TENANTS` and `TENANTOPS_BENCH_RUNS` change the size.
 
-#[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "../tests/common/mod.rs"]
+mod fixtures;
 
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+
+use common::{env_usize, measure};
 
 fn main() {
     let tenants = env_usize("TENANTOPS_BENCH_TENANTS", 10_000);
     let runs = env_usize("TENANTOPS_BENCH_RUNS", 7);
-    let fleet = common::Fixture::empty();
+    let fleet = fixtures::Fixture::empty();
     tenantops::synth::write_fleet(fleet.path(), tenants).expect("write fleet");
     let dir = fleet.path();
     let bin = env!("CARGO_BIN_EXE_tenantops");
@@ -58,7 +59,7 @@ fn main() {
         );
         clear();
     }
-    let one = common::tenant_id_of_tier(tenants, "advanced");
+    let one = fixtures::tenant_id_of_tier(tenants, "advanced");
     measure(
         bin,
         dir,
@@ -70,66 +71,17 @@ fn main() {
     measure(
         bin,
         dir,
-        "validate (renders in memory)",
+        "validate --render (in memory)",
+        &["validate", "--render"],
+        runs,
+        &|| {},
+    );
+    measure(
+        bin,
+        dir,
+        "validate (stack count only)",
         &["validate"],
         runs,
         &|| {},
     );
-}
-
-fn measure(bin: &str, dir: &Path, label: &str, args: &[&str], runs: usize, before: &dyn Fn()) {
-    let mut walls = Vec::new();
-    let mut peak_kb = Vec::new();
-    for _ in 0..runs {
-        before();
-        let start = Instant::now();
-        let out = Command::new("/usr/bin/time")
-            .args(["-f", "%M"])
-            .arg(bin)
-            .arg("-C")
-            .arg(dir)
-            .args(args)
-            .output()
-            .expect("run /usr/bin/time (GNU time) with tenantops");
-        walls.push(start.elapsed());
-        assert!(
-            out.status.success(),
-            "{label} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if let Some(kb) = stderr
-            .lines()
-            .last()
-            .and_then(|l| l.trim().parse::<u64>().ok())
-        {
-            peak_kb.push(kb);
-        }
-    }
-    walls.sort();
-    peak_kb.sort_unstable();
-    let median = walls[walls.len() / 2];
-    #[allow(clippy::cast_precision_loss)] // kilobytes of RSS, far below 2^52
-    let peak = peak_kb
-        .get(peak_kb.len() / 2)
-        .map_or("n/a".to_owned(), |kb| {
-            format!("{:.1} MB", *kb as f64 / 1024.0)
-        });
-    println!(
-        "  {label:<30} median {:>7.1} ms  (min {:.1}, max {:.1})  peak RSS {peak}",
-        ms(median),
-        ms(walls[0]),
-        ms(walls[walls.len() - 1])
-    );
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }

@@ -34,10 +34,9 @@ pub mod quota {
     pub const URL_BYTES: usize = 1_000_000;
 }
 
-/// One rendered stack.
-#[derive(Debug, Serialize)]
+/// One rendered stack (the template itself is already on disk, or was only checked).
+#[derive(Debug)]
 pub struct Stack {
-    #[serde(flatten)]
     pub spec: StackSpec,
     pub template_bytes: usize,
     pub resources: usize,
@@ -46,8 +45,20 @@ pub struct Stack {
     pub upload: &'static str,
 }
 
-/// What `stacks/<name>.params.json` says of a stack: its spec (parameters, tags,
-/// dependencies) and how its template goes to CloudFormation.
+impl Serialize for Stack {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        StackRef {
+            spec: &self.spec,
+            template_bytes: self.template_bytes,
+            resources: self.resources,
+            upload: self.upload,
+        }
+        .serialize(s)
+    }
+}
+
+/// What `stacks/<name>.params.json` (and the JSON summary) says of a stack: its spec
+/// (parameters, tags, dependencies) and how its template goes to CloudFormation.
 #[derive(Serialize)]
 struct StackRef<'a> {
     #[serde(flatten)]
