@@ -190,3 +190,26 @@ fn write_failure_is_an_internal_error_and_leaves_the_lock_alone() {
     );
     assert_eq!(f.read("tenants.lock"), before);
 }
+
+#[test]
+fn a_version_1_lock_is_upgraded_by_lock() {
+    let f = Fixture::example();
+    let v1 = f.read("tenants.lock").replace("version: 2", "version: 1");
+    let v1 = v1.split("packs:").next().unwrap().to_owned();
+    f.write("tenants.lock", &v1);
+    let run = f.run(&["validate"]);
+    common::assert_invalid(
+        &run,
+        "tenants/acme.yaml:2:5",
+        "pool tenant `acme` has no pool pack",
+    );
+    assert_eq!(f.run(&["lock"]).code, 0);
+    let after = f.read("tenants.lock");
+    assert_contains(&after, "version: 2");
+    assert_contains(&after, "acme: { tier: basic, pack: 1 }");
+    // Shard allocations came through untouched.
+    for line in v1.lines().filter(|l| l.contains("{ shard")) {
+        assert_contains(&after, line);
+    }
+    assert_eq!(f.run(&["validate"]).code, 0);
+}
