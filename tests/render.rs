@@ -441,6 +441,10 @@ fn a_foreign_output_directory_is_never_replaced() {
     assert_eq!(run.code, 1, "{}", run.all());
     assert_contains(&run.stderr, "is not tenantops render output");
     assert_eq!(f.read("out/precious.txt"), "keep me");
+    let file = f.path().join("out/precious.txt");
+    let run = f.run(&["render", "--out", file.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert_eq!(f.read("out/precious.txt"), "keep me");
     // Its own output is replaced as a whole: a file of an earlier render goes away.
     f.render(&[]);
     f.write("rendered/nginx/stale.conf", "old");

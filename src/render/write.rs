@@ -58,6 +58,9 @@ impl Staging {
     /// `dir` exists and is not render output, or the staging directory cannot be made.
     pub fn new(dir: &Path) -> Result<Staging, WriteError> {
         let mut previous = None;
+        if dir.exists() && !dir.is_dir() {
+            return Err(WriteError::Foreign(dir.display().to_string()));
+        }
         if dir.exists() {
             let is_empty = dir.read_dir().map_err(io_err(dir))?.next().is_none();
             if !is_empty && !dir.join(MARKER).is_file() {
