@@ -105,18 +105,17 @@ pub fn render(
     let mut diags = Vec::new();
 
     // Router configs first: a workload's rproxy carries its config.
-    let configs = parallel_map(&plan.nginx, |config| {
-        engine.render_text("nginx.conf.j2", &config.context)
+    let configs = parallel_map(&plan.nginx, |config| -> Result<String, Box<Diagnostic>> {
+        let text = engine.render_text("nginx.conf.j2", &config.context)?;
+        if let Some(staging) = staging {
+            staging.put(&format!("nginx/{}.conf", config.owner), text.as_bytes());
+        }
+        Ok(text)
     });
     let mut nginx = Vec::with_capacity(configs.len());
     for (config, result) in plan.nginx.iter().zip(configs) {
         match result {
-            Ok(text) => {
-                if let Some(staging) = staging {
-                    staging.put(&format!("nginx/{}.conf", config.owner), text.as_bytes());
-                }
-                nginx.push((config.owner.clone(), text));
-            }
+            Ok(text) => nginx.push((config.owner.clone(), text)),
             Err(d) => {
                 diags.push(*d);
                 nginx.push((config.owner.clone(), String::new()));
