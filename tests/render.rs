@@ -788,3 +788,25 @@ fn validate_counts_stacks_as_render_plans_them() {
         assert_eq!(tenantops::render::plan::stack_count(&repo), planned);
     }
 }
+
+#[test]
+fn an_invalid_repository_renders_nothing() {
+    let f = Fixture::example();
+    f.render(&[]);
+    let before = common::tree(&f.path().join("rendered"));
+    f.write(
+        "tenants/acme.yaml",
+        f.read("tenants/acme.yaml")
+            .replace("tier: basic", "tier: basik"),
+    );
+    let run = f.run(&["render"]);
+    assert_invalid(&run, "tenants/acme.yaml:4:7", "tier `basik` does not exist");
+    assert_contains(&run.stderr, "nothing was written");
+    assert_eq!(common::tree(&f.path().join("rendered")), before);
+    let leftovers: Vec<_> = std::fs::read_dir(f.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("tenantops-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
