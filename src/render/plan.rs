@@ -735,18 +735,16 @@ pub fn plan(repo: &Repo, only: Option<&[String]>) -> Plan {
         });
     }
 
-    // Tenants of bridge and silo tiers.
-    let mut routing = serde_json::Map::new();
-    for m in &members {
+    // Tenants of bridge and silo tiers: each independent of the others, so their
+    // contexts are built on every core.
+    let per_tenant = crate::repo::parallel_map(&members, |m| {
         let t = m.tenant;
         let (router_key, rule_priority, shard) = if m.tier.isolation == Isolation::Pool {
             (t.tier.clone(), 1, None)
         } else if dedicated_alb(m.tier, t) {
             (t.id.clone(), 1, None)
         } else {
-            let Some(alloc) = lock.and_then(|l| l.tenants.get(&t.id)) else {
-                continue;
-            };
+            let alloc = lock.and_then(|l| l.tenants.get(&t.id))?;
             (alloc.shard.to_string(), alloc.priority, Some(alloc.shard))
         };
         let router = router_stack(p, &router_key);
@@ -755,29 +753,25 @@ pub fn plan(repo: &Repo, only: Option<&[String]>) -> Plan {
         } else {
             naming::tenant_stack(p, &t.id)
         };
-        routing.insert(
-            t.id.clone(),
-            serde_json::json!({
-                "tier": t.tier,
-                "isolation": m.tier.isolation.as_str(),
-                "state": match t.state { State::Suspended => "suspended", _ => "active" },
-                "router": router,
-                "shard": shard,
-                "priority": (m.tier.isolation != Isolation::Pool).then_some(rule_priority),
-                "header": { "name": p.routing.header, "value": if m.tier.isolation == Isolation::Pool { &t.tier } else { &t.id } },
-                "endpoint": { "stack": router, "output": "ApiEndpoint" },
-                "api_key": { "stack": stack, "output": format!("ApiKey{}", if m.tier.isolation == Isolation::Pool { logical_id(&t.id) } else { String::new() }) },
-            }),
-        );
+        let route = serde_json::json!({
+            "tier": t.tier,
+            "isolation": m.tier.isolation.as_str(),
+            "state": match t.state { State::Suspended => "suspended", _ => "active" },
+            "router": router,
+            "shard": shard,
+            "priority": (m.tier.isolation != Isolation::Pool).then_some(rule_priority),
+            "header": { "name": p.routing.header, "value": if m.tier.isolation == Isolation::Pool { &t.tier } else { &t.id } },
+            "endpoint": { "stack": router, "output": "ApiEndpoint" },
+            "api_key": { "stack": stack, "output": format!("ApiKey{}", if m.tier.isolation == Isolation::Pool { logical_id(&t.id) } else { String::new() }) },
+        });
         if m.tier.isolation == Isolation::Pool || !wanted(&t.id) {
-            continue;
+            return Some((route, None));
         }
         let wl = workload_ctx(p, &base, &t.id, m.tier, Some(m), rule_priority);
-        let nginx = plan.nginx.len();
-        plan.nginx.push(RouterConfig {
+        let config = RouterConfig {
             owner: t.id.clone(),
             context: nginx_ctx(p, &wl),
-        });
+        };
         let mut parameters = BTreeMap::new();
         for n in ["VpcId", "SubnetIds"] {
             parameters.insert(n.to_owned(), net_param(n));
@@ -820,7 +814,7 @@ pub fn plan(repo: &Repo, only: Option<&[String]>) -> Plan {
         }
         let silo: Vec<TableCtx<'_>> = silo_tables(p, m.tier, &t.id, &base);
         let retain = retention(t.overrides.data_retention.unwrap_or(m.tier.data_retention));
-        plan.stacks.push(StackSpec {
+        let spec = StackSpec {
             name: naming::tenant_stack(p, &t.id),
             kind: StackKind::Tenant,
             origin: m.file.to_owned(),
@@ -838,8 +832,21 @@ pub fn plan(repo: &Repo, only: Option<&[String]>) -> Plan {
                 }),
             },
             tenant: Some(t.id.clone()),
-            nginx: Some(nginx),
-        });
+            nginx: None,
+        };
+        Some((route, Some((config, spec))))
+    });
+    let mut routing = serde_json::Map::new();
+    for (m, result) in members.iter().zip(per_tenant) {
+        let Some((route, owned)) = result else {
+            continue;
+        };
+        routing.insert(m.tenant.id.clone(), route);
+        if let Some((config, mut spec)) = owned {
+            spec.nginx = Some(plan.nginx.len());
+            plan.nginx.push(config);
+            plan.stacks.push(spec);
+        }
     }
     plan.routing = serde_json::Value::Object(routing);
 
