@@ -673,7 +673,18 @@ fn cloudformation_quotas_are_reported_by_validate_and_render() {
     assert_invalid(
         &run,
         "tenants/globex.yaml:2:5",
-        "resources, over CloudFormation's 500 per stack",
+        "resources, over CloudFormation's 500 per stack (and 3 more stacks over the same limit)",
+    );
+    assert_invalid(
+        &run,
+        "tiers/basic.yaml:2:1",
+        "stack `saas-prod-tier-basic` would have",
+    );
+    assert_eq!(
+        run.stderr.matches("error[stack-resources]").count(),
+        2,
+        "one report per limit and kind of manifest, not one per stack:\n{}",
+        run.stderr
     );
     assert_invalid(
         &f.run(&["render"]),

@@ -155,7 +155,11 @@ pub fn render(
     for (spec, result) in plan.stacks.into_iter().zip(results) {
         match result {
             Ok((template_bytes, resources, problems)) => {
-                diags.extend(problems.into_iter().map(|m| quota_diag(repo, &spec, m)));
+                diags.extend(
+                    problems
+                        .into_iter()
+                        .map(|(code, m)| quota_diag(repo, &spec, code, m)),
+                );
                 stacks.push(Stack {
                     spec,
                     template_bytes,
@@ -170,7 +174,7 @@ pub fn render(
         diags.extend(stack_quota(repo, stacks.len()));
     }
     if !diags.is_empty() {
-        return Err(once_per_template(diags));
+        return Err(collapse_repeats(diags));
     }
     Ok(Rendered {
         stacks,
@@ -181,10 +185,10 @@ pub fn render(
     })
 }
 
-/// A template error repeats for every stack the template renders: report each kind of
-/// error once per template, saying how many more stacks it hit. Quota problems, which
-/// are each a different tenant's, stay as they are.
-fn once_per_template(diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
+/// A template error repeats for every stack the template renders, and a catalog change
+/// can put every tenant stack over the same CloudFormation limit: report each kind of
+/// problem once (at the first stack it hit), saying how many more stacks it hit.
+fn collapse_repeats(diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
     let mut first: BTreeMap<(&'static str, Option<String>, String), usize> = BTreeMap::new();
     let mut more: Vec<usize> = vec![0; diags.len()];
     let mut kept = Vec::new();
@@ -203,6 +207,20 @@ fn once_per_template(diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
                 continue;
             }
             first.insert(key, i);
+        } else if d.code.starts_with("stack-") && d.code != "stack-quota" {
+            // Per-stack limits: one report per kind of limit and kind of manifest
+            // (tenants, tiers), whichever tenant's or tier's file.
+            let folder = d
+                .file
+                .as_deref()
+                .and_then(|f| f.rsplit_once('/'))
+                .map(|(dir, _)| dir.to_owned());
+            let key = (d.code, folder, String::new());
+            if let Some(&at) = first.get(&key) {
+                more[at] += 1;
+                continue;
+            }
+            first.insert(key, i);
         }
         kept.push(i);
     }
@@ -211,17 +229,21 @@ fn once_per_template(diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
         .filter_map(|i| {
             let mut d = diags[i].take()?;
             if more[i] > 0 {
-                d.message = format!(
-                    "{} (and the same in {} more stack{})",
-                    d.message,
-                    more[i],
-                    if more[i] == 1 { "" } else { "s" }
-                );
+                let n = more[i];
+                let stacks = if n == 1 { "stack" } else { "stacks" };
+                d.message = if d.code.starts_with("template-") {
+                    format!("{} (and the same in {n} more {stacks})", d.message)
+                } else {
+                    format!("{} (and {n} more {stacks} over the same limit)", d.message)
+                };
             }
             Some(d)
         })
         .collect()
 }
+
+/// A stack over a CloudFormation limit: the diagnostic code and the message.
+type Problem = (&'static str, String);
 
 /// Renders one stack: its canonical JSON, resource count, and quota problems.
 fn render_stack(
@@ -229,7 +251,7 @@ fn render_stack(
     spec: &StackSpec,
     nginx: &[(String, String)],
     bucket: bool,
-) -> Result<(String, usize, Vec<String>), Box<Diagnostic>> {
+) -> Result<(String, usize, Vec<Problem>), Box<Diagnostic>> {
     let name = engine.resolve(spec.kind.template());
     let name = name.as_str();
     let ctx = match spec.nginx {
@@ -274,28 +296,34 @@ fn render_stack(
     let resources = count("Resources");
     let mut problems = Vec::new();
     if resources > quota::RESOURCES {
-        problems.push(format!(
-            "stack `{}` would have {resources} resources, over CloudFormation's {} per stack",
-            spec.name,
-            quota::RESOURCES
+        problems.push((
+            "stack-resources",
+            format!(
+                "stack `{}` would have {resources} resources, over CloudFormation's {} per stack",
+                spec.name,
+                quota::RESOURCES
+            ),
         ));
     }
-    for (key, limit) in [
-        ("Parameters", quota::PARAMETERS),
-        ("Outputs", quota::OUTPUTS),
+    for (key, limit, code) in [
+        ("Parameters", quota::PARAMETERS, "stack-parameters"),
+        ("Outputs", quota::OUTPUTS, "stack-outputs"),
     ] {
         let n = count(key);
         if n > limit {
-            problems.push(format!(
-                "stack `{}` would have {n} {}, over CloudFormation's {limit} per stack",
-                spec.name,
-                key.to_lowercase()
+            problems.push((
+                code,
+                format!(
+                    "stack `{}` would have {n} {}, over CloudFormation's {limit} per stack",
+                    spec.name,
+                    key.to_lowercase()
+                ),
             ));
         }
     }
     let bytes = template.len();
     if bytes > quota::URL_BYTES || (bytes > quota::BODY_BYTES && !bucket) {
-        problems.push(if bucket {
+        problems.push(("stack-template-size", if bucket {
             format!(
                 "stack `{}`'s template is {bytes} bytes, over CloudFormation's {} for a template in S3",
                 spec.name,
@@ -307,12 +335,12 @@ fn render_stack(
                 spec.name,
                 quota::BODY_BYTES
             )
-        });
+        }));
     }
     Ok((template, resources, problems))
 }
 
-fn quota_diag(repo: &Repo, spec: &StackSpec, message: String) -> Diagnostic {
+fn quota_diag(repo: &Repo, spec: &StackSpec, code: &'static str, message: String) -> Diagnostic {
     let node = if spec.origin == crate::load::PLATFORM_FILE {
         repo.platform.as_ref().map(|d| &d.node)
     } else if spec.origin == crate::load::LOCK_FILE {
@@ -327,13 +355,8 @@ fn quota_diag(repo: &Repo, spec: &StackSpec, message: String) -> Diagnostic {
     };
     let help = "set `cloudformation.artifact_bucket` for large templates; split what the stack holds (fewer services per tier, fewer tenants per shard)";
     match node {
-        Some(node) => Diagnostic::error(
-            "stack-quota",
-            &spec.origin,
-            node.span_of(&spec.pointer),
-            message,
-        ),
-        None => Diagnostic::unlocated("stack-quota", Some(&spec.origin), message),
+        Some(node) => Diagnostic::error(code, &spec.origin, node.span_of(&spec.pointer), message),
+        None => Diagnostic::unlocated(code, Some(&spec.origin), message),
     }
     .help(help)
 }
