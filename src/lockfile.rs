@@ -144,9 +144,13 @@ fn pack(lock: &mut Lock, wants: &[Want<'_>], changes: &mut Changes) {
         }
         kept
     });
-    let mut used: BTreeMap<(String, u32), u32> = BTreeMap::new();
-    for alloc in lock.packs.values() {
-        *used.entry((alloc.tier.clone(), alloc.pack)).or_default() += 1;
+    // Every kept entry's tier is its tenant's want's tier, so the counts can be keyed
+    // by the wants' strings.
+    let mut used: BTreeMap<(&str, u32), u32> = BTreeMap::new();
+    for (id, alloc) in &lock.packs {
+        if let Some(tier) = tiers.get(id.as_str()) {
+            *used.entry((tier, alloc.pack)).or_default() += 1;
+        }
     }
     let mut missing: Vec<(&str, &str)> = wants
         .iter()
@@ -156,9 +160,9 @@ fn pack(lock: &mut Lock, wants: &[Want<'_>], changes: &mut Changes) {
     missing.sort_unstable();
     for (id, tier) in missing {
         let pack = (1..=u32::MAX)
-            .find(|n| used.get(&(tier.to_owned(), *n)).copied().unwrap_or(0) < PACK_SIZE)
+            .find(|n| used.get(&(tier, *n)).copied().unwrap_or(0) < PACK_SIZE)
             .unwrap_or(1);
-        *used.entry((tier.to_owned(), pack)).or_default() += 1;
+        *used.entry((tier, pack)).or_default() += 1;
         let alloc = PackAllocation {
             tier: tier.to_owned(),
             pack,
