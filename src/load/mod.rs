@@ -159,11 +159,14 @@ fn load_some(
     if let Some(ids) = only {
         repo.subset = true;
         repo.tenants_complete = true;
-        let mut ids: Vec<&String> = ids.iter().collect();
-        ids.sort();
-        ids.dedup();
-        for id in ids {
-            let rel = format!("{TENANTS_DIR}/{id}.yaml");
+        // In file-name order, as a listing of the folder gives them.
+        let mut files: Vec<String> = ids
+            .iter()
+            .map(|id| format!("{TENANTS_DIR}/{id}.yaml"))
+            .collect();
+        files.sort();
+        files.dedup();
+        for rel in files {
             match read_file(store, &rel, &rel, &mut repo.sources)? {
                 Ok(Some(source)) => repo.tenants.push(source),
                 Ok(None) => {}

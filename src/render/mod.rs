@@ -2,8 +2,10 @@
 //!
 //! Rendering is a pure function of the repository: no network, no clock, no
 //! randomness, so the output is byte-identical across runs and between the work tree
-//! and `--rev` of the same commit. It runs in memory; [`write`] puts the result on
-//! disk only once everything rendered and passed the CloudFormation quota checks.
+//! and `--rev` of the same commit. Each file goes to a [`Staging`] directory as it is
+//! rendered, and replaces the output only once everything rendered and passed the
+//! CloudFormation quota checks; without a staging directory the render is only
+//! checked (`validate --render`).
 
 pub mod engine;
 mod json;
@@ -123,8 +125,7 @@ pub fn render(
         }
     }
     if !diags.is_empty() {
-        diags.dedup_by(|a, b| a.message == b.message);
-        return Err(diags);
+        return Err(collapse_repeats(diags));
     }
 
     let bucket = repo
@@ -193,7 +194,7 @@ fn collapse_repeats(diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
     let mut more: Vec<usize> = vec![0; diags.len()];
     let mut kept = Vec::new();
     for (i, d) in diags.iter().enumerate() {
-        if d.code.starts_with("template-") {
+        let key = if d.code.starts_with("template-") {
             // A minijinja error's message is the same for every stack; the others name
             // the stack, so their kind is the code.
             let message = if d.code == "template-error" {
@@ -201,12 +202,7 @@ fn collapse_repeats(diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
             } else {
                 String::new()
             };
-            let key = (d.code, d.file.clone(), message);
-            if let Some(&at) = first.get(&key) {
-                more[at] += 1;
-                continue;
-            }
-            first.insert(key, i);
+            Some((d.code, d.file.clone(), message))
         } else if d.code.starts_with("stack-") && d.code != "stack-quota" {
             // Per-stack limits: one report per kind of limit and kind of manifest
             // (tenants, tiers), whichever tenant's or tier's file.
@@ -215,7 +211,11 @@ fn collapse_repeats(diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
                 .as_deref()
                 .and_then(|f| f.rsplit_once('/'))
                 .map(|(dir, _)| dir.to_owned());
-            let key = (d.code, folder, String::new());
+            Some((d.code, folder, String::new()))
+        } else {
+            None
+        };
+        if let Some(key) = key {
             if let Some(&at) = first.get(&key) {
                 more[at] += 1;
                 continue;
@@ -345,8 +345,12 @@ fn quota_diag(repo: &Repo, spec: &StackSpec, code: &'static str, message: String
         repo.platform.as_ref().map(|d| &d.node)
     } else if spec.origin == crate::load::LOCK_FILE {
         repo.lock.as_ref().map(|d| &d.node)
-    } else if let Some(t) = repo.tenants.iter().find(|t| t.file == spec.origin) {
-        Some(&t.node)
+    } else if let Ok(i) = repo
+        .tenants
+        .binary_search_by(|t| t.file.as_str().cmp(&spec.origin))
+    {
+        // Tenants are in file-name order.
+        Some(&repo.tenants[i].node)
     } else {
         repo.tiers
             .values()
