@@ -283,7 +283,15 @@ struct RouterCtx<'a> {
     api_name: String,
 }
 
-#[derive(Serialize)]
+/// The EC2 capacity of a cluster tenantops owns on `ec2` compute: the template's
+/// default instance type and the Auto Scaling group's bounds.
+const EC2_CAPACITY: CapacityCtx = CapacityCtx {
+    instance_type: "m5.large",
+    min: 1,
+    max: 10,
+};
+
+#[derive(Clone, Copy, Serialize)]
 struct CapacityCtx {
     instance_type: &'static str,
     min: u32,
@@ -451,6 +459,7 @@ pub fn plan(repo: &Repo, only: Option<&[String]>) -> Plan {
     let net_param = |name: &str| -> Param {
         match (&imported, name) {
             (Some(vpc), "VpcId") => value(vpc.clone()),
+            (Some(_), "VpcCidr") => value(p.network.cidr.as_deref().unwrap_or(DEFAULT_CIDR)),
             (Some(_), "SubnetIds") => value(
                 p.network
                     .subnet_ids
@@ -503,38 +512,27 @@ pub fn plan(repo: &Repo, only: Option<&[String]>) -> Plan {
         }
     }
     for (key, kind, member) in &routers {
-        let owned = member.is_some_and(|m| wanted(&m.tenant.id));
-        if !(full || owned) || member.is_some_and(|m| !wanted(&m.tenant.id)) {
+        // Shared routers come with a full plan; a dedicated one with its tenant.
+        let keep = member.map_or(full, |m| wanted(&m.tenant.id));
+        if !keep {
             continue;
         }
         let name = router_stack(p, key);
-        let (origin, pointer, tier, tenant) = match (kind, member) {
-            (_, Some(m)) => (
+        let pool_tier = repo.tiers.get(key).filter(|_| *kind == "pool");
+        let (origin, pointer, tier, tenant) = match (member, pool_tier) {
+            (Some(m), _) => (
                 m.file.to_owned(),
                 "/overrides/dedicated_alb".to_owned(),
                 Some(m.tenant.tier.as_str()),
                 Some(m.tenant.id.as_str()),
             ),
-            (&"pool", None) => (
-                format!("tiers/{key}.yaml"),
-                String::new(),
-                Some(key.as_str()),
-                None,
-            ),
-            _ => (pfile.to_owned(), "/routing".to_owned(), None, None),
+            (None, Some(doc)) => (doc.file.clone(), String::new(), Some(key.as_str()), None),
+            (None, None) => (pfile.to_owned(), "/routing".to_owned(), None, None),
         };
-        let mut parameters = BTreeMap::new();
-        for n in ["VpcId", "SubnetIds"] {
-            parameters.insert(n.to_owned(), net_param(n));
-        }
-        parameters.insert(
-            "VpcCidr".to_owned(),
-            if imported.is_some() {
-                value(p.network.cidr.as_deref().unwrap_or(DEFAULT_CIDR))
-            } else {
-                out(&network, "VpcCidr")
-            },
-        );
+        let parameters = ["VpcId", "SubnetIds", "VpcCidr"]
+            .into_iter()
+            .map(|n| (n.to_owned(), net_param(n)))
+            .collect();
         plan.stacks.push(StackSpec {
             name,
             kind: StackKind::Router,
@@ -673,9 +671,7 @@ pub fn plan(repo: &Repo, only: Option<&[String]>) -> Plan {
                     cluster_name => format!("{base}-{name}"),
                     user_pool_name => format!("{base}-{name}"),
                 },
-                capacity => (tier.compute == Compute::Ec2 && owns_cluster).then_some(CapacityCtx {
-                    instance_type: "m5.large", min: 1, max: 10,
-                }),
+                capacity => (tier.compute == Compute::Ec2 && owns_cluster).then_some(EC2_CAPACITY),
                 pooled_tables => minijinja::Value::from_serialize(&pooled),
                 workload => minijinja::Value::from_serialize(&workload),
             },
@@ -827,9 +823,7 @@ pub fn plan(repo: &Repo, only: Option<&[String]>) -> Plan {
                 workload => minijinja::Value::from_serialize(&wl),
                 silo_tables => minijinja::Value::from_serialize(&silo),
                 retention => retain,
-                capacity => (m.tier.isolation == Isolation::Silo && m.tier.compute == Compute::Ec2).then_some(CapacityCtx {
-                    instance_type: "m5.large", min: 1, max: 10,
-                }),
+                capacity => (m.tier.isolation == Isolation::Silo && m.tier.compute == Compute::Ec2).then_some(EC2_CAPACITY),
             },
             tenant: Some(t.id.clone()),
             nginx: None,
