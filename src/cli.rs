@@ -18,7 +18,7 @@ use crate::validate;
 /// Declarative multi-tenant SaaS infrastructure on AWS: tiers and tenants in git,
 /// validated, rendered and applied.
 #[derive(Debug, Parser)]
-#[command(name = "tenantops", version, after_help = help_table(), max_term_width = 100)]
+#[command(name = "tenantops", version, after_help = help_table(), max_term_width = 100, args_override_self = true)]
 pub struct Cli {
     /// Run as if started in DIR (the repository holding `tenantops.yaml`).
     #[arg(
@@ -44,6 +44,9 @@ pub enum Format {
     Human,
     Github,
     Json,
+    /// Markdown plans and apply summaries (pull-request comments, step summaries);
+    /// other commands print human text.
+    Markdown,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -61,6 +64,12 @@ pub enum Command {
     /// Render CloudFormation stacks, nginx router configs, routing and usage plans into a directory.
     #[command(after_help = help_table())]
     Render(RenderArgs),
+    /// Show what would change: against a base revision (offline) or live AWS state (with change sets).
+    #[command(after_help = help_table())]
+    Plan(PlanArgs),
+    /// Deploy the repository to AWS: create, update and (with guards) delete stacks.
+    #[command(after_help = help_table())]
+    Apply(ApplyArgs),
     /// Allocate router shard and listener-rule priority to new routed tenants in `tenants.lock`.
     #[command(after_help = help_table())]
     Lock(LockArgs),
@@ -98,6 +107,84 @@ pub struct RenderArgs {
     /// Render the repository as of git revision REV (read from git, no checkout).
     #[arg(long, value_name = "REV")]
     pub rev: Option<String>,
+}
+
+/// Where AWS is. Without these, the SDK's standard configuration applies: the default
+/// credential chain, `AWS_PROFILE`, `AWS_REGION` (else the region in `tenantops.yaml`)
+/// and `AWS_ENDPOINT_URL`.
+#[derive(Debug, Args)]
+pub struct AwsArgs {
+    /// Send every AWS request to URL (an emulator, a VPC endpoint) [env: AWS_ENDPOINT_URL].
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// AWS region [env: AWS_REGION; default: `region` in tenantops.yaml].
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Named profile of the shared AWS config files [env: AWS_PROFILE].
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[group(id = "against", required = true, multiple = false, args = ["base", "live"])]
+pub struct PlanArgs {
+    /// Offline: what the work tree (or `--rev`) changes relative to git revision REV,
+    /// per stack and tenant. Needs no AWS access.
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
+    /// Against live CloudFormation state, with a change set (deleted afterwards) for
+    /// every stack to update, showing its resource changes.
+    #[arg(long)]
+    pub live: bool,
+    /// Plan the repository as of git revision REV instead of the work tree.
+    #[arg(long, value_name = "REV")]
+    pub rev: Option<String>,
+    /// Exit 4 when the plan has changes (0 when it has none).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Do not ask for confirmation (required without a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Stacks deployed at once.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    /// Failed tenant stacks a wave may have before later waves are not started.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_failures: usize,
+    /// Allow deleting the stacks of offboarded or removed tenants (and of removed tiers
+    /// or routers). Tables with `DeletionPolicy: Retain` are kept.
+    #[arg(long)]
+    pub allow_destroy: bool,
+    /// Refuse to run when more than N stacks would be deleted.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub max_destroy: usize,
+    /// Seconds a stack's ECS services may take to run their desired count steadily.
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub steady_timeout: u64,
+    /// Seconds to wait for a stack another actor is changing.
+    #[arg(long, value_name = "SECS", default_value_t = 900)]
+    pub busy_timeout: u64,
+    /// Take over the stage lock left by an apply that died on another host.
+    #[arg(long)]
+    pub break_lock: bool,
+    /// The commit recorded in each changed stack's `tenantops:commit` tag [default:
+    /// the repository's HEAD].
+    #[arg(long, value_name = "SHA")]
+    pub commit: Option<String>,
+    /// Also write the JSON report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Seconds between the first status polls (doubling up to 20 s).
+    #[arg(long, value_name = "SECS", default_value_t = 2.0, hide = true)]
+    pub poll: f64,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -145,6 +232,8 @@ pub fn run(cli: &Cli) -> Exit {
     let result = match &cli.command {
         Command::Validate(args) => validate_cmd(cli, args, &out),
         Command::Render(args) => render_cmd(cli, args, &out),
+        Command::Plan(args) => crate::deploy::cmd::plan(cli, args, &out),
+        Command::Apply(args) => crate::deploy::cmd::apply(cli, args, &out),
         Command::Lock(args) => lock_cmd(cli, args, &out),
         Command::Schema(args) => schema_cmd(cli, args, &out),
     };
@@ -156,13 +245,15 @@ pub fn run(cli: &Cli) -> Exit {
             }
             Failure::Load(_) | Failure::Foreign(_) => Exit::Invalid,
             Failure::Usage(_) => Exit::Usage,
+            Failure::Aws(_) => Exit::Aws,
+            Failure::Refused(_) => Exit::Refused,
         }
     })
 }
 
 /// A failure that is not a list of diagnostics.
 #[derive(Debug, thiserror::Error)]
-enum Failure {
+pub(crate) enum Failure {
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error("cannot write `{0}`")]
@@ -171,6 +262,10 @@ enum Failure {
     Foreign(String),
     #[error("{0}")]
     Usage(String),
+    #[error("AWS: {0}")]
+    Aws(String),
+    #[error("refused: {0}")]
+    Refused(String),
 }
 
 impl From<render::write::WriteError> for Failure {
@@ -183,8 +278,8 @@ impl From<render::write::WriteError> for Failure {
 }
 
 /// Where and how results are printed.
-struct Output {
-    format: Format,
+pub(crate) struct Output {
+    pub(crate) format: Format,
     color: bool,
     root: String,
     /// Whether the command writes files, so a failure says that it wrote nothing.
@@ -204,8 +299,8 @@ impl Output {
         let writes = match &cli.command {
             Command::Lock(args) => !args.check,
             Command::Schema(args) => args.write,
-            Command::Validate(_) => false,
-            Command::Render(_) => true,
+            Command::Validate(_) | Command::Plan(_) => false,
+            Command::Render(_) | Command::Apply(_) => true,
         };
         Output {
             format: cli.format,
@@ -216,7 +311,7 @@ impl Output {
     }
 
     /// Prints diagnostics and a closing line; `ok` is the success line.
-    fn report(
+    pub(crate) fn report(
         &self,
         diagnostics: &mut [Diagnostic],
         sources: &dyn diag::SourceText,
@@ -227,7 +322,7 @@ impl Output {
         let errors = diagnostics.iter().filter(|d| d.is_error()).count();
         let warnings = diagnostics.len() - errors;
         match self.format {
-            Format::Human => {
+            Format::Human | Format::Markdown => {
                 let mut err = std::io::stderr().lock();
                 let _ = err.write_all(
                     diag::human(diagnostics, sources, &self.root, self.color).as_bytes(),
@@ -282,7 +377,7 @@ impl Output {
         }
     }
 
-    fn fatal(&self, error: &Failure) {
+    pub(crate) fn fatal(&self, error: &Failure) {
         let mut message = error.to_string();
         let mut source = std::error::Error::source(error);
         while let Some(cause) = source {
@@ -295,7 +390,7 @@ impl Output {
                 "::error title=tenantops::{}",
                 message.replace('%', "%25").replace('\n', "%0A")
             ),
-            Format::Human => eprintln!("error: {message}"),
+            Format::Human | Format::Markdown => eprintln!("error: {message}"),
         }
     }
 
@@ -311,7 +406,7 @@ impl Output {
                     println!("::error title=tenantops out of date::{line}");
                 }
             }
-            Format::Human => {
+            Format::Human | Format::Markdown => {
                 for line in lines {
                     eprintln!("error: {line}");
                 }
@@ -321,12 +416,12 @@ impl Output {
     }
 }
 
-fn plural(n: usize) -> &'static str {
+pub(crate) fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
 /// Loads and decodes the repository at `root`, from the work tree or a revision.
-fn open(root: &Path, rev: Option<&str>) -> Result<(Repo, Vec<Diagnostic>), LoadError> {
+pub(crate) fn open(root: &Path, rev: Option<&str>) -> Result<(Repo, Vec<Diagnostic>), LoadError> {
     open_some(root, rev, None)
 }
 

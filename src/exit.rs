@@ -14,16 +14,32 @@ pub enum Exit {
     Usage = 2,
     /// `--check` found a generated file out of date (`tenants.lock`, `schemas/`).
     Stale = 3,
+    /// `plan --detailed-exitcode`: the plan has changes.
+    Changes = 4,
+    /// `apply`: some stacks failed (or were skipped because of a failure); the others
+    /// were applied. The report says which.
+    Failed = 5,
+    /// A guard refused the run before anything changed: deletions without
+    /// `--allow-destroy` or over `--max-destroy`, the stage lock held by another apply,
+    /// or live state that changed after the plan was confirmed.
+    Refused = 6,
+    /// AWS could not be reached or refused a read (credentials, endpoint, permissions)
+    /// before anything changed.
+    Aws = 7,
     /// tenantops failed for a reason that is not the input: an I/O error, or a bug.
     Internal = 10,
 }
 
 impl Exit {
-    pub const ALL: [Exit; 5] = [
+    pub const ALL: [Exit; 9] = [
         Exit::Success,
         Exit::Invalid,
         Exit::Usage,
         Exit::Stale,
+        Exit::Changes,
+        Exit::Failed,
+        Exit::Refused,
+        Exit::Aws,
         Exit::Internal,
     ];
 
@@ -42,6 +58,12 @@ impl Exit {
             }
             Exit::Usage => "usage error: the command line is wrong",
             Exit::Stale => "out of date: `--check` found `tenants.lock` or `schemas/` stale",
+            Exit::Changes => "changes present: `plan --detailed-exitcode` found stacks to change",
+            Exit::Failed => "partly failed: `apply` applied some stacks, others failed or were skipped",
+            Exit::Refused => {
+                "refused: a deletion guard, the stage lock or changed live state stopped `apply` before it changed anything"
+            }
+            Exit::Aws => "AWS unreachable or refused a read (credentials, endpoint, permissions); nothing changed",
             Exit::Internal => "internal error: I/O failure or a bug in tenantops",
         }
     }

@@ -3,7 +3,9 @@
 //! The pipeline is `load → validate → render → plan → apply`, one module per stage with
 //! typed hand-offs; see `ARCHITECTURE.md` for the map.
 
+pub mod aws;
 pub mod cli;
+pub mod deploy;
 pub mod diag;
 pub mod exit;
 pub mod load;

@@ -43,7 +43,7 @@ pub struct Platform {
 #[serde(deny_unknown_fields)]
 pub struct Network {
     /// CIDR block of the VPC tenantops creates (default `10.0.0.0/16`); its two private
-    /// subnets are carved from it with `Fn::Cidr` (`Fn::Cidr`).
+    /// subnets are its first two quarters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]{1,3}\.){3}[0-9]{1,3}/(1[6-9]|2[0-4])$"))]
     pub cidr: Option<String>,
@@ -63,6 +63,29 @@ pub struct SubnetId(#[schemars(regex(pattern = r"^subnet-[0-9a-f]{8,17}$"))] pub
 
 /// The default CIDR of the VPC tenantops creates.
 pub const DEFAULT_CIDR: &str = "10.0.0.0/16";
+
+/// The two private subnets of a VPC with block `cidr`: its first two quarters (a /16
+/// gives two /18s), or `None` when `cidr` is not an IPv4 network address.
+///
+/// tenantops computes them rather than the template calling `Fn::Cidr`, so the plan
+/// shows them and every CloudFormation implementation agrees.
+#[must_use]
+pub fn subnet_cidrs(cidr: &str) -> Option<[String; 2]> {
+    let (addr, prefix) = cidr.split_once('/')?;
+    let addr: std::net::Ipv4Addr = addr.parse().ok()?;
+    let prefix: u32 = prefix.parse().ok()?;
+    if !(8..=26).contains(&prefix) {
+        return None;
+    }
+    let base = u32::from(addr);
+    let host_bits = 32 - prefix;
+    if base & ((1u32 << host_bits) - 1) != 0 {
+        return None;
+    }
+    let quarter = 1u32 << (host_bits - 2);
+    let sub = prefix + 2;
+    Some([0, 1].map(|i| format!("{}/{sub}", std::net::Ipv4Addr::from(base + i * quarter))))
+}
 
 /// CloudFormation settings of the account and region.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -45,6 +45,8 @@ pub struct Stack {
     /// How apply hands the template to CloudFormation: `body`, or `s3` through the
     /// artifact bucket when it is over the `TemplateBody` limit.
     pub upload: &'static str,
+    /// The canonical template, kept only by [`render_in_memory`] (plan and apply).
+    pub template: Option<String>,
 }
 
 impl Serialize for Stack {
@@ -102,6 +104,24 @@ pub fn render(
     only: Option<&[String]>,
     staging: Option<&Staging>,
 ) -> Result<Rendered, Vec<Diagnostic>> {
+    render_into(repo, only, staging, false)
+}
+
+/// Renders `repo` keeping every template in memory ([`Stack::template`]): what plan
+/// and apply compare and deploy. Nothing is written.
+///
+/// # Errors
+/// As [`render`].
+pub fn render_in_memory(repo: &Repo) -> Result<Rendered, Vec<Diagnostic>> {
+    render_into(repo, None, None, true)
+}
+
+fn render_into(
+    repo: &Repo,
+    only: Option<&[String]>,
+    staging: Option<&Staging>,
+    keep: bool,
+) -> Result<Rendered, Vec<Diagnostic>> {
     let engine = Engine::new(repo)?;
     let plan = plan::plan(repo, only);
     let mut diags = Vec::new();
@@ -148,14 +168,14 @@ pub fn render(
                         &write::pretty(&serde_json::to_value(described).unwrap_or_default()),
                     );
                 }
-                (template.len(), resources, problems)
+                (template.len(), keep.then_some(template), resources, problems)
             },
         )
     });
     let mut stacks = Vec::with_capacity(plan.stacks.len());
     for (spec, result) in plan.stacks.into_iter().zip(results) {
         match result {
-            Ok((template_bytes, resources, problems)) => {
+            Ok((template_bytes, template, resources, problems)) => {
                 diags.extend(
                     problems
                         .into_iter()
@@ -166,6 +186,7 @@ pub fn render(
                     template_bytes,
                     resources,
                     upload: upload(template_bytes),
+                    template,
                 });
             }
             Err(d) => diags.push(*d),

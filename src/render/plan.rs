@@ -490,7 +490,10 @@ pub fn plan(repo: &Repo, only: Option<&[String]>) -> Plan {
             )]),
             tags: tags(None, None, StackKind::Network),
             depends_on: Vec::new(),
-            context: minijinja::context! { platform => platform.clone() },
+            context: minijinja::context! {
+                platform => platform.clone(),
+                subnets => crate::model::subnet_cidrs(p.network.cidr.as_deref().unwrap_or(DEFAULT_CIDR)),
+            },
             tenant: None,
             nginx: None,
         });

@@ -155,6 +155,19 @@ fn network(doc: &Doc<Platform>, out: &mut Vec<Diagnostic>) {
             .help("remove `network.cidr`, or remove `vpc_id` and `subnet_ids`"),
         );
     }
+    if let Some(cidr) = &n.cidr {
+        if crate::model::subnet_cidrs(cidr).is_none() {
+            out.push(
+                Diagnostic::error(
+                    "invalid-cidr",
+                    file,
+                    doc.node.span_of("/network/cidr"),
+                    format!("`{cidr}` is not an IPv4 network address with its prefix"),
+                )
+                .help("give the network's first address, such as `10.0.0.0/16` (host bits zero)"),
+            );
+        }
+    }
     let mut seen = BTreeSet::new();
     for (i, subnet) in n.subnet_ids.iter().enumerate() {
         if !seen.insert(&subnet.0) {

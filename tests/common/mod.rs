@@ -295,3 +295,241 @@ pub fn tenant_id_of_tier(n: usize, tier: &str) -> String {
         .map(tenantops::synth::tenant_id)
         .expect("a tenant of that tier")
 }
+
+/// A moto server (the AWS API emulator) on a free loopback port, recording every request
+/// it receives, with the control plane's authorizer seeded and an ECS "scheduler" that
+/// starts services' tasks. Stopped when dropped.
+pub struct Moto {
+    pub endpoint: String,
+    server: std::process::Child,
+    scheduler: Option<std::process::Child>,
+    recording: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// One request moto received from tenantops.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub action: String,
+}
+
+/// CloudFormation and S3 operations that change something.
+pub const MUTATING: &[&str] = &[
+    "CreateStack",
+    "UpdateStack",
+    "DeleteStack",
+    "CreateChangeSet",
+    "ExecuteChangeSet",
+    "DeleteChangeSet",
+    "ContinueUpdateRollback",
+    "PutObject",
+];
+
+impl Moto {
+    /// Starts moto; services whose name contains one of `never_steady` never get their
+    /// tasks (so they never become steady); the others get them after `delay` seconds.
+    pub fn start(delay: f64, never_steady: &[&str]) -> Moto {
+        let python = tool("python");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let recording = dir.path().join("requests.jsonl");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("free port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let server = Command::new(&python)
+            .arg(shipped().join("tests/support/moto_server.py"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_ENABLE_RECORDING", "True")
+            .env("MOTO_RECORDER_FILEPATH", &recording)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("moto.log")).expect("log"))
+            .spawn()
+            .expect("start moto (run scripts/test, which installs it into .venv/)");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let mut moto = Moto {
+            endpoint,
+            server,
+            scheduler: None,
+            recording,
+            _dir: dir,
+        };
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "moto did not start listening on port {port}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let seeded = Command::new(&python)
+            .arg(shipped().join("scripts/moto-seed.py"))
+            .args([
+                moto.endpoint.as_str(),
+                "us-east-1",
+                "arn:aws:lambda:us-east-1:123456789012:function:saas-prod-authorizer",
+            ])
+            .output()
+            .expect("seed moto");
+        assert!(
+            seeded.status.success(),
+            "seeding moto failed: {}",
+            String::from_utf8_lossy(&seeded.stderr)
+        );
+        moto.scheduler = Some(
+            Command::new(&python)
+                .arg(shipped().join("tests/support/ecs_scheduler.py"))
+                .args([moto.endpoint.as_str(), "us-east-1", &delay.to_string()])
+                .args(never_steady)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("start the ECS scheduler"),
+        );
+        moto
+    }
+
+    /// tenantops pointed at this server through the standard AWS environment.
+    pub fn command(&self, fixture: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tenantops"));
+        cmd.arg("-C")
+            .arg(fixture)
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN");
+        cmd
+    }
+
+    pub fn run(&self, fixture: &Path, args: &[&str]) -> Run {
+        let out = self.command(fixture, args).output().expect("run tenantops");
+        Run {
+            root: fixture.display().to_string(),
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Requests tenantops (the Rust SDK, not the test's own Python helpers) made so far.
+    pub fn requests(&self) -> Vec<Request> {
+        let text = std::fs::read_to_string(&self.recording).unwrap_or_default();
+        text.lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|r| {
+                let headers = &r["headers"];
+                ["User-Agent", "user-agent"]
+                    .iter()
+                    .filter_map(|k| headers[k].as_str())
+                    .any(|ua| ua.contains("aws-sdk-rust"))
+            })
+            .map(|r| Request {
+                action: action_of(&r),
+            })
+            .collect()
+    }
+
+    /// A mark to count requests from.
+    pub fn mark(&self) -> usize {
+        self.requests().len()
+    }
+
+    /// Requests per action since `mark`.
+    pub fn since(&self, mark: usize) -> std::collections::BTreeMap<String, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for r in self.requests().into_iter().skip(mark) {
+            *counts.entry(r.action).or_default() += 1;
+        }
+        counts
+    }
+
+    /// Mutating requests since `mark`.
+    pub fn mutating_since(&self, mark: usize) -> usize {
+        self.since(mark)
+            .iter()
+            .filter(|(a, _)| MUTATING.contains(&a.as_str()))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Runs a Python snippet with a boto3 `session` bound to this server.
+    pub fn python(&self, code: &str) -> String {
+        let prelude = format!(
+            "import boto3\nsession = boto3.Session(aws_access_key_id='testing', aws_secret_access_key='testing', region_name='us-east-1')\ncfn = session.client('cloudformation', endpoint_url='{}')\n",
+            self.endpoint
+        );
+        let out = Command::new(tool("python"))
+            .args(["-c", &format!("{prelude}{code}")])
+            .output()
+            .expect("python");
+        assert!(
+            out.status.success(),
+            "python failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// The operation of a recorded request: `Action=` of a query-protocol body, the
+/// `X-Amz-Target` of a JSON-protocol one, or the method and path of a REST one.
+fn action_of(r: &serde_json::Value) -> String {
+    let headers = &r["headers"];
+    for key in ["X-Amz-Target", "x-amz-target"] {
+        if let Some(target) = headers[key].as_str() {
+            return target.rsplit('.').next().unwrap_or(target).to_owned();
+        }
+    }
+    let body = r["body"].as_str().unwrap_or_default();
+    let body = if r["body_encoded"].as_bool().unwrap_or(false) {
+        decode_base64(body)
+    } else {
+        body.to_owned()
+    };
+    if let Some(action) = body
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("Action="))
+    {
+        return action.to_owned();
+    }
+    let method = r["method"].as_str().unwrap_or_default();
+    if method == "PUT" {
+        return "PutObject".to_owned();
+    }
+    format!("{method} {}", r["url"].as_str().unwrap_or_default())
+}
+
+fn decode_base64(s: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in s.bytes() {
+        let Some(v) = ALPHABET.iter().position(|&a| a == c) else {
+            continue;
+        };
+        bits = (bits << 6) | v as u32;
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+            bits &= (1 << n) - 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        if let Some(s) = &mut self.scheduler {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}

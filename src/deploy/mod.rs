@@ -1,0 +1,523 @@
+//! The plan stage: desired stacks (rendered in memory, each with its desired-state hash), compared with a base revision offline or with live CloudFormation state, into a [`Plan`] of per-stack changes.
+//!
+//! A stack's hash covers its template, its parameters and its tags (all but
+//! `tenantops:hash` and `tenantops:commit`), so a stack whose `tenantops:hash` tag
+//! matches is unchanged and costs no API call beyond the listing. Offline, parameters
+//! that read a producer's output are hashed as the reference; live, as the producer's
+//! current output value, so a replaced producer resource updates its consumers.
+
+pub mod apply;
+pub(crate) mod cmd;
+pub mod lock;
+pub mod progress;
+pub mod show;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+
+use crate::aws::{LiveStack, ResourceChange};
+use crate::render::{Param, Rendered, StackKind};
+use crate::repo::Repo;
+
+/// Tag: every stack tenantops manages.
+pub const TAG_MANAGED: &str = "tenantops:managed";
+/// Tag: the stage (`tenantops.yaml` `stage`).
+pub const TAG_STAGE: &str = "tenantops:stage";
+/// Tag: the desired-state hash the stack was last deployed with.
+pub const TAG_HASH: &str = "tenantops:hash";
+/// Tag: the commit the stack was last deployed from.
+pub const TAG_COMMIT: &str = "tenantops:commit";
+/// Tag: the stack's kind (`tenant`, `tier`, ...).
+pub const TAG_KIND: &str = "tenantops:kind";
+/// Tag: the tenant a stack belongs to.
+pub const TAG_TENANT: &str = "tenantops:tenant";
+/// Tag: the tier a stack belongs to.
+pub const TAG_TIER: &str = "tenantops:tier";
+/// The tenant label that puts a tenant's stack in a rollout wave (a number; lower first).
+pub const WAVE_LABEL: &str = "wave";
+
+/// One stack as the repository wants it.
+#[derive(Clone, Debug)]
+pub struct DesiredStack {
+    pub name: String,
+    pub kind: StackKind,
+    pub tenant: Option<String>,
+    pub tier: Option<String>,
+    /// Rollout wave of a tenant stack (its tenant's `wave` label; 0 without one).
+    pub wave: u32,
+    pub template: String,
+    /// The template is over the `TemplateBody` limit and goes through the artifact bucket.
+    pub upload_s3: bool,
+    pub parameters: BTreeMap<String, Param>,
+    /// Tags without `tenantops:hash` and `tenantops:commit`.
+    pub tags: BTreeMap<String, String>,
+    pub depends_on: Vec<String>,
+}
+
+impl DesiredStack {
+    /// The hash with parameters as written (producer outputs as references): what an
+    /// offline plan compares.
+    #[must_use]
+    pub fn spec_hash(&self) -> String {
+        digest(
+            &self.template,
+            &serde_json::to_string(&self.parameters).unwrap_or_default(),
+            &self.tags,
+        )
+    }
+
+    /// The hash with parameters resolved to values: the `tenantops:hash` tag.
+    #[must_use]
+    pub fn hash(&self, resolved: &BTreeMap<String, String>) -> String {
+        digest(
+            &self.template,
+            &serde_json::to_string(resolved).unwrap_or_default(),
+            &self.tags,
+        )
+    }
+
+    /// Parameters with producer outputs looked up in `outputs` (stack → output →
+    /// value). `Err` names the first output that is not there.
+    ///
+    /// # Errors
+    /// `stack.output` of the first missing output.
+    pub fn resolve(
+        &self,
+        outputs: &BTreeMap<String, BTreeMap<String, String>>,
+    ) -> Result<BTreeMap<String, String>, String> {
+        self.parameters
+            .iter()
+            .map(|(key, param)| match param {
+                Param::Value { value } => Ok((key.clone(), value.clone())),
+                Param::Output { stack, output } => outputs
+                    .get(stack)
+                    .and_then(|o| o.get(output))
+                    .map(|v| (key.clone(), v.clone()))
+                    .ok_or_else(|| format!("{stack}.{output}")),
+            })
+            .collect()
+    }
+}
+
+fn digest(template: &str, params: &str, tags: &BTreeMap<String, String>) -> String {
+    let mut h = Sha256::new();
+    h.update(b"tenantops-hash-v1\0");
+    h.update(template.as_bytes());
+    h.update(b"\0");
+    h.update(params.as_bytes());
+    h.update(b"\0");
+    for (k, v) in tags {
+        if k != TAG_HASH && k != TAG_COMMIT {
+            h.update(k.as_bytes());
+            h.update(b"=");
+            h.update(v.as_bytes());
+            h.update(b"\0");
+        }
+    }
+    h.finalize().iter().fold(String::with_capacity(64), |mut s, b| {
+        use std::fmt::Write as _;
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// The repository's desired state.
+#[derive(Debug)]
+pub struct Desired {
+    pub stage: String,
+    /// `<prefix>-<stage>`: every stack name starts with it.
+    pub base: String,
+    pub artifact_bucket: Option<String>,
+    pub stacks: Vec<DesiredStack>,
+    /// Tenants in the repository (any state).
+    pub tenants: usize,
+    /// Tenants whose files failed to load are impossible here (apply refuses an
+    /// incomplete repository), so every tenant stack not desired is really unwanted.
+    pub offboarding: Vec<String>,
+}
+
+impl Desired {
+    /// The desired state of a validated, rendered repository.
+    #[must_use]
+    pub fn new(repo: &Repo, rendered: Rendered) -> Desired {
+        let Some(platform) = repo.platform.as_ref().map(|p| &p.value) else {
+            return Desired {
+                stage: String::new(),
+                base: String::new(),
+                artifact_bucket: None,
+                stacks: Vec::new(),
+                tenants: 0,
+                offboarding: Vec::new(),
+            };
+        };
+        let waves: BTreeMap<&str, u32> = repo
+            .tenants
+            .iter()
+            .map(|t| {
+                let wave = t
+                    .value
+                    .labels
+                    .get(WAVE_LABEL)
+                    .and_then(|w| w.parse().ok())
+                    .unwrap_or(0);
+                (t.value.id.as_str(), wave)
+            })
+            .collect();
+        let stacks = rendered
+            .stacks
+            .into_iter()
+            .map(|s| {
+                let tenant = s.spec.tags.get(TAG_TENANT).cloned();
+                let wave = match (s.spec.kind, &tenant) {
+                    (StackKind::Tenant, Some(t)) => waves.get(t.as_str()).copied().unwrap_or(0),
+                    _ => 0,
+                };
+                DesiredStack {
+                    tier: s.spec.tags.get(TAG_TIER).cloned(),
+                    tenant,
+                    wave,
+                    template: s.template.unwrap_or_default(),
+                    upload_s3: s.upload == "s3",
+                    name: s.spec.name,
+                    kind: s.spec.kind,
+                    parameters: s.spec.parameters,
+                    tags: s.spec.tags,
+                    depends_on: s.spec.depends_on,
+                }
+            })
+            .collect();
+        Desired {
+            stage: platform.stage.clone(),
+            base: crate::naming::base(platform),
+            artifact_bucket: platform.cloudformation.artifact_bucket.clone(),
+            stacks,
+            tenants: repo.tenants.len(),
+            offboarding: rendered.offboarding,
+        }
+    }
+
+    /// Whether a live stack's tags say it belongs to this stage and tenantops manages it.
+    #[must_use]
+    pub fn manages(&self, tags: &BTreeMap<String, String>) -> bool {
+        tags.get(TAG_MANAGED).is_some_and(|v| v == "true")
+            && tags.get(TAG_STAGE).is_some_and(|v| *v == self.stage)
+    }
+}
+
+/// What happens to a stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Create,
+    Update,
+    /// A stack whose create failed (`ROLLBACK_COMPLETE`): deleted, then created again.
+    Recreate,
+    Delete,
+}
+
+impl Action {
+    /// The plan's symbol: `+` create, `~` update, `!` recreate (replace), `-` delete.
+    #[must_use]
+    pub fn symbol(self) -> char {
+        match self {
+            Action::Create => '+',
+            Action::Update => '~',
+            Action::Recreate => '!',
+            Action::Delete => '-',
+        }
+    }
+
+    #[must_use]
+    pub fn word(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Recreate => "recreate",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+/// One stack that changes.
+#[derive(Clone, Debug, Serialize)]
+pub struct Change {
+    pub stack: String,
+    pub kind: StackKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+    pub wave: u32,
+    pub action: Action,
+    /// Why, when it is not plain (a failed create, parameters known only after a producer applies).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Resource-level changes (a live plan's change set, or a new stack's resources).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<ResourceChange>,
+}
+
+/// The changes a run makes, in apply order (deletions last, dependents first).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Plan {
+    /// `live` or `base <rev>`.
+    pub against: String,
+    pub changes: Vec<Change>,
+    pub unchanged: usize,
+}
+
+impl Plan {
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    #[must_use]
+    pub fn count(&self, action: Action) -> usize {
+        self.changes.iter().filter(|c| c.action == action).count()
+    }
+}
+
+fn change(stack: &DesiredStack, action: Action, reason: Option<String>) -> Change {
+    Change {
+        stack: stack.name.clone(),
+        kind: stack.kind,
+        tenant: stack.tenant.clone(),
+        tier: stack.tier.clone(),
+        wave: stack.wave,
+        action,
+        reason,
+        resources: Vec::new(),
+    }
+}
+
+/// A stack that is no longer wanted, from what is known of it.
+fn removal(name: &str, tags: &BTreeMap<String, String>) -> Change {
+    let kind = match tags.get(TAG_KIND).map(String::as_str) {
+        Some("network") => StackKind::Network,
+        Some("router") => StackKind::Router,
+        Some("usage-plans") => StackKind::UsagePlans,
+        Some("tier") => StackKind::Tier,
+        Some("pack") => StackKind::Pack,
+        _ => StackKind::Tenant,
+    };
+    Change {
+        stack: name.to_owned(),
+        kind,
+        tenant: tags.get(TAG_TENANT).cloned(),
+        tier: tags.get(TAG_TIER).cloned(),
+        wave: 0,
+        action: Action::Delete,
+        reason: None,
+        resources: Vec::new(),
+    }
+}
+
+/// Deletions go last, in reverse apply order: tenants before packs, tiers, routers and
+/// the network they use.
+fn order_deletions(changes: &mut [Change]) {
+    changes.sort_by(|a, b| {
+        let del = |c: &Change| c.action == Action::Delete;
+        del(a)
+            .cmp(&del(b))
+            .then_with(|| {
+                if del(a) && del(b) {
+                    b.kind.cmp(&a.kind).then_with(|| a.stack.cmp(&b.stack))
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+            })
+    });
+}
+
+/// What a pull request changes: the work tree (or head) against the base revision,
+/// offline. Parameters are compared as written.
+#[must_use]
+pub fn offline(head: &Desired, base: &Desired, base_rev: &str) -> Plan {
+    let old: BTreeMap<&str, &DesiredStack> =
+        base.stacks.iter().map(|s| (s.name.as_str(), s)).collect();
+    let mut plan = Plan {
+        against: format!("base {base_rev}"),
+        ..Plan::default()
+    };
+    let mut seen = BTreeSet::new();
+    for stack in &head.stacks {
+        seen.insert(stack.name.as_str());
+        match old.get(stack.name.as_str()) {
+            None => {
+                let mut c = change(stack, Action::Create, None);
+                c.resources = template_resources(&stack.template);
+                plan.changes.push(c);
+            }
+            Some(before) if before.spec_hash() != stack.spec_hash() => {
+                let mut c = change(stack, Action::Update, None);
+                c.resources = template_diff(&before.template, &stack.template);
+                if c.resources.is_empty() {
+                    c.reason = Some("parameters or tags change".to_owned());
+                }
+                plan.changes.push(c);
+            }
+            Some(_) => plan.unchanged += 1,
+        }
+    }
+    for stack in &base.stacks {
+        if !seen.contains(stack.name.as_str()) {
+            plan.changes.push(removal(&stack.name, &stack.tags));
+        }
+    }
+    order_deletions(&mut plan.changes);
+    plan
+}
+
+/// The desired state against live stacks: by hash tag, without an API call. Change
+/// sets for the updates are added by [`apply::describe_updates`].
+#[must_use]
+pub fn live(desired: &Desired, live: &[LiveStack]) -> Plan {
+    let by_name: BTreeMap<&str, &LiveStack> = live.iter().map(|s| (s.name.as_str(), s)).collect();
+    let outputs = outputs_of(live);
+    let mut plan = Plan {
+        against: "live".to_owned(),
+        ..Plan::default()
+    };
+    let wanted: BTreeSet<&str> = desired.stacks.iter().map(|s| s.name.as_str()).collect();
+    for stack in &desired.stacks {
+        let current = by_name.get(stack.name.as_str());
+        let resolved = stack.resolve(&outputs);
+        let c = match (current, &resolved) {
+            (None, _) => {
+                let mut c = change(stack, Action::Create, None);
+                c.resources = template_resources(&stack.template);
+                c
+            }
+            (Some(l), _) if needs_recreate(&l.status) => change(
+                stack,
+                Action::Recreate,
+                Some(format!("its last create failed ({})", l.status)),
+            ),
+            (Some(l), Ok(values)) => {
+                if l.tags.get(TAG_HASH) == Some(&stack.hash(values)) && stable(&l.status) {
+                    plan.unchanged += 1;
+                    continue;
+                }
+                let reason = (!stable(&l.status)).then(|| format!("stack is {}", l.status));
+                change(stack, Action::Update, reason)
+            }
+            (Some(_), Err(missing)) => change(
+                stack,
+                Action::Update,
+                Some(format!("parameters known once `{missing}` is deployed")),
+            ),
+        };
+        plan.changes.push(c);
+    }
+    for l in live {
+        if !wanted.contains(l.name.as_str()) && desired.manages(&l.tags) {
+            plan.changes.push(removal(&l.name, &l.tags));
+        }
+    }
+    order_deletions(&mut plan.changes);
+    plan
+}
+
+/// Outputs of live stacks, by stack.
+#[must_use]
+pub fn outputs_of(live: &[LiveStack]) -> BTreeMap<String, BTreeMap<String, String>> {
+    live.iter()
+        .map(|s| (s.name.clone(), s.outputs.clone()))
+        .collect()
+}
+
+/// A stack left by a failed create: it can only be deleted.
+#[must_use]
+pub fn needs_recreate(status: &str) -> bool {
+    matches!(
+        status,
+        "ROLLBACK_COMPLETE" | "ROLLBACK_FAILED" | "REVIEW_IN_PROGRESS"
+    )
+}
+
+/// A status from which a stack is usable as it is.
+#[must_use]
+pub fn stable(status: &str) -> bool {
+    matches!(
+        status,
+        "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "IMPORT_COMPLETE"
+    )
+}
+
+/// Every resource of a new stack, as adds.
+fn template_resources(template: &str) -> Vec<ResourceChange> {
+    resources(template)
+        .into_iter()
+        .map(|(logical_id, (resource_type, _))| ResourceChange {
+            action: "Add".to_owned(),
+            logical_id,
+            resource_type,
+            replacement: None,
+        })
+        .collect()
+}
+
+/// Resources of a template: logical id → (type, definition).
+fn resources(template: &str) -> BTreeMap<String, (String, serde_json::Value)> {
+    let value: serde_json::Value = serde_json::from_str(template).unwrap_or_default();
+    value
+        .get("Resources")
+        .and_then(serde_json::Value::as_object)
+        .map(|r| {
+            r.iter()
+                .map(|(id, def)| {
+                    let ty = def
+                        .get("Type")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned();
+                    (id.clone(), (ty, def.clone()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Resource-level differences between two templates (offline: no replacement
+/// information, which only CloudFormation knows).
+fn template_diff(before: &str, after: &str) -> Vec<ResourceChange> {
+    let old = resources(before);
+    let new = resources(after);
+    let mut out = Vec::new();
+    for (id, (ty, def)) in &new {
+        let action = match old.get(id) {
+            None => "Add",
+            Some((old_ty, _)) if old_ty != ty => {
+                out.push(ResourceChange {
+                    action: "Modify".to_owned(),
+                    logical_id: id.clone(),
+                    resource_type: ty.clone(),
+                    replacement: Some("True".to_owned()),
+                });
+                continue;
+            }
+            Some((_, old_def)) if old_def != def => "Modify",
+            Some(_) => continue,
+        };
+        out.push(ResourceChange {
+            action: action.to_owned(),
+            logical_id: id.clone(),
+            resource_type: ty.clone(),
+            replacement: None,
+        });
+    }
+    for (id, (ty, _)) in &old {
+        if !new.contains_key(id) {
+            out.push(ResourceChange {
+                action: "Remove".to_owned(),
+                logical_id: id.clone(),
+                resource_type: ty.clone(),
+                replacement: None,
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,318 @@
+//! `plan --live` and `apply` against a real moto server on loopback, through the real SDK clients: convergence from empty, single-stack updates and creates, deletion guards, idempotency counted at the server, SIGKILL recovery, the stage lock and unsteady ECS services.
+
+mod common;
+
+use common::{Fixture, Moto, assert_contains, tenant};
+
+const FAST: &[&str] = &["--yes", "--poll", "0.05", "--steady-timeout", "20"];
+
+fn apply(moto: &Moto, f: &Fixture, extra: &[&str]) -> common::Run {
+    let mut args = vec!["apply"];
+    args.extend_from_slice(FAST);
+    args.extend_from_slice(extra);
+    moto.run(f.path(), &args)
+}
+
+fn report(run: &common::Run) -> serde_json::Value {
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("apply --format json printed no JSON ({e}):\n{}", run.all()))
+}
+
+/// (stack, result) of every stack the report lists.
+fn results(run: &common::Run) -> Vec<(String, String)> {
+    report(run)["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| {
+            (
+                r["stack"].as_str().unwrap_or_default().to_owned(),
+                r["result"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+const SHIPPED_STACKS: usize = 12;
+
+#[test]
+fn apply_from_empty_then_a_rerun_makes_no_mutating_call() {
+    let moto = Moto::start(0.3, &[]);
+    let f = Fixture::example();
+    f.commit("fleet");
+
+    let plan = moto.run(f.path(), &["plan", "--live", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 4, "{}", plan.all());
+    assert_contains(&plan.stdout, "+ saas-prod-tenant-globex (tenant globex, wave 1)");
+    assert_contains(&plan.stdout, "12 to create, 0 unchanged");
+
+    let mark = moto.mark();
+    let first = apply(&moto, &f, &["--format", "json"]);
+    assert_eq!(first.code, 0, "{}", first.all());
+    let created = results(&first);
+    assert_eq!(created.len(), SHIPPED_STACKS, "{created:?}");
+    assert!(created.iter().all(|(_, r)| r == "created"), "{created:?}");
+    let calls = moto.since(mark);
+    assert_eq!(calls.get("CreateStack"), Some(&(SHIPPED_STACKS + 1)), "one per stack and the lock: {calls:?}");
+    assert_eq!(calls.get("DeleteStack"), Some(&1), "the lock is released: {calls:?}");
+    // What tenantops says it did is what moto saw.
+    let said = report(&first)["api_calls"].clone();
+    for (action, n) in &calls {
+        assert_eq!(said[action].as_u64(), Some(*n as u64), "{action}: {said} vs {calls:?}");
+    }
+
+    // Every stack carries its hash and commit tags.
+    let tags = moto.python(
+        "s = cfn.describe_stacks(StackName='saas-prod-tenant-globex')['Stacks'][0]\nprint({t['Key']: t['Value'] for t in s['Tags']})",
+    );
+    for key in ["tenantops:hash", "tenantops:commit", "tenantops:tenant': 'globex", "tenantops:stage': 'prod"] {
+        assert_contains(&tags, key);
+    }
+
+    let mark = moto.mark();
+    let again = apply(&moto, &f, &[]);
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert_contains(&again.stdout, "nothing to apply (12 stacks unchanged)");
+    assert_eq!(moto.mutating_since(mark), 0, "{:?}", moto.since(mark));
+    assert_eq!(
+        moto.since(mark),
+        [("DescribeStacks".to_owned(), 1)].into_iter().collect(),
+        "an unchanged fleet costs the listing only"
+    );
+    let plan = moto.run(f.path(), &["plan", "--live", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    assert_contains(&plan.stdout, "no changes, 12 unchanged");
+}
+
+#[test]
+fn a_tenant_change_updates_only_its_stack_and_a_new_tenant_is_one_create() {
+    let moto = Moto::start(0.2, &[]);
+    let f = Fixture::example();
+    assert_eq!(apply(&moto, &f, &[]).code, 0);
+
+    let globex = f.read("tenants/globex.yaml").replace("desired_count: 2", "desired_count: 3");
+    f.write("tenants/globex.yaml", globex);
+    let plan = moto.run(f.path(), &["plan", "--live", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 4, "{}", plan.all());
+    assert_contains(&plan.stdout, "~ saas-prod-tenant-globex (tenant globex, wave 1)");
+    assert_contains(&plan.stdout, "1 to update, 11 unchanged");
+    let mark = moto.mark();
+    let run = apply(&moto, &f, &["--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(
+        results(&run),
+        vec![("saas-prod-tenant-globex".to_owned(), "updated".to_owned())]
+    );
+    let calls = moto.since(mark);
+    assert_eq!(calls.get("CreateChangeSet"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("ExecuteChangeSet"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("CreateStack"), Some(&1), "only the lock: {calls:?}");
+    let count = moto.python(
+        "ecs = session.client('ecs', endpoint_url=cfn.meta.endpoint_url)\nprint(ecs.describe_services(cluster='saas-prod-advanced', services=['saas-prod-globex-orders'])['services'][0]['desiredCount'])",
+    );
+    assert_eq!(count.trim(), "3");
+
+    f.write("tenants/initrode.yaml", tenant("initrode", "advanced"));
+    assert_eq!(f.run(&["lock"]).code, 0);
+    let run = apply(&moto, &f, &["--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(
+        results(&run),
+        vec![("saas-prod-tenant-initrode".to_owned(), "created".to_owned())]
+    );
+}
+
+#[test]
+fn offboarding_is_refused_without_the_guard_and_deletes_with_it() {
+    let moto = Moto::start(0.2, &[]);
+    let f = Fixture::example();
+    assert_eq!(apply(&moto, &f, &[]).code, 0);
+
+    let umbrella = format!("{}state: offboarding\n", f.read("tenants/umbrella.yaml"));
+    f.write("tenants/umbrella.yaml", umbrella);
+    let mark = moto.mark();
+    let refused = apply(&moto, &f, &[]);
+    assert_eq!(refused.code, 6, "{}", refused.all());
+    assert_contains(&refused.stderr, "saas-prod-tenant-umbrella");
+    assert_contains(&refused.stderr, "--allow-destroy");
+    assert_eq!(moto.mutating_since(mark), 0, "a refused run changes nothing");
+
+    // Two more tenants gone, with a limit of 2: refused as a whole.
+    f.remove("tenants/globex.yaml");
+    f.remove("tenants/wayne.yaml");
+    assert_eq!(f.run(&["lock"]).code, 0);
+    let over = apply(&moto, &f, &["--allow-destroy", "--max-destroy", "2"]);
+    assert_eq!(over.code, 6, "{}", over.all());
+    assert_contains(&over.stderr, "over --max-destroy 2");
+    assert_eq!(moto.mutating_since(mark), 0);
+
+    let run = apply(&moto, &f, &["--allow-destroy", "--max-destroy", "4", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let doc = report(&run);
+    let deleted: Vec<&str> = doc["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter(|r| r["result"] == "deleted")
+        .map(|r| r["stack"].as_str().unwrap_or_default())
+        .collect();
+    for stack in [
+        "saas-prod-tenant-umbrella",
+        "saas-prod-tenant-globex",
+        "saas-prod-tenant-wayne",
+        "saas-prod-router-wayne",
+    ] {
+        assert!(deleted.contains(&stack), "{stack} not deleted: {doc}");
+    }
+    // Tables with DeletionPolicy: Retain are kept and named.
+    let umbrella = doc["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["stack"] == "saas-prod-tenant-umbrella")
+        .expect("umbrella");
+    assert!(
+        umbrella["retained"].as_array().is_some_and(|t| !t.is_empty()),
+        "{umbrella}"
+    );
+    let gone = moto.python(
+        "print(sorted(s['StackName'] for s in cfn.describe_stacks()['Stacks'] if s['StackStatus'] != 'DELETE_COMPLETE'))",
+    );
+    assert!(!gone.contains("umbrella") && !gone.contains("globex"), "{gone}");
+}
+
+#[test]
+fn a_repository_with_no_tenants_deletes_nothing() {
+    let moto = Moto::start(0.2, &[]);
+    let f = Fixture::example();
+    assert_eq!(apply(&moto, &f, &[]).code, 0);
+    for id in ["acme", "globex", "hooli", "initech", "stark", "umbrella", "wayne"] {
+        f.remove(&format!("tenants/{id}.yaml"));
+    }
+    assert_eq!(f.run(&["lock"]).code, 0, "{}", f.run(&["lock"]).all());
+    let mark = moto.mark();
+    let run = apply(&moto, &f, &["--allow-destroy", "--max-destroy", "100"]);
+    assert_eq!(run.code, 6, "{}", run.all());
+    assert_contains(&run.stderr, "never deletes anything");
+    assert_eq!(moto.mutating_since(mark), 0);
+}
+
+#[test]
+fn an_apply_killed_mid_run_converges_when_run_again() {
+    // Services take a second to start, so the kill lands while stacks are in flight.
+    let moto = Moto::start(1.0, &[]);
+    let f = Fixture::example();
+    let mut child = moto
+        .command(f.path(), &["apply", "--yes", "--poll", "0.05"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("apply");
+    let started = std::time::Instant::now();
+    // Kill once the first tenant stack is being created.
+    loop {
+        let creates = moto.since(0).get("CreateStack").copied().unwrap_or(0);
+        if creates >= 10 || started.elapsed() > std::time::Duration::from_secs(60) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let held = moto.python(
+        "print([s['StackStatus'] for s in cfn.describe_stacks()['Stacks'] if s['StackName'] == 'saas-prod-tenantops-lock'])",
+    );
+    assert_contains(&held, "CREATE_COMPLETE");
+
+    // The lock's holder is a dead process of this host: taken over.
+    let run = apply(&moto, &f, &["--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let done = results(&run);
+    assert!(!done.is_empty() && done.len() < SHIPPED_STACKS, "{done:?}");
+    let mark = moto.mark();
+    let again = apply(&moto, &f, &[]);
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert_eq!(moto.mutating_since(mark), 0, "{}", again.all());
+}
+
+#[test]
+fn a_held_stage_lock_refuses_and_break_lock_takes_it() {
+    let moto = Moto::start(0.2, &[]);
+    let f = Fixture::example();
+    moto.python(
+        "cfn.create_stack(StackName='saas-prod-tenantops-lock', TemplateBody='{\"Resources\":{\"Lock\":{\"Type\":\"AWS::CloudFormation::WaitConditionHandle\"}}}', Tags=[{'Key':'tenantops:lock-holder','Value':'ci-runner-7:4242'},{'Key':'tenantops:lock-since','Value':'2026-11-27T10:00:00Z'}])",
+    );
+    let mark = moto.mark();
+    let run = apply(&moto, &f, &[]);
+    assert_eq!(run.code, 6, "{}", run.all());
+    assert_contains(&run.stderr, "another apply holds the stage lock");
+    assert_contains(&run.stderr, "ci-runner-7:4242");
+    assert_eq!(moto.since(mark).get("CreateStack"), Some(&1), "only the lock attempt");
+    assert_eq!(moto.mutating_since(mark), 1);
+
+    let run = apply(&moto, &f, &["--break-lock"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+}
+
+#[test]
+fn a_tenant_that_never_gets_steady_fails_alone_and_stops_later_waves() {
+    // globex (wave 1) never gets its tasks.
+    let moto = Moto::start(0.2, &["globex"]);
+    let f = Fixture::example();
+    let run = apply(
+        &moto,
+        &f,
+        &["--format", "json", "--steady-timeout", "2"],
+    );
+    assert_eq!(run.code, 5, "{}", run.all());
+    let doc = report(&run);
+    let by_stack: std::collections::BTreeMap<String, (String, String)> = doc["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| {
+            (
+                r["stack"].as_str().unwrap_or_default().to_owned(),
+                (
+                    r["result"].as_str().unwrap_or_default().to_owned(),
+                    r["reason"].as_str().unwrap_or_default().to_owned(),
+                ),
+            )
+        })
+        .collect();
+    let (result, reason) = &by_stack["saas-prod-tenant-globex"];
+    assert_eq!(result, "failed");
+    assert_contains(reason, "not steady");
+    assert_contains(reason, "saas-prod-globex-orders (0 of 2 running");
+    // Shared stacks before it are created; later waves are not started.
+    assert_eq!(by_stack["saas-prod-tier-advanced"].0, "created");
+    for later in ["saas-prod-tenant-stark", "saas-prod-tenant-umbrella", "saas-prod-tenant-wayne"] {
+        let (result, reason) = &by_stack[later];
+        assert_eq!(result, "skipped", "{later}");
+        assert_contains(reason, "wave 1 had 1 failure");
+    }
+
+    // The next run deploys the waves left; globex's stack itself is as desired.
+    let run = apply(&moto, &f, &["--format", "json", "--steady-timeout", "2"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let done = results(&run);
+    assert!(done.contains(&("saas-prod-tenant-wayne".to_owned(), "created".to_owned())), "{done:?}");
+    assert!(!done.iter().any(|(s, _)| s == "saas-prod-tenant-globex"), "{done:?}");
+}
+
+#[test]
+fn apply_refuses_to_prompt_without_a_terminal_and_invalid_input_makes_no_call() {
+    let moto = Moto::start(0.2, &[]);
+    let f = Fixture::example();
+    let mark = moto.mark();
+    let run = moto.run(f.path(), &["apply"]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert_contains(&run.stderr, "pass --yes");
+
+    f.write("tenants/broken.yaml", "id: broken\ntier: nope\n");
+    let run = apply(&moto, &f, &[]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    let plan = moto.run(f.path(), &["plan", "--live"]);
+    assert_eq!(plan.code, 1, "{}", plan.all());
+    assert!(moto.since(mark).is_empty(), "{:?}", moto.since(mark));
+}

@@ -1,0 +1,120 @@
+"""Starts moto's server (the AWS API emulator the tests drive tenantops against), after
+correcting three moto 5.2 gaps that would otherwise stop every stack tenantops renders
+or make every update look undone:
+
+- CloudFormation's AWS::ElasticLoadBalancingV2::LoadBalancer ignores `Type`, so an NLB
+  is created as an ALB and its TCP listener is refused ("Listener protocol 'TCP' must be
+  one of 'HTTP, HTTPS'"). The patch passes `Type` on, as CloudFormation does.
+- Resource types moto does not model in CloudFormation (API Gateway usage plans and
+  keys, Cloud Map namespaces, ECS capacity providers, Cognito groups, ...) are skipped,
+  so a `Ref` or `Fn::GetAtt` to one fails the whole template ("references undefined
+  resource") and outputs naming one are dropped. The patch gives each such resource a
+  stand-in with a physical id and attributes, as CloudFormation would after creating it;
+  nothing behind it exists.
+- ExecuteChangeSet leaves the stack's tags as they were; CloudFormation applies the
+  change set's tags to the stack (tenantops reads its `tenantops:hash` tag back).
+
+Other gaps (no outputs for stacks created by a CREATE change set, services that never
+start tasks) are left as they are; tenantops creates stacks with CreateStack, and
+tests/support/ecs_scheduler.py starts tasks. Usage: moto_server.py [moto_server options]
+"""
+import hashlib
+
+from moto.cloudformation import models as cfn_models
+from moto.cloudformation import parsing
+from moto.core.common_models import CloudFormationModel
+from moto.elbv2 import models as elbv2
+from moto.server import main
+
+_original = elbv2.FakeLoadBalancer.create_from_cloudformation_json.__func__
+
+
+def _with_type(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    properties = cloudformation_json["Properties"]
+    backend = elbv2.elbv2_backends[account_id][region_name]
+    return backend.create_load_balancer(
+        resource_name,
+        properties.get("SecurityGroups") or [],
+        properties.get("Subnets"),
+        scheme=properties.get("Scheme", "internet-facing"),
+        loadbalancer_type=properties.get("Type", "application"),
+    )
+
+
+elbv2.FakeLoadBalancer.create_from_cloudformation_json = classmethod(_with_type)
+
+class StandIn(CloudFormationModel):
+    """A resource moto has no model for: an id and attributes, nothing behind them."""
+
+    # moto's model registry names a model's service after its module.
+    __module__ = "moto.tenantops_tests"
+
+    def __init__(self, resource_type, name, account_id, region_name):
+        digest = hashlib.sha1(f"{resource_type}/{name}".encode()).hexdigest()[:12]
+        service = resource_type.split("::")[1].lower()
+        self.physical_resource_id = f"{name}-{digest}"
+        self.arn = f"arn:aws:{service}:{region_name}:{account_id}:{name}/{digest}"
+
+    @staticmethod
+    def cloudformation_name_type():
+        return ""
+
+    @staticmethod
+    def cloudformation_type():
+        return "AWS::TenantopsTests::StandIn"
+
+    @classmethod
+    def has_cfn_attr(cls, attr):
+        return True
+
+    def get_cfn_attribute(self, attribute_name):
+        if attribute_name.endswith("Arn"):
+            return self.arn
+        return self.physical_resource_id
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        return cls(cloudformation_json["Type"], resource_name, account_id, region_name)
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        pass
+
+    def is_created(self):
+        return True
+
+
+_resource_class = parsing.resource_class_from_type
+
+
+def _with_stand_ins(resource_type):
+    known = _resource_class(resource_type)
+    if known is None and resource_type.startswith("AWS::") and resource_type not in parsing.NULL_MODELS:
+        return StandIn
+    return known
+
+
+parsing.resource_class_from_type = _with_stand_ins
+
+_execute = cfn_models.CloudFormationBackend.execute_change_set
+
+
+def _execute_with_tags(self, change_set_name, stack_name=None):
+    change_set = self.change_sets.get(change_set_name) or next(
+        (c for c in self.change_sets.values() if c.change_set_name == change_set_name
+         and stack_name in (None, c.stack_name, c.stack_id)),
+        None,
+    )
+    _execute(self, change_set_name, stack_name)
+    if change_set is not None and change_set.tags:
+        self.stacks[change_set.stack_id].tags = change_set.tags
+
+
+cfn_models.CloudFormationBackend.execute_change_set = _execute_with_tags
+
+if __name__ == "__main__":
+    main()
