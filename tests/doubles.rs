@@ -1,0 +1,395 @@
+//! Failure states moto cannot produce, through the SDK's own test doubles (aws-smithy-mocks): a failed create left in `ROLLBACK_COMPLETE`, `UPDATE_ROLLBACK_FAILED`, bursts of throttling, an empty change set, a stack deleted out of band, a stack busy with another actor, and ECS services that never get steady.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_cloudformation::Client as Cfn;
+use aws_sdk_cloudformation::config::retry::RetryConfig;
+use aws_sdk_cloudformation::error::ErrorMetadata;
+use aws_sdk_cloudformation::operation::continue_update_rollback::ContinueUpdateRollbackOutput;
+use aws_sdk_cloudformation::operation::create_change_set::{
+    CreateChangeSetError, CreateChangeSetOutput,
+};
+use aws_sdk_cloudformation::operation::create_stack::CreateStackOutput;
+use aws_sdk_cloudformation::operation::delete_change_set::DeleteChangeSetOutput;
+use aws_sdk_cloudformation::operation::delete_stack::DeleteStackOutput;
+use aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput;
+use aws_sdk_cloudformation::operation::describe_stacks::{DescribeStacksError, DescribeStacksOutput};
+use aws_sdk_cloudformation::operation::execute_change_set::ExecuteChangeSetOutput;
+use aws_sdk_cloudformation::operation::list_stack_resources::ListStackResourcesOutput;
+use aws_sdk_cloudformation::operation::update_stack::{UpdateStackError, UpdateStackOutput};
+use aws_sdk_cloudformation::types::{
+    Change, ChangeAction, ChangeSetStatus, Replacement, ResourceChange, Stack, StackResourceSummary,
+    StackStatus, Tag,
+};
+use aws_sdk_ecs::Client as Ecs;
+use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+use aws_sdk_ecs::types::{Deployment, Service};
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use tenantops::aws::{Aws, LiveStack};
+use tenantops::deploy::apply::{Options, Outcome, Runner};
+use tenantops::deploy::progress::Progress;
+use tenantops::deploy::{DesiredStack, TAG_HASH};
+use tenantops::render::{Param, StackKind};
+
+const NAME: &str = "saas-prod-tenant-acme";
+
+fn desired() -> DesiredStack {
+    DesiredStack {
+        name: NAME.to_owned(),
+        kind: StackKind::Tenant,
+        tenant: Some("acme".to_owned()),
+        tier: Some("advanced".to_owned()),
+        wave: 0,
+        template: r#"{"Resources":{"Topic":{"Type":"AWS::SNS::Topic"}}}"#.to_owned(),
+        upload_s3: false,
+        parameters: BTreeMap::from([(
+            "Size".to_owned(),
+            Param::Value {
+                value: "2".to_owned(),
+            },
+        )]),
+        tags: BTreeMap::from([
+            ("tenantops:managed".to_owned(), "true".to_owned()),
+            ("tenantops:tenant".to_owned(), "acme".to_owned()),
+        ]),
+        depends_on: Vec::new(),
+    }
+}
+
+fn desired_hash() -> String {
+    let d = desired();
+    d.hash(&d.resolve(&BTreeMap::new()).expect("literal parameters"))
+}
+
+fn live(status: &str, hash: &str) -> LiveStack {
+    LiveStack {
+        name: NAME.to_owned(),
+        status: status.to_owned(),
+        reason: None,
+        tags: BTreeMap::from([(TAG_HASH.to_owned(), hash.to_owned())]),
+        outputs: BTreeMap::new(),
+    }
+}
+
+fn stack(status: StackStatus, hash: &str) -> DescribeStacksOutput {
+    DescribeStacksOutput::builder()
+        .stacks(
+            Stack::builder()
+                .stack_name(NAME)
+                .stack_status(status)
+                .tags(Tag::builder().key(TAG_HASH).value(hash).build())
+                .build(),
+        )
+        .build()
+}
+
+fn not_found() -> DescribeStacksError {
+    DescribeStacksError::generic(
+        ErrorMetadata::builder()
+            .code("ValidationError")
+            .message(format!("Stack with id {NAME} does not exist"))
+            .build(),
+    )
+}
+
+fn no_resources() -> Rule {
+    mock!(Cfn::list_stack_resources).then_output(|| ListStackResourcesOutput::builder().build())
+}
+
+const THROTTLING: &str = r#"<ErrorResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>1</RequestId></ErrorResponse>"#;
+
+fn opts() -> Options {
+    Options {
+        concurrency: 1,
+        steady_timeout: Duration::from_millis(300),
+        busy_timeout: Duration::from_millis(300),
+        stack_timeout: Duration::from_secs(5),
+        poll_initial: Duration::from_millis(1),
+        poll_max: Duration::from_millis(10),
+        commit: "abc123".to_owned(),
+        ..Options::default()
+    }
+}
+
+fn runner(cfn: &[&Rule], ecs: &[&Rule]) -> Runner {
+    let cfn = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, cfn, |c| c
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(tenantops::aws::RETRY_ATTEMPTS)
+                .with_initial_backoff(Duration::from_millis(1))
+                .with_max_backoff(Duration::from_millis(5))
+        ));
+    let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, ecs);
+    let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, &[]);
+    Runner::new(
+        Arc::new(Aws::from_clients(cfn, ecs, s3)),
+        opts(),
+        Arc::new(Progress::Silent),
+        None,
+        &[],
+    )
+}
+
+#[tokio::test]
+async fn a_failed_create_in_rollback_complete_is_deleted_and_created_again() {
+    let delete = mock!(Cfn::delete_stack).then_output(|| DeleteStackOutput::builder().build());
+    let create = mock!(Cfn::create_stack).then_output(|| CreateStackOutput::builder().build());
+    let hash = desired_hash();
+    let describe = mock!(Cfn::describe_stacks)
+        .sequence()
+        .error(not_found)
+        .output(move || stack(StackStatus::CreateComplete, &hash))
+        .build();
+    let resources = no_resources();
+    let r = runner(&[&delete, &create, &describe, &resources], &[]);
+    let (outcome, reason) = r
+        .converge(&desired(), Some(live("ROLLBACK_COMPLETE", "old")))
+        .await;
+    assert_eq!(outcome, Outcome::Recreated, "{reason:?}");
+    assert_eq!(delete.num_calls(), 1);
+    assert_eq!(create.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn update_rollback_failed_is_continued_then_updated() {
+    let cont = mock!(Cfn::continue_update_rollback)
+        .then_output(|| ContinueUpdateRollbackOutput::builder().build());
+    let describe = mock!(Cfn::describe_stacks)
+        .sequence()
+        .output(|| stack(StackStatus::UpdateRollbackComplete, "old"))
+        .output(|| stack(StackStatus::UpdateComplete, "new"))
+        .build();
+    let create_cs =
+        mock!(Cfn::create_change_set).then_output(|| CreateChangeSetOutput::builder().build());
+    let describe_cs = mock!(Cfn::describe_change_set).then_output(|| {
+        DescribeChangeSetOutput::builder()
+            .status(ChangeSetStatus::CreateComplete)
+            .changes(
+                Change::builder()
+                    .resource_change(
+                        ResourceChange::builder()
+                            .action(ChangeAction::Modify)
+                            .logical_resource_id("Topic")
+                            .resource_type("AWS::SNS::Topic")
+                            .replacement(Replacement::False)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let execute =
+        mock!(Cfn::execute_change_set).then_output(|| ExecuteChangeSetOutput::builder().build());
+    let resources = no_resources();
+    let r = runner(
+        &[&cont, &describe, &create_cs, &describe_cs, &execute, &resources],
+        &[],
+    );
+    let (outcome, reason) = r
+        .converge(&desired(), Some(live("UPDATE_ROLLBACK_FAILED", "old")))
+        .await;
+    assert_eq!(outcome, Outcome::Updated, "{reason:?}");
+    assert_eq!(cont.num_calls(), 1);
+    assert_eq!(execute.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_burst_of_throttling_is_retried_with_backoff() {
+    let create = mock!(Cfn::create_stack)
+        .sequence()
+        .http_status(400, Some(THROTTLING.to_owned()))
+        .times(5)
+        .output(|| CreateStackOutput::builder().build())
+        .build();
+    let hash = desired_hash();
+    let describe = mock!(Cfn::describe_stacks)
+        .then_output(move || stack(StackStatus::CreateComplete, &hash));
+    let resources = no_resources();
+    let r = runner(&[&create, &describe, &resources], &[]);
+    let (outcome, reason) = r.converge(&desired(), None).await;
+    assert_eq!(outcome, Outcome::Created, "{reason:?}");
+    assert_eq!(create.num_calls(), 6, "5 throttled attempts, then success");
+}
+
+#[tokio::test]
+async fn throttling_past_the_retry_budget_fails_the_stack_with_the_reason() {
+    let create = mock!(Cfn::create_stack)
+        .sequence()
+        .http_status(400, Some(THROTTLING.to_owned()))
+        .repeatedly()
+        .build();
+    let r = runner(&[&create], &[]);
+    let (outcome, reason) = r.converge(&desired(), None).await;
+    assert_eq!(outcome, Outcome::Failed);
+    let reason = reason.expect("a reason");
+    assert!(reason.contains("Rate exceeded"), "{reason}");
+    assert_eq!(
+        create.num_calls(),
+        tenantops::aws::RETRY_ATTEMPTS as usize
+    );
+}
+
+fn no_changes_change_set() -> Rule {
+    mock!(Cfn::describe_change_set).then_output(|| {
+        DescribeChangeSetOutput::builder()
+            .status(ChangeSetStatus::Failed)
+            .status_reason("The submitted information didn't contain changes. Submit different information to create a change set.")
+            .build()
+    })
+}
+
+#[tokio::test]
+async fn an_empty_change_set_updates_the_tags_only() {
+    let create_cs =
+        mock!(Cfn::create_change_set).then_output(|| CreateChangeSetOutput::builder().build());
+    let describe_cs = no_changes_change_set();
+    let delete_cs =
+        mock!(Cfn::delete_change_set).then_output(|| DeleteChangeSetOutput::builder().build());
+    let update = mock!(Cfn::update_stack)
+        .match_requests(|r| r.use_previous_template() == Some(true))
+        .then_output(|| UpdateStackOutput::builder().build());
+    let execute =
+        mock!(Cfn::execute_change_set).then_output(|| ExecuteChangeSetOutput::builder().build());
+    let hash = desired_hash();
+    let describe = mock!(Cfn::describe_stacks)
+        .then_output(move || stack(StackStatus::UpdateComplete, &hash));
+    let r = runner(
+        &[&create_cs, &describe_cs, &delete_cs, &update, &execute, &describe],
+        &[],
+    );
+    let (outcome, reason) = r
+        .converge(&desired(), Some(live("UPDATE_COMPLETE", "old")))
+        .await;
+    assert_eq!(outcome, Outcome::Updated, "{reason:?}");
+    assert_eq!(update.num_calls(), 1);
+    assert_eq!(delete_cs.num_calls(), 1, "the failed change set is cleaned up");
+    assert_eq!(execute.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn an_empty_change_set_with_nothing_to_update_is_unchanged() {
+    let create_cs =
+        mock!(Cfn::create_change_set).then_output(|| CreateChangeSetOutput::builder().build());
+    let describe_cs = no_changes_change_set();
+    let delete_cs =
+        mock!(Cfn::delete_change_set).then_output(|| DeleteChangeSetOutput::builder().build());
+    let update = mock!(Cfn::update_stack).then_error(|| {
+        UpdateStackError::generic(
+            ErrorMetadata::builder()
+                .code("ValidationError")
+                .message("No updates are to be performed.")
+                .build(),
+        )
+    });
+    let r = runner(&[&create_cs, &describe_cs, &delete_cs, &update], &[]);
+    let (outcome, reason) = r
+        .converge(&desired(), Some(live("UPDATE_COMPLETE", "old")))
+        .await;
+    assert_eq!(outcome, Outcome::Unchanged, "{reason:?}");
+}
+
+#[tokio::test]
+async fn a_stack_deleted_out_of_band_is_created_again() {
+    let create_cs = mock!(Cfn::create_change_set).then_error(|| {
+        CreateChangeSetError::generic(
+            ErrorMetadata::builder()
+                .code("ValidationError")
+                .message(format!("Stack [{NAME}] does not exist"))
+                .build(),
+        )
+    });
+    let create = mock!(Cfn::create_stack).then_output(|| CreateStackOutput::builder().build());
+    let hash = desired_hash();
+    let describe = mock!(Cfn::describe_stacks)
+        .then_output(move || stack(StackStatus::CreateComplete, &hash));
+    let resources = no_resources();
+    let r = runner(&[&create_cs, &create, &describe, &resources], &[]);
+    // The listing still showed it.
+    let (outcome, reason) = r
+        .converge(&desired(), Some(live("UPDATE_COMPLETE", "old")))
+        .await;
+    assert_eq!(outcome, Outcome::Created, "{reason:?}");
+    assert_eq!(create.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_stack_busy_with_another_actor_is_waited_for() {
+    let hash = desired_hash();
+    let describe = mock!(Cfn::describe_stacks)
+        .sequence()
+        .output(|| stack(StackStatus::UpdateInProgress, "other"))
+        .times(3)
+        .output(move || stack(StackStatus::UpdateComplete, &hash))
+        .build();
+    let r = runner(&[&describe], &[]);
+    let (outcome, reason) = r
+        .converge(&desired(), Some(live("UPDATE_IN_PROGRESS", "other")))
+        .await;
+    // The other actor deployed exactly what tenantops wants.
+    assert_eq!(outcome, Outcome::Unchanged, "{reason:?}");
+    assert_eq!(describe.num_calls(), 4);
+}
+
+#[tokio::test]
+async fn a_stack_that_stays_busy_fails_after_the_bounded_wait() {
+    let describe = mock!(Cfn::describe_stacks)
+        .sequence()
+        .output(|| stack(StackStatus::UpdateInProgress, "other"))
+        .repeatedly()
+        .build();
+    let r = runner(&[&describe], &[]);
+    let (outcome, reason) = r
+        .converge(&desired(), Some(live("UPDATE_IN_PROGRESS", "other")))
+        .await;
+    assert_eq!(outcome, Outcome::Failed);
+    let reason = reason.expect("a reason");
+    assert!(reason.contains("stayed busy"), "{reason}");
+}
+
+#[tokio::test]
+async fn an_ecs_service_that_never_gets_steady_fails_the_tenant() {
+    let create = mock!(Cfn::create_stack).then_output(|| CreateStackOutput::builder().build());
+    let hash = desired_hash();
+    let describe = mock!(Cfn::describe_stacks)
+        .then_output(move || stack(StackStatus::CreateComplete, &hash));
+    let resources = mock!(Cfn::list_stack_resources).then_output(|| {
+        ListStackResourcesOutput::builder()
+            .stack_resource_summaries(
+                StackResourceSummary::builder()
+                    .logical_resource_id("OrdersService")
+                    .resource_type("AWS::ECS::Service")
+                    .physical_resource_id(
+                        "arn:aws:ecs:us-east-1:123456789012:service/saas-prod-advanced/saas-prod-acme-orders",
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let services = mock!(Ecs::describe_services)
+        .match_requests(|r| r.cluster() == Some("saas-prod-advanced"))
+        .then_output(|| {
+            DescribeServicesOutput::builder()
+                .services(
+                    Service::builder()
+                        .service_name("saas-prod-acme-orders")
+                        .status("ACTIVE")
+                        .desired_count(2)
+                        .running_count(1)
+                        .deployments(Deployment::builder().status("PRIMARY").build())
+                        .deployments(Deployment::builder().status("ACTIVE").build())
+                        .build(),
+                )
+                .build()
+        });
+    let r = runner(&[&create, &describe, &resources], &[&services]);
+    let (outcome, reason) = r.converge(&desired(), None).await;
+    assert_eq!(outcome, Outcome::Failed);
+    let reason = reason.expect("a reason");
+    assert!(
+        reason.contains("not steady") && reason.contains("saas-prod-acme-orders (1 of 2 running, 2 deployments"),
+        "{reason}"
+    );
+    assert!(services.num_calls() >= 2, "polled until the timeout");
+}
