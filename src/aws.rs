@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_sdk_cloudformation::error::{DisplayErrorContext, ProvideErrorMetadata};
-use aws_sdk_cloudformation::types::{
-    Capability, ChangeSetType, Parameter, Tag,
-};
+use aws_sdk_cloudformation::types::{Capability, ChangeSetType, Parameter, Tag};
 
 /// Attempts per request (the first and its retries) on throttling and 5xx errors.
 pub const RETRY_ATTEMPTS: u32 = 8;
@@ -221,13 +219,12 @@ pub struct Aws {
 impl Aws {
     /// Clients from the standard AWS configuration and `settings`.
     pub async fn connect(settings: &Settings) -> Aws {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(RETRY_ATTEMPTS)
-                    .with_initial_backoff(Duration::from_millis(200))
-                    .with_max_backoff(Duration::from_secs(20)),
-            );
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(RETRY_ATTEMPTS)
+                .with_initial_backoff(Duration::from_millis(200))
+                .with_max_backoff(Duration::from_secs(20)),
+        );
         if let Some(url) = &settings.endpoint_url {
             loader = loader.endpoint_url(url);
         }
@@ -238,13 +235,13 @@ impl Aws {
             loader = loader.region(aws_config::Region::new(region.clone()));
         }
         let mut config = loader.load().await;
-        if config.region().is_none() {
-            if let Some(region) = &settings.fallback_region {
-                config = config
-                    .into_builder()
-                    .region(aws_config::Region::new(region.clone()))
-                    .build();
-            }
+        if config.region().is_none()
+            && let Some(region) = &settings.fallback_region
+        {
+            config = config
+                .into_builder()
+                .region(aws_config::Region::new(region.clone()))
+                .build();
         }
         // S3 through a custom endpoint (an emulator) needs path-style addressing.
         let s3_config = aws_sdk_s3::config::Builder::from(&config)
@@ -423,7 +420,10 @@ impl Aws {
             for change in out.changes() {
                 if let Some(rc) = change.resource_change() {
                     state.changes.push(ResourceChange {
-                        action: rc.action().map(|a| a.as_str().to_owned()).unwrap_or_default(),
+                        action: rc
+                            .action()
+                            .map(|a| a.as_str().to_owned())
+                            .unwrap_or_default(),
                         logical_id: rc.logical_resource_id().unwrap_or_default().to_owned(),
                         resource_type: rc.resource_type().unwrap_or_default().to_owned(),
                         replacement: rc.replacement().map(|r| r.as_str().to_owned()),
@@ -670,7 +670,12 @@ fn live_stack(stack: &aws_sdk_cloudformation::types::Stack) -> LiveStack {
 fn params(values: &BTreeMap<String, String>) -> Vec<Parameter> {
     values
         .iter()
-        .map(|(k, v)| Parameter::builder().parameter_key(k).parameter_value(v).build())
+        .map(|(k, v)| {
+            Parameter::builder()
+                .parameter_key(k)
+                .parameter_value(v)
+                .build()
+        })
         .collect()
 }
 

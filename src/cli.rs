@@ -29,7 +29,8 @@ pub struct Cli {
         global = true
     )]
     pub dir: PathBuf,
-    /// Output format: `github` prints workflow annotations for pull requests.
+    /// Output format: `github` prints workflow annotations for pull requests; `markdown`
+    /// prints plans and apply summaries for PR comments (other commands print human text).
     #[arg(long, value_enum, default_value_t = Format::Human, global = true)]
     pub format: Format,
     /// Colour in human output.
@@ -44,8 +45,6 @@ pub enum Format {
     Human,
     Github,
     Json,
-    /// Markdown plans and apply summaries (pull-request comments, step summaries);
-    /// other commands print human text.
     Markdown,
 }
 
@@ -113,6 +112,7 @@ pub struct RenderArgs {
 /// credential chain, `AWS_PROFILE`, `AWS_REGION` (else the region in `tenantops.yaml`)
 /// and `AWS_ENDPOINT_URL`.
 #[derive(Debug, Args)]
+#[allow(clippy::doc_markdown)] // `[env: NAME]` as clap prints its own env notes
 pub struct AwsArgs {
     /// Send every AWS request to URL (an emulator, a VPC endpoint) [env: AWS_ENDPOINT_URL].
     #[arg(long, value_name = "URL")]
@@ -502,10 +502,11 @@ fn validate_cmd(cli: &Cli, args: &ValidateArgs, out: &Output) -> Result<Exit, Fa
     // caught before a pull request merges.
     if !diags.iter().any(Diagnostic::is_error) && repo.complete {
         diags.extend(render::fleet_quotas(&repo));
-        if args.render && !diags.iter().any(Diagnostic::is_error) {
-            if let Err(problems) = render::render(&repo, None, None) {
-                diags.extend(problems);
-            }
+        if args.render
+            && !diags.iter().any(Diagnostic::is_error)
+            && let Err(problems) = render::render(&repo, None, None)
+        {
+            diags.extend(problems);
         }
     }
     let summary = validate::summary(&repo);

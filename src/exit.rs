@@ -59,11 +59,15 @@ impl Exit {
             Exit::Usage => "usage error: the command line is wrong",
             Exit::Stale => "out of date: `--check` found `tenants.lock` or `schemas/` stale",
             Exit::Changes => "changes present: `plan --detailed-exitcode` found stacks to change",
-            Exit::Failed => "partly failed: `apply` applied some stacks, others failed or were skipped",
-            Exit::Refused => {
-                "refused: a deletion guard, the stage lock or changed live state stopped `apply` before it changed anything"
+            Exit::Failed => {
+                "partly failed: `apply` applied some stacks, others failed or were skipped"
             }
-            Exit::Aws => "AWS unreachable or refused a read (credentials, endpoint, permissions); nothing changed",
+            Exit::Refused => {
+                "refused: a deletion guard, the stage lock or changed live state stopped `apply`; nothing changed"
+            }
+            Exit::Aws => {
+                "AWS unreachable or refused a read (credentials, endpoint, permissions); nothing changed"
+            }
             Exit::Internal => "internal error: I/O failure or a bug in tenantops",
         }
     }

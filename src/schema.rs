@@ -58,7 +58,9 @@ impl Kind {
             Kind::Tenant => schemars::schema_for!(Tenant),
             Kind::Lock => schemars::schema_for!(Lock),
         };
-        let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+        let mut value = serde_json::to_value(&schema).unwrap_or_default();
+        crate::render::json::canonical(&mut value);
+        let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
         text.push('\n');
         text
     }

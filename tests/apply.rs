@@ -43,7 +43,10 @@ fn apply_from_empty_then_a_rerun_makes_no_mutating_call() {
 
     let plan = moto.run(f.path(), &["plan", "--live", "--detailed-exitcode"]);
     assert_eq!(plan.code, 4, "{}", plan.all());
-    assert_contains(&plan.stdout, "+ saas-prod-tenant-globex (tenant globex, wave 1)");
+    assert_contains(
+        &plan.stdout,
+        "+ saas-prod-tenant-globex (tenant globex, wave 1)",
+    );
     assert_contains(&plan.stdout, "12 to create, 0 unchanged");
 
     let mark = moto.mark();
@@ -53,19 +56,36 @@ fn apply_from_empty_then_a_rerun_makes_no_mutating_call() {
     assert_eq!(created.len(), SHIPPED_STACKS, "{created:?}");
     assert!(created.iter().all(|(_, r)| r == "created"), "{created:?}");
     let calls = moto.since(mark);
-    assert_eq!(calls.get("CreateStack"), Some(&(SHIPPED_STACKS + 1)), "one per stack and the lock: {calls:?}");
-    assert_eq!(calls.get("DeleteStack"), Some(&1), "the lock is released: {calls:?}");
+    assert_eq!(
+        calls.get("CreateStack"),
+        Some(&(SHIPPED_STACKS + 1)),
+        "one per stack and the lock: {calls:?}"
+    );
+    assert_eq!(
+        calls.get("DeleteStack"),
+        Some(&1),
+        "the lock is released: {calls:?}"
+    );
     // What tenantops says it did is what moto saw.
     let said = report(&first)["api_calls"].clone();
     for (action, n) in &calls {
-        assert_eq!(said[action].as_u64(), Some(*n as u64), "{action}: {said} vs {calls:?}");
+        assert_eq!(
+            said[action].as_u64(),
+            Some(*n as u64),
+            "{action}: {said} vs {calls:?}"
+        );
     }
 
     // Every stack carries its hash and commit tags.
     let tags = moto.python(
         "s = cfn.describe_stacks(StackName='saas-prod-tenant-globex')['Stacks'][0]\nprint({t['Key']: t['Value'] for t in s['Tags']})",
     );
-    for key in ["tenantops:hash", "tenantops:commit", "tenantops:tenant': 'globex", "tenantops:stage': 'prod"] {
+    for key in [
+        "tenantops:hash",
+        "tenantops:commit",
+        "tenantops:tenant': 'globex",
+        "tenantops:stage': 'prod",
+    ] {
         assert_contains(&tags, key);
     }
 
@@ -90,11 +110,16 @@ fn a_tenant_change_updates_only_its_stack_and_a_new_tenant_is_one_create() {
     let f = Fixture::example();
     assert_eq!(apply(&moto, &f, &[]).code, 0);
 
-    let globex = f.read("tenants/globex.yaml").replace("desired_count: 2", "desired_count: 3");
+    let globex = f
+        .read("tenants/globex.yaml")
+        .replace("desired_count: 2", "desired_count: 3");
     f.write("tenants/globex.yaml", globex);
     let plan = moto.run(f.path(), &["plan", "--live", "--detailed-exitcode"]);
     assert_eq!(plan.code, 4, "{}", plan.all());
-    assert_contains(&plan.stdout, "~ saas-prod-tenant-globex (tenant globex, wave 1)");
+    assert_contains(
+        &plan.stdout,
+        "~ saas-prod-tenant-globex (tenant globex, wave 1)",
+    );
     assert_contains(&plan.stdout, "1 to update, 11 unchanged");
     let mark = moto.mark();
     let run = apply(&moto, &f, &["--format", "json"]);
@@ -106,7 +131,11 @@ fn a_tenant_change_updates_only_its_stack_and_a_new_tenant_is_one_create() {
     let calls = moto.since(mark);
     assert_eq!(calls.get("CreateChangeSet"), Some(&1), "{calls:?}");
     assert_eq!(calls.get("ExecuteChangeSet"), Some(&1), "{calls:?}");
-    assert_eq!(calls.get("CreateStack"), Some(&1), "only the lock: {calls:?}");
+    assert_eq!(
+        calls.get("CreateStack"),
+        Some(&1),
+        "only the lock: {calls:?}"
+    );
     let count = moto.python(
         "ecs = session.client('ecs', endpoint_url=cfn.meta.endpoint_url)\nprint(ecs.describe_services(cluster='saas-prod-advanced', services=['saas-prod-globex-orders'])['services'][0]['desiredCount'])",
     );
@@ -135,7 +164,11 @@ fn offboarding_is_refused_without_the_guard_and_deletes_with_it() {
     assert_eq!(refused.code, 6, "{}", refused.all());
     assert_contains(&refused.stderr, "saas-prod-tenant-umbrella");
     assert_contains(&refused.stderr, "--allow-destroy");
-    assert_eq!(moto.mutating_since(mark), 0, "a refused run changes nothing");
+    assert_eq!(
+        moto.mutating_since(mark),
+        0,
+        "a refused run changes nothing"
+    );
 
     // Two more tenants gone, with a limit of 2: refused as a whole.
     f.remove("tenants/globex.yaml");
@@ -146,7 +179,11 @@ fn offboarding_is_refused_without_the_guard_and_deletes_with_it() {
     assert_contains(&over.stderr, "over --max-destroy 2");
     assert_eq!(moto.mutating_since(mark), 0);
 
-    let run = apply(&moto, &f, &["--allow-destroy", "--max-destroy", "4", "--format", "json"]);
+    let run = apply(
+        &moto,
+        &f,
+        &["--allow-destroy", "--max-destroy", "4", "--format", "json"],
+    );
     assert_eq!(run.code, 0, "{}", run.all());
     let doc = report(&run);
     let deleted: Vec<&str> = doc["results"]
@@ -172,13 +209,18 @@ fn offboarding_is_refused_without_the_guard_and_deletes_with_it() {
         .find(|r| r["stack"] == "saas-prod-tenant-umbrella")
         .expect("umbrella");
     assert!(
-        umbrella["retained"].as_array().is_some_and(|t| !t.is_empty()),
+        umbrella["retained"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty()),
         "{umbrella}"
     );
     let gone = moto.python(
         "print(sorted(s['StackName'] for s in cfn.describe_stacks()['Stacks'] if s['StackStatus'] != 'DELETE_COMPLETE'))",
     );
-    assert!(!gone.contains("umbrella") && !gone.contains("globex"), "{gone}");
+    assert!(
+        !gone.contains("umbrella") && !gone.contains("globex"),
+        "{gone}"
+    );
 }
 
 #[test]
@@ -186,7 +228,9 @@ fn a_repository_with_no_tenants_deletes_nothing() {
     let moto = Moto::start(0.2, &[]);
     let f = Fixture::example();
     assert_eq!(apply(&moto, &f, &[]).code, 0);
-    for id in ["acme", "globex", "hooli", "initech", "stark", "umbrella", "wayne"] {
+    for id in [
+        "acme", "globex", "hooli", "initech", "stark", "umbrella", "wayne",
+    ] {
         f.remove(&format!("tenants/{id}.yaml"));
     }
     assert_eq!(f.run(&["lock"]).code, 0, "{}", f.run(&["lock"]).all());
@@ -212,7 +256,7 @@ fn an_apply_killed_mid_run_converges_when_run_again() {
     // Kill once the first tenant stack is being created.
     loop {
         let creates = moto.since(0).get("CreateStack").copied().unwrap_or(0);
-        if creates >= 10 || started.elapsed() > std::time::Duration::from_secs(60) {
+        if creates >= 10 || started.elapsed() > std::time::Duration::from_mins(1) {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
@@ -247,7 +291,11 @@ fn a_held_stage_lock_refuses_and_break_lock_takes_it() {
     assert_eq!(run.code, 6, "{}", run.all());
     assert_contains(&run.stderr, "another apply holds the stage lock");
     assert_contains(&run.stderr, "ci-runner-7:4242");
-    assert_eq!(moto.since(mark).get("CreateStack"), Some(&1), "only the lock attempt");
+    assert_eq!(
+        moto.since(mark).get("CreateStack"),
+        Some(&1),
+        "only the lock attempt"
+    );
     assert_eq!(moto.mutating_since(mark), 1);
 
     let run = apply(&moto, &f, &["--break-lock"]);
@@ -259,11 +307,7 @@ fn a_tenant_that_never_gets_steady_fails_alone_and_stops_later_waves() {
     // globex (wave 1) never gets its tasks.
     let moto = Moto::start(0.2, &["globex"]);
     let f = Fixture::example();
-    let run = apply(
-        &moto,
-        &f,
-        &["--format", "json", "--steady-timeout", "2"],
-    );
+    let run = apply(&moto, &f, &["--format", "json", "--steady-timeout", "2"]);
     assert_eq!(run.code, 5, "{}", run.all());
     let doc = report(&run);
     let by_stack: std::collections::BTreeMap<String, (String, String)> = doc["results"]
@@ -286,7 +330,11 @@ fn a_tenant_that_never_gets_steady_fails_alone_and_stops_later_waves() {
     assert_contains(reason, "saas-prod-globex-orders (0 of 2 running");
     // Shared stacks before it are created; later waves are not started.
     assert_eq!(by_stack["saas-prod-tier-advanced"].0, "created");
-    for later in ["saas-prod-tenant-stark", "saas-prod-tenant-umbrella", "saas-prod-tenant-wayne"] {
+    for later in [
+        "saas-prod-tenant-stark",
+        "saas-prod-tenant-umbrella",
+        "saas-prod-tenant-wayne",
+    ] {
         let (result, reason) = &by_stack[later];
         assert_eq!(result, "skipped", "{later}");
         assert_contains(reason, "wave 1 had 1 failure");
@@ -296,8 +344,14 @@ fn a_tenant_that_never_gets_steady_fails_alone_and_stops_later_waves() {
     let run = apply(&moto, &f, &["--format", "json", "--steady-timeout", "2"]);
     assert_eq!(run.code, 0, "{}", run.all());
     let done = results(&run);
-    assert!(done.contains(&("saas-prod-tenant-wayne".to_owned(), "created".to_owned())), "{done:?}");
-    assert!(!done.iter().any(|(s, _)| s == "saas-prod-tenant-globex"), "{done:?}");
+    assert!(
+        done.contains(&("saas-prod-tenant-wayne".to_owned(), "created".to_owned())),
+        "{done:?}"
+    );
+    assert!(
+        !done.iter().any(|(s, _)| s == "saas-prod-tenant-globex"),
+        "{done:?}"
+    );
 }
 
 #[test]

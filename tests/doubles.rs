@@ -15,13 +15,15 @@ use aws_sdk_cloudformation::operation::create_stack::CreateStackOutput;
 use aws_sdk_cloudformation::operation::delete_change_set::DeleteChangeSetOutput;
 use aws_sdk_cloudformation::operation::delete_stack::DeleteStackOutput;
 use aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput;
-use aws_sdk_cloudformation::operation::describe_stacks::{DescribeStacksError, DescribeStacksOutput};
+use aws_sdk_cloudformation::operation::describe_stacks::{
+    DescribeStacksError, DescribeStacksOutput,
+};
 use aws_sdk_cloudformation::operation::execute_change_set::ExecuteChangeSetOutput;
 use aws_sdk_cloudformation::operation::list_stack_resources::ListStackResourcesOutput;
 use aws_sdk_cloudformation::operation::update_stack::{UpdateStackError, UpdateStackOutput};
 use aws_sdk_cloudformation::types::{
-    Change, ChangeAction, ChangeSetStatus, Replacement, ResourceChange, Stack, StackResourceSummary,
-    StackStatus, Tag,
+    Change, ChangeAction, ChangeSetStatus, Replacement, ResourceChange, Stack,
+    StackResourceSummary, StackStatus, Tag,
 };
 use aws_sdk_ecs::Client as Ecs;
 use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
@@ -184,7 +186,14 @@ async fn update_rollback_failed_is_continued_then_updated() {
         mock!(Cfn::execute_change_set).then_output(|| ExecuteChangeSetOutput::builder().build());
     let resources = no_resources();
     let r = runner(
-        &[&cont, &describe, &create_cs, &describe_cs, &execute, &resources],
+        &[
+            &cont,
+            &describe,
+            &create_cs,
+            &describe_cs,
+            &execute,
+            &resources,
+        ],
         &[],
     );
     let (outcome, reason) = r
@@ -204,8 +213,8 @@ async fn a_burst_of_throttling_is_retried_with_backoff() {
         .output(|| CreateStackOutput::builder().build())
         .build();
     let hash = desired_hash();
-    let describe = mock!(Cfn::describe_stacks)
-        .then_output(move || stack(StackStatus::CreateComplete, &hash));
+    let describe =
+        mock!(Cfn::describe_stacks).then_output(move || stack(StackStatus::CreateComplete, &hash));
     let resources = no_resources();
     let r = runner(&[&create, &describe, &resources], &[]);
     let (outcome, reason) = r.converge(&desired(), None).await;
@@ -225,10 +234,7 @@ async fn throttling_past_the_retry_budget_fails_the_stack_with_the_reason() {
     assert_eq!(outcome, Outcome::Failed);
     let reason = reason.expect("a reason");
     assert!(reason.contains("Rate exceeded"), "{reason}");
-    assert_eq!(
-        create.num_calls(),
-        tenantops::aws::RETRY_ATTEMPTS as usize
-    );
+    assert_eq!(create.num_calls(), tenantops::aws::RETRY_ATTEMPTS as usize);
 }
 
 fn no_changes_change_set() -> Rule {
@@ -253,10 +259,17 @@ async fn an_empty_change_set_updates_the_tags_only() {
     let execute =
         mock!(Cfn::execute_change_set).then_output(|| ExecuteChangeSetOutput::builder().build());
     let hash = desired_hash();
-    let describe = mock!(Cfn::describe_stacks)
-        .then_output(move || stack(StackStatus::UpdateComplete, &hash));
+    let describe =
+        mock!(Cfn::describe_stacks).then_output(move || stack(StackStatus::UpdateComplete, &hash));
     let r = runner(
-        &[&create_cs, &describe_cs, &delete_cs, &update, &execute, &describe],
+        &[
+            &create_cs,
+            &describe_cs,
+            &delete_cs,
+            &update,
+            &execute,
+            &describe,
+        ],
         &[],
     );
     let (outcome, reason) = r
@@ -264,7 +277,11 @@ async fn an_empty_change_set_updates_the_tags_only() {
         .await;
     assert_eq!(outcome, Outcome::Updated, "{reason:?}");
     assert_eq!(update.num_calls(), 1);
-    assert_eq!(delete_cs.num_calls(), 1, "the failed change set is cleaned up");
+    assert_eq!(
+        delete_cs.num_calls(),
+        1,
+        "the failed change set is cleaned up"
+    );
     assert_eq!(execute.num_calls(), 0);
 }
 
@@ -302,8 +319,8 @@ async fn a_stack_deleted_out_of_band_is_created_again() {
     });
     let create = mock!(Cfn::create_stack).then_output(|| CreateStackOutput::builder().build());
     let hash = desired_hash();
-    let describe = mock!(Cfn::describe_stacks)
-        .then_output(move || stack(StackStatus::CreateComplete, &hash));
+    let describe =
+        mock!(Cfn::describe_stacks).then_output(move || stack(StackStatus::CreateComplete, &hash));
     let resources = no_resources();
     let r = runner(&[&create_cs, &create, &describe, &resources], &[]);
     // The listing still showed it.
@@ -352,8 +369,8 @@ async fn a_stack_that_stays_busy_fails_after_the_bounded_wait() {
 async fn an_ecs_service_that_never_gets_steady_fails_the_tenant() {
     let create = mock!(Cfn::create_stack).then_output(|| CreateStackOutput::builder().build());
     let hash = desired_hash();
-    let describe = mock!(Cfn::describe_stacks)
-        .then_output(move || stack(StackStatus::CreateComplete, &hash));
+    let describe =
+        mock!(Cfn::describe_stacks).then_output(move || stack(StackStatus::CreateComplete, &hash));
     let resources = mock!(Cfn::list_stack_resources).then_output(|| {
         ListStackResourcesOutput::builder()
             .stack_resource_summaries(
@@ -388,7 +405,8 @@ async fn an_ecs_service_that_never_gets_steady_fails_the_tenant() {
     assert_eq!(outcome, Outcome::Failed);
     let reason = reason.expect("a reason");
     assert!(
-        reason.contains("not steady") && reason.contains("saas-prod-acme-orders (1 of 2 running, 2 deployments"),
+        reason.contains("not steady")
+            && reason.contains("saas-prod-acme-orders (1 of 2 running, 2 deployments"),
         "{reason}"
     );
     assert!(services.num_calls() >= 2, "polled until the timeout");

@@ -229,6 +229,9 @@ fn nginx_routes_each_tenant_to_its_own_service_connect_upstreams() {
             .spawn()
             .expect("start dnsmasq"),
     );
+    // dnsmasq answers on TCP too: once it accepts, nginx's first lookup is answered
+    // (under load, a lookup sent before dnsmasq listens fails the first request).
+    wait_for(dns_port);
 
     for tenant in tenants {
         let (port, guard) = start_nginx(&f, tenant, router_port);

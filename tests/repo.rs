@@ -192,6 +192,8 @@ fn help_text_is_reviewed() {
         &["--help"][..],
         &["validate", "--help"],
         &["render", "--help"],
+        &["plan", "--help"],
+        &["apply", "--help"],
         &["lock", "--help"],
         &["schema", "--help"],
     ] {

@@ -18,6 +18,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use std::fmt::Write as _;
+
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
@@ -51,9 +53,9 @@ impl Default for Options {
         Options {
             concurrency: 8,
             max_failures: 0,
-            steady_timeout: Duration::from_secs(600),
-            busy_timeout: Duration::from_secs(900),
-            stack_timeout: Duration::from_secs(3600),
+            steady_timeout: Duration::from_mins(10),
+            busy_timeout: Duration::from_mins(15),
+            stack_timeout: Duration::from_hours(1),
             poll_initial: Duration::from_secs(2),
             poll_max: Duration::from_secs(20),
             commit: "unknown".to_owned(),
@@ -190,6 +192,7 @@ impl Runner {
         }
     }
 
+    #[allow(clippy::too_many_lines)] // one state machine, clearer in one match
     async fn converge_inner(
         &self,
         desired: &DesiredStack,
@@ -207,13 +210,24 @@ impl Runner {
         for _ in 0..8 {
             match live.take() {
                 None => {
-                    let template = self.template(desired, &hash).await.map_err(|e| e.to_string())?;
+                    let template = self
+                        .template(desired, &hash)
+                        .await
+                        .map_err(|e| e.to_string())?;
                     self.progress.step(name, "creating");
-                    match self.aws.create_stack(name, &template, &resolved, &tags).await {
+                    match self
+                        .aws
+                        .create_stack(name, &template, &resolved, &tags)
+                        .await
+                    {
                         Ok(()) => {}
                         Err(e) if e.is_already_exists() => {
                             // Someone else created it meanwhile: look again.
-                            live = self.aws.describe_stack(name).await.map_err(|e| e.to_string())?;
+                            live = self
+                                .aws
+                                .describe_stack(name)
+                                .await
+                                .map_err(|e| e.to_string())?;
                             continue;
                         }
                         Err(e) => return Err(e.to_string()),
@@ -223,21 +237,30 @@ impl Runner {
                         Some(s) if s.status == "CREATE_COMPLETE" => {
                             self.record_outputs(&s);
                             self.steady(desired).await?;
-                            Ok(if recreated { Outcome::Recreated } else { Outcome::Created })
+                            Ok(if recreated {
+                                Outcome::Recreated
+                            } else {
+                                Outcome::Created
+                            })
                         }
                         Some(s) => Err(failure("create", &s)),
                         None => Err("the stack disappeared while being created".to_owned()),
                     };
                 }
                 Some(l) if l.busy() => {
-                    self.progress.step(name, &format!("waiting: {} (another actor)", l.status));
+                    self.progress
+                        .step(name, &format!("waiting: {} (another actor)", l.status));
                     live = self.wait(name, self.opts.busy_timeout).await.map_err(|e| {
                         format!("stack stayed busy ({}) past the wait: {e}", l.status)
                     })?;
                 }
                 Some(l) if needs_recreate(&l.status) => {
-                    self.progress.step(name, &format!("deleting the failed create ({})", l.status));
-                    self.aws.delete_stack(name).await.map_err(|e| e.to_string())?;
+                    self.progress
+                        .step(name, &format!("deleting the failed create ({})", l.status));
+                    self.aws
+                        .delete_stack(name)
+                        .await
+                        .map_err(|e| e.to_string())?;
                     if let Some(s) = self.wait(name, self.opts.stack_timeout).await? {
                         return Err(failure("delete of the failed create", &s));
                     }
@@ -245,12 +268,15 @@ impl Runner {
                 }
                 Some(l) if l.status == "UPDATE_ROLLBACK_FAILED" => {
                     self.progress.step(name, "continuing the failed rollback");
-                    self.aws.continue_update_rollback(name).await.map_err(|e| e.to_string())?;
+                    self.aws
+                        .continue_update_rollback(name)
+                        .await
+                        .map_err(|e| e.to_string())?;
                     live = self.wait(name, self.opts.stack_timeout).await?;
-                    if let Some(s) = &live {
-                        if s.status != "UPDATE_ROLLBACK_COMPLETE" {
-                            return Err(failure("continue-update-rollback", s));
-                        }
+                    if let Some(s) = &live
+                        && s.status != "UPDATE_ROLLBACK_COMPLETE"
+                    {
+                        return Err(failure("continue-update-rollback", s));
                     }
                 }
                 Some(l) if l.status.starts_with("DELETE_") => {
@@ -265,10 +291,9 @@ impl Runner {
                         self.record_outputs(&l);
                         return Ok(Outcome::Unchanged);
                     }
-                    match self.update(desired, &hash, &resolved, &tags).await? {
-                        Some(outcome) => return Ok(outcome),
-                        // Deleted out of band since the listing: create it.
-                        None => {}
+                    // `None`: deleted out of band since the listing, so the next step creates it.
+                    if let Some(outcome) = self.update(desired, &hash, &resolved, &tags).await? {
+                        return Ok(outcome);
                     }
                 }
             }
@@ -285,7 +310,10 @@ impl Runner {
         tags: &BTreeMap<String, String>,
     ) -> Result<Option<Outcome>, String> {
         let name = desired.name.as_str();
-        let template = self.template(desired, hash).await.map_err(|e| e.to_string())?;
+        let template = self
+            .template(desired, hash)
+            .await
+            .map_err(|e| e.to_string())?;
         let cs = change_set_name(hash);
         self.progress.step(name, "creating change set");
         if let Err(e) = self
@@ -302,7 +330,8 @@ impl Runner {
         if state.is_no_changes() {
             // The resources already match; only the hash and commit tags differ.
             let _ = self.aws.delete_change_set(name, &cs).await;
-            self.progress.step(name, "no resource changes: updating tags");
+            self.progress
+                .step(name, "no resource changes: updating tags");
             return match self.aws.update_tags(name, resolved.keys(), tags).await {
                 Ok(()) => match self.wait(name, self.opts.stack_timeout).await? {
                     Some(s) if s.status == "UPDATE_COMPLETE" => {
@@ -326,7 +355,10 @@ impl Runner {
         }
         self.progress.step(
             name,
-            &format!("executing change set ({} resource changes)", state.changes.len()),
+            &format!(
+                "executing change set ({} resource changes)",
+                state.changes.len()
+            ),
         );
         self.aws
             .execute_change_set(name, &cs)
@@ -345,7 +377,11 @@ impl Runner {
 
     /// The template as CloudFormation takes it: inline, or uploaded to the artifact
     /// bucket under its hash.
-    async fn template(&self, desired: &DesiredStack, hash: &str) -> Result<TemplateSource, AwsError> {
+    async fn template(
+        &self,
+        desired: &DesiredStack,
+        hash: &str,
+    ) -> Result<TemplateSource, AwsError> {
         if !desired.upload_s3 {
             return Ok(TemplateSource::Body(desired.template.clone()));
         }
@@ -376,11 +412,7 @@ impl Runner {
             match stack {
                 Some(s) if s.busy() => {
                     if started.elapsed() >= timeout {
-                        return Err(format!(
-                            "still {} after {}s",
-                            s.status,
-                            timeout.as_secs()
-                        ));
+                        return Err(format!("still {} after {}s", s.status, timeout.as_secs()));
                     }
                 }
                 other => return Ok(other),
@@ -403,7 +435,10 @@ impl Runner {
                 .describe_change_set(name, cs)
                 .await
                 .map_err(|e| e.to_string())?;
-            if !matches!(state.status.as_str(), "CREATE_PENDING" | "CREATE_IN_PROGRESS") {
+            if !matches!(
+                state.status.as_str(),
+                "CREATE_PENDING" | "CREATE_IN_PROGRESS"
+            ) {
                 return Ok(state);
             }
             if started.elapsed() >= self.opts.stack_timeout {
@@ -427,7 +462,10 @@ impl Runner {
             .await
             .map_err(|e| e.to_string())?;
         let mut by_cluster: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for r in resources.iter().filter(|r| r.resource_type == "AWS::ECS::Service") {
+        for r in resources
+            .iter()
+            .filter(|r| r.resource_type == "AWS::ECS::Service")
+        {
             by_cluster
                 .entry(cluster_of(&r.physical_id))
                 .or_default()
@@ -436,7 +474,8 @@ impl Runner {
         if by_cluster.is_empty() {
             return Ok(());
         }
-        self.progress.step(name, "waiting for ECS services to be steady");
+        self.progress
+            .step(name, "waiting for ECS services to be steady");
         let started = Instant::now();
         let mut delay = self.opts.poll_initial;
         loop {
@@ -484,7 +523,10 @@ impl Runner {
             Err(e) => return Err(e.to_string()),
         };
         self.progress.step(name, "deleting");
-        self.aws.delete_stack(name).await.map_err(|e| e.to_string())?;
+        self.aws
+            .delete_stack(name)
+            .await
+            .map_err(|e| e.to_string())?;
         match self.wait(name, self.opts.stack_timeout).await? {
             None => Ok(retained),
             Some(s) => Err(failure("delete", &s)),
@@ -504,7 +546,8 @@ impl Runner {
                         def.get("Type").and_then(serde_json::Value::as_str)
                             == Some("AWS::DynamoDB::Table")
                             && matches!(
-                                def.get("DeletionPolicy").and_then(serde_json::Value::as_str),
+                                def.get("DeletionPolicy")
+                                    .and_then(serde_json::Value::as_str),
                                 Some("Retain" | "RetainExceptOnCreate")
                             )
                     })
@@ -578,8 +621,11 @@ pub async fn execute(
     live: &[LiveStack],
 ) -> Report {
     let started = Instant::now();
-    let wanted: BTreeMap<&str, &DesiredStack> =
-        desired.stacks.iter().map(|s| (s.name.as_str(), s)).collect();
+    let wanted: BTreeMap<&str, &DesiredStack> = desired
+        .stacks
+        .iter()
+        .map(|s| (s.name.as_str(), s))
+        .collect();
     let current: BTreeMap<&str, &LiveStack> = live.iter().map(|s| (s.name.as_str(), s)).collect();
     let mut phases: BTreeMap<(u8, u32, u8), Vec<Job>> = BTreeMap::new();
     for change in &plan.changes {
@@ -655,18 +701,17 @@ fn skipped(change: &Change, reason: String) -> StackResult {
 async fn run_job(runner: &Runner, job: Job, failed: &Mutex<BTreeSet<String>>) -> StackResult {
     let change = &job.change;
     if let Some(desired) = &job.desired {
-        let blocked = failed.lock().ok().and_then(|f| {
-            desired
-                .depends_on
-                .iter()
-                .find(|d| f.contains(*d))
-                .cloned()
-        });
+        let blocked = failed
+            .lock()
+            .ok()
+            .and_then(|f| desired.depends_on.iter().find(|d| f.contains(*d)).cloned());
         if let Some(dep) = blocked {
             if let Ok(mut f) = failed.lock() {
                 f.insert(change.stack.clone());
             }
-            runner.progress.end(&change.stack, &format!("skipped: `{dep}` failed"));
+            runner
+                .progress
+                .end(&change.stack, &format!("skipped: `{dep}` failed"));
             return skipped(change, format!("`{dep}` failed"));
         }
     }
@@ -687,10 +732,10 @@ async fn run_job(runner: &Runner, job: Job, failed: &Mutex<BTreeSet<String>>) ->
             Vec::new(),
         ),
     };
-    if result == Outcome::Failed {
-        if let Ok(mut f) = failed.lock() {
-            f.insert(change.stack.clone());
-        }
+    if result == Outcome::Failed
+        && let Ok(mut f) = failed.lock()
+    {
+        f.insert(change.stack.clone());
     }
     let duration = started.elapsed();
     let mut line = format!("{} in {:.1}s", result.word(), duration.as_secs_f64());
@@ -699,7 +744,7 @@ async fn run_job(runner: &Runner, job: Job, failed: &Mutex<BTreeSet<String>>) ->
         line.push_str(reason);
     }
     if !retained.is_empty() {
-        line.push_str(&format!("; kept tables {}", retained.join(", ")));
+        let _ = write!(line, "; kept tables {}", retained.join(", "));
     }
     runner.progress.end(&change.stack, &line);
     StackResult {
@@ -717,6 +762,10 @@ async fn run_job(runner: &Runner, job: Job, failed: &Mutex<BTreeSet<String>>) ->
 
 /// Adds each live update's resource-level changes to `plan` through a change set,
 /// deleted afterwards. Updates whose parameters are not known yet are left as they are.
+///
+/// # Errors
+/// A failed call that creates or deletes a change set (one that fails to compute is
+/// reported on its change instead).
 pub async fn describe_updates(
     aws: &Arc<Aws>,
     plan: &mut Plan,
@@ -725,8 +774,11 @@ pub async fn describe_updates(
     opts: &Options,
 ) -> Result<(), AwsError> {
     let outputs = super::outputs_of(live);
-    let wanted: BTreeMap<&str, &DesiredStack> =
-        desired.stacks.iter().map(|s| (s.name.as_str(), s)).collect();
+    let wanted: BTreeMap<&str, &DesiredStack> = desired
+        .stacks
+        .iter()
+        .map(|s| (s.name.as_str(), s))
+        .collect();
     let runner = Runner::new(
         Arc::clone(aws),
         opts.clone(),

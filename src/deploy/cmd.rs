@@ -9,7 +9,7 @@ use super::apply::{self, Options, Runner};
 use super::progress::Progress;
 use super::{Action, Desired, Plan, lock, show};
 use crate::aws::{Aws, LiveStack, Settings};
-use crate::cli::{self, AwsArgs, ApplyArgs, Cli, Failure, Format, Output, PlanArgs};
+use crate::cli::{self, ApplyArgs, AwsArgs, Cli, Failure, Format, Output, PlanArgs};
 use crate::diag::Diagnostic;
 use crate::exit::Exit;
 use crate::render;
@@ -115,9 +115,8 @@ pub(crate) fn plan(cli: &Cli, args: &PlanArgs, out: &Output) -> Result<Exit, Fai
     } else {
         let rt = runtime()?;
         rt.block_on(async {
-            let aws = Arc::new(
-                Aws::connect(&settings(&args.aws, &head, platform_region(cli))).await,
-            );
+            let aws =
+                Arc::new(Aws::connect(&settings(&args.aws, &head, platform_region(cli))).await);
             let live = list_live(&aws, &head).await?;
             let mut plan = super::live(&head, &live);
             apply::describe_updates(&aws, &mut plan, &head, &live, &Options::default())
@@ -141,7 +140,13 @@ fn commit(cli: &Cli, args: &ApplyArgs) -> String {
     }
     git2::Repository::discover(&cli.dir)
         .ok()
-        .and_then(|r| r.head().ok()?.peel_to_commit().ok().map(|c| c.id().to_string()))
+        .and_then(|r| {
+            r.head()
+                .ok()?
+                .peel_to_commit()
+                .ok()
+                .map(|c| c.id().to_string())
+        })
         .unwrap_or_else(|| "none".to_owned())
 }
 

@@ -95,7 +95,10 @@ pub async fn acquire(
     let started = std::time::Instant::now();
     let mut delay = Duration::from_millis(500);
     loop {
-        match aws.create_stack(&name, &body, &BTreeMap::new(), &tags).await {
+        match aws
+            .create_stack(&name, &body, &BTreeMap::new(), &tags)
+            .await
+        {
             Ok(()) => return Ok(name),
             Err(e) if !e.is_already_exists() => return Err(e.into()),
             Err(_) => {}

@@ -116,11 +116,13 @@ fn digest(template: &str, params: &str, tags: &BTreeMap<String, String>) -> Stri
             h.update(b"\0");
         }
     }
-    h.finalize().iter().fold(String::with_capacity(64), |mut s, b| {
-        use std::fmt::Write as _;
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    h.finalize()
+        .iter()
+        .fold(String::with_capacity(64), |mut s, b| {
+            use std::fmt::Write as _;
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// The repository's desired state.
@@ -320,15 +322,13 @@ fn removal(name: &str, tags: &BTreeMap<String, String>) -> Change {
 fn order_deletions(changes: &mut [Change]) {
     changes.sort_by(|a, b| {
         let del = |c: &Change| c.action == Action::Delete;
-        del(a)
-            .cmp(&del(b))
-            .then_with(|| {
-                if del(a) && del(b) {
-                    b.kind.cmp(&a.kind).then_with(|| a.stack.cmp(&b.stack))
-                } else {
-                    std::cmp::Ordering::Equal
-                }
-            })
+        del(a).cmp(&del(b)).then_with(|| {
+            if del(a) && del(b) {
+                b.kind.cmp(&a.kind).then_with(|| a.stack.cmp(&b.stack))
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
     });
 }
 

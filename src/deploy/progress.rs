@@ -140,7 +140,7 @@ mod tests {
         assert_eq!(timestamp(UNIX_EPOCH), "1970-01-01T00:00:00Z");
         let t = UNIX_EPOCH + Duration::from_secs(1_795_808_096);
         assert_eq!(timestamp(t), "2026-11-27T19:34:56Z");
-        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        let leap = UNIX_EPOCH + Duration::from_hours(264_384);
         assert_eq!(timestamp(leap), "2000-02-29T00:00:00Z");
     }
 }

@@ -88,7 +88,11 @@ pub fn human(plan: &Plan) -> String {
 /// The plan as Markdown, for a pull-request comment or `$GITHUB_STEP_SUMMARY`.
 #[must_use]
 pub fn markdown(plan: &Plan) -> String {
-    let mut out = format!("### tenantops plan against {}\n\n{}\n", plan.against, counts(plan));
+    let mut out = format!(
+        "### tenantops plan against {}\n\n{}\n",
+        plan.against,
+        counts(plan)
+    );
     if plan.changes.is_empty() {
         return out;
     }
@@ -97,7 +101,14 @@ pub fn markdown(plan: &Plan) -> String {
         let mut res: Vec<String> = c
             .resources
             .iter()
-            .map(|r| format!("`{}` {}{}", resource_symbol(r), r.logical_id, resource_note(r)))
+            .map(|r| {
+                format!(
+                    "`{}` {}{}",
+                    resource_symbol(r),
+                    r.logical_id,
+                    resource_note(r)
+                )
+            })
             .collect();
         if c.action == Action::Create {
             res = vec![format!("{} new", c.resources.len())];
@@ -121,7 +132,12 @@ pub fn markdown(plan: &Plan) -> String {
 #[must_use]
 pub fn report_human(report: &Report) -> String {
     let mut out = String::new();
-    let width = report.results.iter().map(|r| r.stack.len()).max().unwrap_or(5);
+    let width = report
+        .results
+        .iter()
+        .map(|r| r.stack.len())
+        .max()
+        .unwrap_or(5);
     let _ = writeln!(
         out,
         "{:<12} {:<width$} {:<9} {:<10} {:>9}",

@@ -53,14 +53,14 @@ impl GitRevision {
             .and_then(|o| o.peel_to_commit())
             .map_err(bad)?;
         let mut tree = commit.tree()?;
-        if let Some(prefix) = prefix_in_workdir(repo, root) {
-            if !prefix.as_os_str().is_empty() {
-                let entry = tree.get_path(&prefix).map_err(|_| LoadError::BadRevision {
-                    rev: rev.to_owned(),
-                    message: format!("`{}` does not exist at that revision", prefix.display()),
-                })?;
-                tree = entry.to_object(repo)?.peel_to_tree()?;
-            }
+        if let Some(prefix) = prefix_in_workdir(repo, root)
+            && !prefix.as_os_str().is_empty()
+        {
+            let entry = tree.get_path(&prefix).map_err(|_| LoadError::BadRevision {
+                rev: rev.to_owned(),
+                message: format!("`{}` does not exist at that revision", prefix.display()),
+            })?;
+            tree = entry.to_object(repo)?.peel_to_tree()?;
         }
         Ok((tree.id(), commit.id()))
     }

@@ -13,8 +13,8 @@ pub use lock::{
     Allocation, LOCK_VERSION, Lock, MAX_PRIORITY, PACK_SIZE, PackAllocation, ShardState,
 };
 pub use platform::{
-    Api, ApiResource, CloudFormation, DEFAULT_CIDR, subnet_cidrs, HttpMethod, Naming, Network, Platform, Router,
-    Routing, Service, SubnetId, Table,
+    Api, ApiResource, CloudFormation, DEFAULT_CIDR, HttpMethod, Naming, Network, Platform, Router,
+    Routing, Service, SubnetId, Table, subnet_cidrs,
 };
 pub use tenant::{State, Tenant, TenantOverrides};
 pub use tier::{

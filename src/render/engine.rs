@@ -95,11 +95,11 @@ impl Engine {
             }
         });
         env.set_formatter(|out, _state, value| {
-            if value.is_safe() {
-                if let Some(s) = value.as_str() {
-                    out.write_str(s).map_err(Error::from)?;
-                    return Ok(());
-                }
+            if value.is_safe()
+                && let Some(s) = value.as_str()
+            {
+                out.write_str(s).map_err(Error::from)?;
+                return Ok(());
             }
             Err(Error::new(
                 ErrorKind::InvalidOperation,

@@ -5,6 +5,20 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
+/// Sorts every object's keys, recursively: the canonical form of rendered JSON and of
+/// the generated schemas. (The AWS SDK turns on serde_json's `preserve_order`, so maps
+/// keep insertion order unless sorted.)
+pub fn canonical(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.sort_keys();
+            map.values_mut().for_each(canonical);
+        }
+        Value::Array(items) => items.iter_mut().for_each(canonical),
+        _ => {}
+    }
+}
+
 /// Parses `text`, returning `(line, column, message)` on error. Positions refer to
 /// `text` itself: a dropped trailing comma is replaced by a space, not removed.
 ///

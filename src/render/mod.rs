@@ -8,7 +8,7 @@
 //! checked (`validate --render`).
 
 pub mod engine;
-mod json;
+pub mod json;
 pub mod plan;
 pub mod write;
 
@@ -168,7 +168,12 @@ fn render_into(
                         &write::pretty(&serde_json::to_value(described).unwrap_or_default()),
                     );
                 }
-                (template.len(), keep.then_some(template), resources, problems)
+                (
+                    template.len(),
+                    keep.then_some(template),
+                    resources,
+                    problems,
+                )
             },
         )
     });
@@ -304,6 +309,8 @@ fn render_stack(
             ).help("give it a `Default`, or remove it")));
         }
     }
+    let mut value = value;
+    json::canonical(&mut value);
     let mut bytes = Vec::with_capacity(16 * 1024);
     let _ = serde_json::to_writer(&mut bytes, &value);
     // serde_json writes UTF-8.

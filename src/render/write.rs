@@ -109,10 +109,10 @@ impl Staging {
                 return;
             }
         }
-        if let Err(e) = std::fs::write(&target, bytes) {
-            if let Ok(mut slot) = self.error.lock() {
-                slot.get_or_insert_with(|| io_err(&target)(e));
-            }
+        if let Err(e) = std::fs::write(&target, bytes)
+            && let Ok(mut slot) = self.error.lock()
+        {
+            slot.get_or_insert_with(|| io_err(&target)(e));
         }
     }
 
@@ -181,7 +181,9 @@ impl Drop for Staging {
 
 /// Pretty JSON with a trailing newline, for the files people review.
 pub(super) fn pretty(value: &serde_json::Value) -> Vec<u8> {
-    let mut out = serde_json::to_vec_pretty(value).unwrap_or_default();
+    let mut value = value.clone();
+    super::json::canonical(&mut value);
+    let mut out = serde_json::to_vec_pretty(&value).unwrap_or_default();
     out.push(b'\n');
     out
 }

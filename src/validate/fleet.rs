@@ -155,18 +155,18 @@ fn network(doc: &Doc<Platform>, out: &mut Vec<Diagnostic>) {
             .help("remove `network.cidr`, or remove `vpc_id` and `subnet_ids`"),
         );
     }
-    if let Some(cidr) = &n.cidr {
-        if crate::model::subnet_cidrs(cidr).is_none() {
-            out.push(
-                Diagnostic::error(
-                    "invalid-cidr",
-                    file,
-                    doc.node.span_of("/network/cidr"),
-                    format!("`{cidr}` is not an IPv4 network address with its prefix"),
-                )
-                .help("give the network's first address, such as `10.0.0.0/16` (host bits zero)"),
-            );
-        }
+    if let Some(cidr) = &n.cidr
+        && crate::model::subnet_cidrs(cidr).is_none()
+    {
+        out.push(
+            Diagnostic::error(
+                "invalid-cidr",
+                file,
+                doc.node.span_of("/network/cidr"),
+                format!("`{cidr}` is not an IPv4 network address with its prefix"),
+            )
+            .help("give the network's first address, such as `10.0.0.0/16` (host bits zero)"),
+        );
     }
     let mut seen = BTreeSet::new();
     for (i, subnet) in n.subnet_ids.iter().enumerate() {
@@ -222,7 +222,7 @@ fn fargate_size(
         ),
         Some((min, max, step)) => {
             let ok = (min..=max).contains(&memory)
-                && (memory - min) % step == 0
+                && (memory - min).is_multiple_of(step)
                 && !(cpu == 256 && memory == 1536);
             if !ok {
                 out.push(

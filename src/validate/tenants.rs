@@ -96,18 +96,18 @@ pub(super) fn tenants(repo: &Repo, out: &mut Vec<Diagnostic>) {
                 names.insert(key, (view.file, name));
             }
         }
-        if let Some(email) = view.email {
-            if let Err(why) = check_email(email) {
-                out.push(
-                    Diagnostic::error(
-                        "invalid-email",
-                        view.file,
-                        view.node.span_of("/admin_email"),
-                        format!("`{email}` is not a valid email address: {why}"),
-                    )
-                    .help("write an address such as `admin@example.com`"),
-                );
-            }
+        if let Some(email) = view.email
+            && let Err(why) = check_email(email)
+        {
+            out.push(
+                Diagnostic::error(
+                    "invalid-email",
+                    view.file,
+                    view.node.span_of("/admin_email"),
+                    format!("`{email}` is not a valid email address: {why}"),
+                )
+                .help("write an address such as `admin@example.com`"),
+            );
         }
         let tier = view.tier.map(|name| (name, repo.tiers.get(name)));
         match (tier, view.typed) {

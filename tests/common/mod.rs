@@ -490,10 +490,7 @@ fn action_of(r: &serde_json::Value) -> String {
     } else {
         body.to_owned()
     };
-    if let Some(action) = body
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("Action="))
-    {
+    if let Some(action) = body.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
         return action.to_owned();
     }
     let method = r["method"].as_str().unwrap_or_default();
@@ -512,11 +509,11 @@ fn decode_base64(s: &str) -> String {
         let Some(v) = ALPHABET.iter().position(|&a| a == c) else {
             continue;
         };
-        bits = (bits << 6) | v as u32;
+        bits = (bits << 6) | u32::try_from(v).unwrap_or(0);
         n += 6;
         if n >= 8 {
             n -= 8;
-            out.push((bits >> n) as u8);
+            out.push(u8::try_from(bits >> n).unwrap_or(0));
             bits &= (1 << n) - 1;
         }
     }

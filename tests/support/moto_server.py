@@ -14,16 +14,22 @@ or make every update look undone:
 - ExecuteChangeSet leaves the stack's tags as they were; CloudFormation applies the
   change set's tags to the stack (tenantops reads its `tenantops:hash` tag back).
 
+The request recorder (which the tests read to count requests) appends each request
+to its file from whichever server thread handles it; concurrent requests with large
+bodies interleave and lose lines, so recording is made one request at a time.
+
 Other gaps (no outputs for stacks created by a CREATE change set, services that never
 start tasks) are left as they are; tenantops creates stacks with CreateStack, and
 tests/support/ecs_scheduler.py starts tasks. Usage: moto_server.py [moto_server options]
 """
 import hashlib
+import threading
 
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing
 from moto.core.common_models import CloudFormationModel
 from moto.elbv2 import models as elbv2
+from moto.moto_api._internal.recorder.models import Recorder
 from moto.server import main
 
 _original = elbv2.FakeLoadBalancer.create_from_cloudformation_json.__func__
@@ -115,6 +121,17 @@ def _execute_with_tags(self, change_set_name, stack_name=None):
 
 
 cfn_models.CloudFormationBackend.execute_change_set = _execute_with_tags
+
+_record = Recorder._record_request
+_record_lock = threading.Lock()
+
+
+def _record_serially(self, request, body=None):
+    with _record_lock:
+        _record(self, request, body)
+
+
+Recorder._record_request = _record_serially
 
 if __name__ == "__main__":
     main()
