@@ -53,7 +53,10 @@ fn plan_of_unchanged(tenants: usize, runs: usize) {
     let mut params = BTreeSet::new();
     for entry in std::fs::read_dir(fleet.path().join("rendered/stacks")).expect("rendered") {
         let path = entry.expect("entry").path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         if name.contains("-tenant-") && name.ends_with(".params.json") {
             let doc: serde_json::Value =
                 serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
@@ -116,7 +119,10 @@ fn apply_new(tenants: usize, concurrency: &str, runs: usize) {
         let f = Fixture::example();
         for i in 0..tenants {
             let id = format!("bench{i:04}");
-            f.write(&format!("tenants/{id}.yaml"), fixtures::tenant(&id, "advanced"));
+            f.write(
+                &format!("tenants/{id}.yaml"),
+                fixtures::tenant(&id, "advanced"),
+            );
         }
         let lock = f.run(&["lock"]);
         assert_eq!(lock.code, 0, "{}", lock.all());
@@ -125,7 +131,14 @@ fn apply_new(tenants: usize, concurrency: &str, runs: usize) {
         let t = Instant::now();
         let run = moto.run(
             f.path(),
-            &["apply", "--yes", "--concurrency", concurrency, "--format", "json"],
+            &[
+                "apply",
+                "--yes",
+                "--concurrency",
+                concurrency,
+                "--format",
+                "json",
+            ],
         );
         walls.push(t.elapsed());
         assert_eq!(run.code, 0, "{}", run.all());

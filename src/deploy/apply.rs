@@ -823,3 +823,78 @@ pub async fn describe_updates(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(kind: StackKind, action: Action, wave: u32) -> Change {
+        Change {
+            stack: String::new(),
+            kind,
+            tenant: None,
+            tier: None,
+            wave,
+            action,
+            reason: None,
+            resources: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn phases_run_shared_stacks_by_kind_then_tenant_waves_then_deletions_in_reverse() {
+        let order = [
+            change(StackKind::Network, Action::Create, 0),
+            change(StackKind::Router, Action::Update, 0),
+            change(StackKind::Tier, Action::Create, 0),
+            change(StackKind::Pack, Action::Create, 0),
+            change(StackKind::Tenant, Action::Create, 0),
+            change(StackKind::Tenant, Action::Update, 2),
+            change(StackKind::Tenant, Action::Delete, 0),
+            change(StackKind::Router, Action::Delete, 0),
+            change(StackKind::Network, Action::Delete, 0),
+        ];
+        for pair in order.windows(2) {
+            assert!(
+                phase(&pair[0]) < phase(&pair[1]),
+                "{:?} before {:?}",
+                pair[0],
+                pair[1]
+            );
+        }
+    }
+
+    #[test]
+    fn the_cluster_comes_from_the_service_arn() {
+        assert_eq!(
+            cluster_of(
+                "arn:aws:ecs:us-east-1:123456789012:service/saas-prod-advanced/saas-prod-globex-orders"
+            ),
+            "saas-prod-advanced"
+        );
+        assert_eq!(
+            cluster_of("arn:aws:ecs:us-east-1:123:service/old-format"),
+            "default"
+        );
+    }
+
+    #[test]
+    fn change_set_names_are_valid_and_unique() {
+        let a = change_set_name("0123456789abcdef0123");
+        let b = change_set_name("0123456789abcdef0123");
+        assert!(a.starts_with("tenantops-0123456789ab-"), "{a}");
+        assert!(a.len() <= 128 && a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn jitter_stays_within_half_to_all_of_the_interval() {
+        for _ in 0..100 {
+            let d = jitter(Duration::from_secs(1));
+            assert!(
+                d >= Duration::from_millis(500) && d < Duration::from_secs(1),
+                "{d:?}"
+            );
+        }
+    }
+}

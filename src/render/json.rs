@@ -6,7 +6,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 /// Sorts every object's keys, recursively: the canonical form of rendered JSON and of
-/// the generated schemas. (The AWS SDK turns on serde_json's `preserve_order`, so maps
+/// the generated schemas. (The AWS SDK turns on `serde_json`'s `preserve_order`, so maps
 /// keep insertion order unless sorted.)
 pub fn canonical(value: &mut Value) {
     match value {

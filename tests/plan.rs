@@ -1,0 +1,140 @@
+//! `plan --base`: what a pull request changes relative to its base revision, offline (no AWS configuration at all), in human, Markdown and JSON.
+
+mod common;
+
+use common::{Fixture, assert_contains, tenant};
+
+/// A pull request on the shipped fleet: one tenant scaled, one added, one offboarded.
+fn pull_request() -> Fixture {
+    let f = Fixture::example();
+    f.commit("base");
+    let globex = f
+        .read("tenants/globex.yaml")
+        .replace("desired_count: 2", "desired_count: 3");
+    f.write("tenants/globex.yaml", globex);
+    f.write("tenants/initrode.yaml", tenant("initrode", "advanced"));
+    let umbrella = format!("{}state: offboarding\n", f.read("tenants/umbrella.yaml"));
+    f.write("tenants/umbrella.yaml", umbrella);
+    assert_eq!(f.run(&["lock"]).code, 0);
+    f
+}
+
+/// No AWS anywhere: an endpoint that refuses connections, no credentials.
+fn offline(f: &Fixture, args: &[&str]) -> common::Run {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tenantops"))
+        .arg("-C")
+        .arg(f.path())
+        .args(args)
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("run");
+    common::Run {
+        root: f.path().display().to_string(),
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn plan_base_shows_each_stack_and_tenant_a_pull_request_changes() {
+    let f = pull_request();
+    let run = offline(&f, &["plan", "--base", "HEAD", "--detailed-exitcode"]);
+    assert_eq!(run.code, 4, "{}", run.all());
+    insta::assert_snapshot!("plan_base_human", run.stdout);
+    assert_contains(
+        &run.stdout,
+        "~ saas-prod-tenant-globex (tenant globex, wave 1)",
+    );
+    assert_contains(&run.stdout, "+ saas-prod-tenant-initrode (tenant initrode)");
+    assert_contains(&run.stdout, "- saas-prod-tenant-umbrella (tenant umbrella)");
+
+    let md = offline(&f, &["plan", "--base", "HEAD", "--format", "markdown"]);
+    assert_eq!(md.code, 0, "{}", md.all());
+    insta::assert_snapshot!("plan_base_markdown", md.stdout);
+
+    let json = offline(&f, &["plan", "--base", "HEAD", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
+    let changes = doc["plan"]["changes"].as_array().expect("changes");
+    let actions: Vec<(&str, &str)> = changes
+        .iter()
+        .map(|c| {
+            (
+                c["stack"].as_str().unwrap_or_default(),
+                c["action"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert!(
+        actions.contains(&("saas-prod-tenant-globex", "update")),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("saas-prod-tenant-initrode", "create")),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("saas-prod-tenant-umbrella", "delete")),
+        "{actions:?}"
+    );
+    // Deletions come last.
+    assert_eq!(actions.last().map(|a| a.1), Some("delete"));
+    // The globex update names the resources that change.
+    let globex = changes
+        .iter()
+        .find(|c| c["stack"] == "saas-prod-tenant-globex")
+        .expect("globex");
+    let modified: Vec<&str> = globex["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .filter_map(|r| r["logical_id"].as_str())
+        .collect();
+    assert!(!modified.is_empty(), "{globex}");
+}
+
+#[test]
+fn plan_base_with_no_changes_exits_zero_and_an_invalid_head_is_refused() {
+    let f = Fixture::example();
+    f.commit("base");
+    let run = offline(&f, &["plan", "--base", "HEAD", "--detailed-exitcode"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_contains(&run.stdout, "no changes, 12 unchanged");
+
+    f.write("tenants/broken.yaml", "id: broken\n");
+    let run = offline(&f, &["plan", "--base", "HEAD"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+
+    let run = offline(&f, &["plan"]);
+    assert_eq!(run.code, 2, "--base or --live is required: {}", run.all());
+}
+
+#[test]
+fn plan_base_against_a_revision_before_tenantops_creates_everything() {
+    let f = Fixture::empty();
+    f.write("README.md", "before tenantops\n");
+    f.commit("before");
+    for (src, dst) in [
+        ("tenantops.yaml", "tenantops.yaml"),
+        ("tenants.lock", "tenants.lock"),
+    ] {
+        f.write(
+            dst,
+            std::fs::read(common::shipped().join(src)).expect("read"),
+        );
+    }
+    for dir in ["tiers", "tenants"] {
+        for entry in std::fs::read_dir(common::shipped().join(dir)).expect("dir") {
+            let entry = entry.expect("entry");
+            f.write(
+                &format!("{dir}/{}", entry.file_name().to_string_lossy()),
+                std::fs::read(entry.path()).expect("read"),
+            );
+        }
+    }
+    let run = offline(&f, &["plan", "--base", "HEAD"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_contains(&run.stdout, "12 to create, 0 unchanged");
+}
