@@ -84,7 +84,7 @@ pub struct Calls {
 }
 
 /// Operations that change something in AWS.
-const MUTATING: &[&str] = &[
+pub const MUTATING: &[&str] = &[
     "CreateStack",
     "UpdateStack",
     "DeleteStack",

@@ -370,3 +370,86 @@ fn apply_refuses_to_prompt_without_a_terminal_and_invalid_input_makes_no_call() 
     assert_eq!(plan.code, 1, "{}", plan.all());
     assert!(moto.since(mark).is_empty(), "{:?}", moto.since(mark));
 }
+
+#[test]
+fn templates_over_the_body_limit_go_through_the_artifact_bucket() {
+    let moto = Moto::start(0.2, &[]);
+    moto.python(
+        "session.client('s3', endpoint_url=cfn.meta.endpoint_url).create_bucket(Bucket='saas-prod-cfn-artifacts-123456789012')",
+    );
+    let f = Fixture::example();
+    // The built-in tenant template, padded past 51,200 bytes.
+    let builtin = std::fs::read_to_string(common::shipped().join("templates/tenant.json.j2"))
+        .expect("built-in template");
+    let padded = builtin.replacen(
+        "\n{\n",
+        &format!(
+            "\n{{\n  \"Metadata\": {{\"Padding\": \"{}\"}},\n",
+            "x".repeat(60_000)
+        ),
+        1,
+    );
+    assert_ne!(padded, builtin);
+    f.write("templates/tenant.json.j2", padded);
+    let mark = moto.mark();
+    let run = apply(&moto, &f, &["--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let calls = moto.since(mark);
+    assert_eq!(
+        calls.get("PutObject"),
+        Some(&4),
+        "one per tenant stack: {calls:?}"
+    );
+    let keys = moto.python(
+        "s3 = session.client('s3', endpoint_url=cfn.meta.endpoint_url)\nprint(sorted(o['Key'] for o in s3.list_objects_v2(Bucket='saas-prod-cfn-artifacts-123456789012')['Contents']))",
+    );
+    assert_contains(&keys, "tenantops/saas-prod-tenant-globex/");
+    let body = moto.python(
+        "import json\nbody = cfn.get_template(StackName='saas-prod-tenant-globex')['TemplateBody']\nprint(len(body if isinstance(body, str) else json.dumps(body)))",
+    );
+    assert!(body.trim().parse::<usize>().unwrap_or(0) > 51_200, "{body}");
+}
+
+#[test]
+fn two_applies_at_once_never_interleave() {
+    let moto = Moto::start(0.5, &[]);
+    let f = Fixture::example();
+    let spawn = || {
+        moto.command(f.path(), &["apply", "--yes", "--poll", "0.05"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("apply")
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (
+        a.wait_with_output().expect("a"),
+        b.wait_with_output().expect("b"),
+    );
+    let mut codes = [a.status.code(), b.status.code()];
+    codes.sort_unstable();
+    let outputs = format!(
+        "{}{}{}{}",
+        String::from_utf8_lossy(&a.stdout),
+        String::from_utf8_lossy(&a.stderr),
+        String::from_utf8_lossy(&b.stdout),
+        String::from_utf8_lossy(&b.stderr)
+    );
+    // One applies; the other is refused by the lock, or (if it looked after the first
+    // finished) finds nothing to do.
+    assert!(
+        codes == [Some(0), Some(6)] || codes == [Some(0), Some(0)],
+        "{codes:?}\n{outputs}"
+    );
+    if codes[1] == Some(6) {
+        assert_contains(&outputs, "another apply holds the stage lock");
+    }
+    let creates = moto.since(0).get("CreateStack").copied().unwrap_or(0);
+    let lock_attempts = 2;
+    assert!(
+        creates <= SHIPPED_STACKS + lock_attempts,
+        "each stack was created once: {creates} CreateStack calls\n{outputs}"
+    );
+    let again = apply(&moto, &f, &[]);
+    assert_contains(&again.stdout, "nothing to apply (12 stacks unchanged)");
+}

@@ -202,10 +202,7 @@ impl Runner {
         let resolved = desired
             .resolve(&self.outputs())
             .map_err(|missing| format!("producer output `{missing}` is not there"))?;
-        let hash = desired.hash(&resolved);
-        let mut tags = desired.tags.clone();
-        tags.insert(TAG_HASH.to_owned(), hash.clone());
-        tags.insert(TAG_COMMIT.to_owned(), self.opts.commit.clone());
+        let (hash, tags) = deployed_tags(desired, &resolved, &self.opts.commit);
         let mut recreated = false;
         for _ in 0..8 {
             match live.take() {
@@ -569,6 +566,19 @@ impl Runner {
     }
 }
 
+/// The stack's hash, and the tags it is deployed with: its own, the hash and the commit.
+fn deployed_tags(
+    stack: &DesiredStack,
+    resolved: &BTreeMap<String, String>,
+    commit: &str,
+) -> (String, BTreeMap<String, String>) {
+    let hash = stack.hash(resolved);
+    let mut tags = stack.tags.clone();
+    tags.insert(TAG_HASH.to_owned(), hash.clone());
+    tags.insert(TAG_COMMIT.to_owned(), commit.to_owned());
+    (hash, tags)
+}
+
 /// A unique change-set name (a killed run's change sets are left; executing one
 /// deletes the stack's others).
 fn change_set_name(hash: &str) -> String {
@@ -685,16 +695,32 @@ pub async fn execute(
 }
 
 fn skipped(change: &Change, reason: String) -> StackResult {
+    result_of(
+        change,
+        Outcome::Skipped,
+        Some(reason),
+        Duration::ZERO,
+        Vec::new(),
+    )
+}
+
+fn result_of(
+    change: &Change,
+    result: Outcome,
+    reason: Option<String>,
+    duration: Duration,
+    retained: Vec<String>,
+) -> StackResult {
     StackResult {
         stack: change.stack.clone(),
         kind: change.kind,
         tenant: change.tenant.clone(),
         wave: change.wave,
         action: change.action,
-        result: Outcome::Skipped,
-        reason: Some(reason),
-        duration_ms: 0,
-        retained: Vec::new(),
+        result,
+        reason,
+        duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+        retained,
     }
 }
 
@@ -747,17 +773,7 @@ async fn run_job(runner: &Runner, job: Job, failed: &Mutex<BTreeSet<String>>) ->
         let _ = write!(line, "; kept tables {}", retained.join(", "));
     }
     runner.progress.end(&change.stack, &line);
-    StackResult {
-        stack: change.stack.clone(),
-        kind: change.kind,
-        tenant: change.tenant.clone(),
-        wave: change.wave,
-        action: change.action,
-        result,
-        reason,
-        duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
-        retained,
-    }
+    result_of(change, result, reason, duration, retained)
 }
 
 /// Adds each live update's resource-level changes to `plan` through a change set,
@@ -796,10 +812,7 @@ pub async fn describe_updates(
         let Ok(resolved) = stack.resolve(&outputs) else {
             continue;
         };
-        let hash = stack.hash(&resolved);
-        let mut tags = stack.tags.clone();
-        tags.insert(TAG_HASH.to_owned(), hash.clone());
-        tags.insert(TAG_COMMIT.to_owned(), opts.commit.clone());
+        let (hash, tags) = deployed_tags(stack, &resolved, &opts.commit);
         let template = runner.template(stack, &hash).await?;
         let cs = change_set_name(&hash);
         aws.create_change_set(&change.stack, &cs, &template, &resolved, &tags)

@@ -34,16 +34,8 @@ fn desired(cli: &Cli, rev: Option<&str>, out: &Output) -> Result<Option<Desired>
 /// `tenantops.yaml` (the pull request that adds tenantops) is empty.
 fn base_desired(cli: &Cli, rev: &str) -> Result<Desired, Failure> {
     let (repo, diags) = cli::open(&cli.dir, Some(rev))?;
-    let empty = || Desired {
-        stage: String::new(),
-        base: String::new(),
-        artifact_bucket: None,
-        stacks: Vec::new(),
-        tenants: 0,
-        offboarding: Vec::new(),
-    };
     if repo.platform.is_none() {
-        return Ok(empty());
+        return Ok(Desired::empty());
     }
     let mut problems = diags;
     problems.extend(validate::validate(&repo));
@@ -70,20 +62,13 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::Io("the async runtime".to_owned(), e))
 }
 
-fn settings(args: &AwsArgs, desired: &Desired, region: Option<String>) -> Settings {
-    let _ = desired;
+fn settings(args: &AwsArgs, desired: &Desired) -> Settings {
     Settings {
         endpoint_url: args.endpoint_url.clone(),
         region: args.region.clone(),
         profile: args.profile.clone(),
-        fallback_region: region,
+        fallback_region: Some(desired.region.clone()).filter(|r| !r.is_empty()),
     }
-}
-
-fn platform_region(cli: &Cli) -> Option<String> {
-    cli::open(&cli.dir, None)
-        .ok()
-        .and_then(|(repo, _)| repo.platform.map(|p| p.value.region))
 }
 
 /// Stacks of this stage that tenantops manages, and the stage's lock stack.
@@ -115,8 +100,7 @@ pub(crate) fn plan(cli: &Cli, args: &PlanArgs, out: &Output) -> Result<Exit, Fai
     } else {
         let rt = runtime()?;
         rt.block_on(async {
-            let aws =
-                Arc::new(Aws::connect(&settings(&args.aws, &head, platform_region(cli))).await);
+            let aws = Arc::new(Aws::connect(&settings(&args.aws, &head)).await);
             let live = list_live(&aws, &head).await?;
             let mut plan = super::live(&head, &live);
             apply::describe_updates(&aws, &mut plan, &head, &live, &Options::default())
@@ -222,7 +206,7 @@ pub(crate) fn apply(cli: &Cli, args: &ApplyArgs, out: &Output) -> Result<Exit, F
     };
     let rt = runtime()?;
     rt.block_on(async {
-        let aws = Arc::new(Aws::connect(&settings(&args.aws, &desired, platform_region(cli))).await);
+        let aws = Arc::new(Aws::connect(&settings(&args.aws, &desired)).await);
         let live = list_live(&aws, &desired).await?;
         let plan = super::live(&desired, &live);
         guard(&plan, &desired, args).map_err(Failure::Refused)?;

@@ -129,6 +129,8 @@ fn digest(template: &str, params: &str, tags: &BTreeMap<String, String>) -> Stri
 #[derive(Debug)]
 pub struct Desired {
     pub stage: String,
+    /// `tenantops.yaml`'s region: the region when neither flags nor environment name one.
+    pub region: String,
     /// `<prefix>-<stage>`: every stack name starts with it.
     pub base: String,
     pub artifact_bucket: Option<String>,
@@ -141,18 +143,25 @@ pub struct Desired {
 }
 
 impl Desired {
+    /// Nothing: what a revision before tenantops wants.
+    #[must_use]
+    pub fn empty() -> Desired {
+        Desired {
+            stage: String::new(),
+            region: String::new(),
+            base: String::new(),
+            artifact_bucket: None,
+            stacks: Vec::new(),
+            tenants: 0,
+            offboarding: Vec::new(),
+        }
+    }
+
     /// The desired state of a validated, rendered repository.
     #[must_use]
     pub fn new(repo: &Repo, rendered: Rendered) -> Desired {
         let Some(platform) = repo.platform.as_ref().map(|p| &p.value) else {
-            return Desired {
-                stage: String::new(),
-                base: String::new(),
-                artifact_bucket: None,
-                stacks: Vec::new(),
-                tenants: 0,
-                offboarding: Vec::new(),
-            };
+            return Desired::empty();
         };
         let waves: BTreeMap<&str, u32> = repo
             .tenants
@@ -192,6 +201,7 @@ impl Desired {
             .collect();
         Desired {
             stage: platform.stage.clone(),
+            region: platform.region.clone(),
             base: crate::naming::base(platform),
             artifact_bucket: platform.cloudformation.artifact_bucket.clone(),
             stacks,
@@ -590,6 +600,7 @@ mod tests {
     fn live_plan_uses_the_hash_tag_and_orders_deletions_last_dependents_first() {
         let desired = Desired {
             stage: "prod".to_owned(),
+            region: "us-east-1".to_owned(),
             base: "saas-prod".to_owned(),
             artifact_bucket: None,
             stacks: vec![

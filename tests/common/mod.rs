@@ -307,6 +307,9 @@ pub struct Moto {
     _dir: tempfile::TempDir,
 }
 
+/// The secret access key tenantops runs with against moto: never to be printed.
+pub const MOTO_SECRET: &str = "tenantops-test-secret-never-printed";
+
 /// One request moto received from tenantops.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -314,16 +317,7 @@ pub struct Request {
 }
 
 /// CloudFormation and S3 operations that change something.
-pub const MUTATING: &[&str] = &[
-    "CreateStack",
-    "UpdateStack",
-    "DeleteStack",
-    "CreateChangeSet",
-    "ExecuteChangeSet",
-    "DeleteChangeSet",
-    "ContinueUpdateRollback",
-    "PutObject",
-];
+pub use tenantops::aws::MUTATING;
 
 impl Moto {
     /// Starts moto; services whose name contains one of `never_steady` never get their
@@ -397,7 +391,7 @@ impl Moto {
             .args(args)
             .env("AWS_ENDPOINT_URL", &self.endpoint)
             .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", MOTO_SECRET)
             .env("AWS_REGION", "us-east-1")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env_remove("AWS_PROFILE")
@@ -407,6 +401,12 @@ impl Moto {
 
     pub fn run(&self, fixture: &Path, args: &[&str]) -> Run {
         let out = self.command(fixture, args).output().expect("run tenantops");
+        for stream in [&out.stdout, &out.stderr] {
+            assert!(
+                !String::from_utf8_lossy(stream).contains(MOTO_SECRET),
+                "tenantops printed the secret access key"
+            );
+        }
         Run {
             root: fixture.display().to_string(),
             code: out.status.code().unwrap_or(-1),
