@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
-use aws_sdk_cloudformation::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_sdk_cloudformation::types::{Capability, ChangeSetType, Parameter, Tag};
 
 /// Attempts per request (the first and its retries) on throttling and 5xx errors.
@@ -44,7 +44,7 @@ impl AwsError {
     {
         let message = match e.message() {
             Some(m) => m.to_owned(),
-            None => DisplayErrorContext(e).to_string(),
+            None => chain(e),
         };
         AwsError {
             op,
@@ -75,6 +75,20 @@ impl AwsError {
     pub fn is_no_updates(&self) -> bool {
         self.message.contains("No updates are to be performed")
     }
+}
+
+/// An error and its causes, each once: `dispatch failure: io error: ... Connection refused`.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
 }
 
 /// Counts of requests made, per operation.

@@ -138,3 +138,26 @@ fn plan_base_against_a_revision_before_tenantops_creates_everything() {
     assert_eq!(run.code, 0, "{}", run.all());
     assert_contains(&run.stdout, "12 to create, 0 unchanged");
 }
+
+#[test]
+fn plan_live_without_a_reachable_aws_exits_7_with_the_cause() {
+    let f = Fixture::example();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tenantops"))
+        .arg("-C")
+        .arg(f.path())
+        .args(["plan", "--live", "--endpoint-url", "http://127.0.0.1:9"])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{stderr}");
+    assert_contains(&stderr, "error: AWS: DescribeStacks:");
+    assert_contains(&stderr, "Connection refused");
+    assert!(
+        stderr.lines().count() == 1,
+        "one line, no debug dump: {stderr}"
+    );
+}
