@@ -453,3 +453,64 @@ fn two_applies_at_once_never_interleave() {
     let again = apply(&moto, &f, &[]);
     assert_contains(&again.stdout, "nothing to apply (12 stacks unchanged)");
 }
+
+#[test]
+fn an_interrupt_finishes_stacks_in_flight_starts_no_more_and_releases_the_lock() {
+    let moto = Moto::start(1.5, &[]);
+    let f = Fixture::example();
+    let child = moto
+        .command(
+            f.path(),
+            &["apply", "--yes", "--poll", "0.05", "--format", "json"],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("apply");
+    let started = std::time::Instant::now();
+    // The shared stacks and the lock are 9 creates; the 10th is globex (wave 1), whose
+    // services take 1.5 s to start.
+    while moto.since(0).get("CreateStack").copied().unwrap_or(0) < 10 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_mins(1),
+            "apply never reached the tenants"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let out = child.wait_with_output().expect("apply");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stdout}{stderr}");
+    assert_contains(&stderr, "interrupted: starting no more stacks");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("report");
+    let results = doc["results"].as_array().expect("results");
+    let globex = results
+        .iter()
+        .find(|r| r["stack"] == "saas-prod-tenant-globex")
+        .expect("globex");
+    assert_eq!(
+        globex["result"], "created",
+        "the stack in flight finished: {globex}"
+    );
+    let interrupted = results
+        .iter()
+        .filter(|r| r["reason"] == "interrupted before it started")
+        .count();
+    assert_eq!(interrupted, 3, "waves 2 and 3: {doc}");
+    let lock = moto.python(
+        "print([s['StackName'] for s in cfn.describe_stacks()['Stacks'] if s['StackName'].endswith('-lock') and s['StackStatus'] != 'DELETE_COMPLETE'])",
+    );
+    assert_eq!(lock.trim(), "[]", "the lock was released");
+    let run = apply(&moto, &f, &["--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(results_len(&run), 3);
+}
+
+fn results_len(run: &common::Run) -> usize {
+    results(run).len()
+}

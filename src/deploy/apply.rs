@@ -149,6 +149,9 @@ pub struct Runner {
     bucket: Option<String>,
     /// Outputs of every stack known so far: live ones, then each stack as it deploys.
     outputs: Mutex<BTreeMap<String, BTreeMap<String, String>>>,
+    /// Set on the first interrupt: stacks not yet started are skipped; those in flight
+    /// finish (CloudFormation carries on with them anyway).
+    interrupted: std::sync::atomic::AtomicBool,
 }
 
 impl Runner {
@@ -166,7 +169,18 @@ impl Runner {
             progress,
             bucket,
             outputs: Mutex::new(super::outputs_of(live)),
+            interrupted: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Starts no more stacks; those in flight finish.
+    pub fn interrupt(&self) {
+        self.interrupted
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn is_interrupted(&self) -> bool {
+        self.interrupted.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn outputs(&self) -> BTreeMap<String, BTreeMap<String, String>> {
@@ -726,6 +740,9 @@ fn result_of(
 
 async fn run_job(runner: &Runner, job: Job, failed: &Mutex<BTreeSet<String>>) -> StackResult {
     let change = &job.change;
+    if runner.is_interrupted() {
+        return skipped(change, "interrupted before it started".to_owned());
+    }
     if let Some(desired) = &job.desired {
         let blocked = failed
             .lock()

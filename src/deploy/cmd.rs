@@ -262,11 +262,14 @@ pub(crate) fn apply(cli: &Cli, args: &ApplyArgs, out: &Output) -> Result<Exit, F
             let runner = Arc::new(Runner::new(
                 Arc::clone(&aws),
                 opts.clone(),
-                progress,
+                Arc::clone(&progress),
                 desired.artifact_bucket.clone(),
                 &live,
             ));
-            Ok(apply::execute(runner, &fresh, &desired, &live).await)
+            let watcher = tokio::spawn(on_interrupt(Arc::clone(&runner), progress));
+            let report = apply::execute(runner, &fresh, &desired, &live).await;
+            watcher.abort();
+            Ok(report)
         }
         .await;
         let released = lock::release(&aws, &lock).await;
@@ -281,6 +284,26 @@ pub(crate) fn apply(cli: &Cli, args: &ApplyArgs, out: &Output) -> Result<Exit, F
             Exit::Success
         })
     })
+}
+
+/// The first SIGINT or SIGTERM (Ctrl-C, a cancelled CI job) stops starting stacks:
+/// those in flight finish, the lock is released and the summary printed. A second one
+/// exits at once, leaving the lock to be taken over by the next run on this host.
+async fn on_interrupt(runner: Arc<Runner>, progress: Arc<Progress>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+    runner.interrupt();
+    progress.note(
+        "interrupted: starting no more stacks, finishing those in flight (interrupt again to stop now)",
+    );
+    tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+    std::process::exit(130);
 }
 
 fn report(
