@@ -812,14 +812,16 @@ pub async fn describe_updates(
         .iter()
         .map(|s| (s.name.as_str(), s))
         .collect();
-    let runner = Runner::new(
+    let runner = Arc::new(Runner::new(
         Arc::clone(aws),
         opts.clone(),
         Arc::new(Progress::Silent),
         desired.artifact_bucket.clone(),
         live,
-    );
-    for change in &mut plan.changes {
+    ));
+    let semaphore = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, change) in plan.changes.iter().enumerate() {
         if change.action != Action::Update {
             continue;
         }
@@ -829,29 +831,57 @@ pub async fn describe_updates(
         let Ok(resolved) = stack.resolve(&outputs) else {
             continue;
         };
-        let (hash, tags) = deployed_tags(stack, &resolved, &opts.commit);
-        let template = runner.template(stack, &hash).await?;
-        let cs = change_set_name(&hash);
-        aws.create_change_set(&change.stack, &cs, &template, &resolved, &tags)
-            .await?;
-        let state = runner.wait_change_set(&change.stack, &cs).await;
-        aws.delete_change_set(&change.stack, &cs).await?;
-        match state {
-            Ok(state) if state.is_no_changes() => {
+        let stack = (*stack).clone();
+        let runner = Arc::clone(&runner);
+        let semaphore = Arc::clone(&semaphore);
+        tasks.spawn(async move {
+            let _permit = semaphore.acquire().await;
+            (i, runner.preview(&stack, &resolved).await)
+        });
+    }
+    let mut first_error = None;
+    while let Some(done) = tasks.join_next().await {
+        let Ok((i, result)) = done else { continue };
+        let change = &mut plan.changes[i];
+        match result {
+            Ok(Ok(state)) if state.is_no_changes() => {
                 change.reason = Some("no resource changes; tags only".to_owned());
             }
-            Ok(state) if state.status == "CREATE_COMPLETE" => change.resources = state.changes,
-            Ok(state) => {
+            Ok(Ok(state)) if state.status == "CREATE_COMPLETE" => change.resources = state.changes,
+            Ok(Ok(state)) => {
                 change.reason = Some(format!(
                     "change set {}: {}",
                     state.status,
                     state.reason.unwrap_or_default()
                 ));
             }
-            Err(e) => change.reason = Some(e),
+            Ok(Err(reason)) => change.reason = Some(reason),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
         }
     }
-    Ok(())
+    first_error.map_or(Ok(()), Err)
+}
+
+impl Runner {
+    /// A change set of `stack`'s update, described and deleted: the outer error is a
+    /// call that failed, the inner one a change set that did not compute.
+    async fn preview(
+        &self,
+        stack: &DesiredStack,
+        resolved: &BTreeMap<String, String>,
+    ) -> Result<Result<crate::aws::ChangeSetState, String>, AwsError> {
+        let (hash, tags) = deployed_tags(stack, resolved, &self.opts.commit);
+        let template = self.template(stack, &hash).await?;
+        let cs = change_set_name(&hash);
+        self.aws
+            .create_change_set(&stack.name, &cs, &template, resolved, &tags)
+            .await?;
+        let state = self.wait_change_set(&stack.name, &cs).await;
+        self.aws.delete_change_set(&stack.name, &cs).await?;
+        Ok(state)
+    }
 }
 
 #[cfg(test)]
