@@ -575,6 +575,48 @@ impl Aws {
         Ok(out)
     }
 
+    /// The resource failures of the stack's latest operation (newest first, from the
+    /// first page of events): `logical id (type) STATUS: reason`. CloudFormation's
+    /// stack-level reason only names the failed resources; these say why.
+    ///
+    /// # Errors
+    /// The call's failure.
+    pub async fn failure_events(&self, name: &str) -> Result<Vec<String>, AwsError> {
+        self.calls.count("DescribeStackEvents");
+        let out = self
+            .cfn
+            .describe_stack_events()
+            .stack_name(name)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("DescribeStackEvents", &e))?;
+        let mut failures = Vec::new();
+        for event in out.stack_events() {
+            let logical = event.logical_resource_id().unwrap_or_default();
+            let status = event
+                .resource_status()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default();
+            let reason = event.resource_status_reason().unwrap_or_default();
+            // The stack's own event that started this operation: older events belong
+            // to earlier operations.
+            if logical == name && event.resource_type() == Some("AWS::CloudFormation::Stack") {
+                if status.ends_with("_IN_PROGRESS") && reason == "User Initiated" {
+                    break;
+                }
+                continue;
+            }
+            if status.ends_with("_FAILED") && !reason.contains("cancelled") {
+                failures.push(format!(
+                    "{logical} ({}) {status}: {reason}",
+                    event.resource_type().unwrap_or_default()
+                ));
+            }
+        }
+        failures.reverse();
+        Ok(failures)
+    }
+
     /// The template a stack runs now.
     ///
     /// # Errors

@@ -15,6 +15,7 @@ use aws_sdk_cloudformation::operation::create_stack::CreateStackOutput;
 use aws_sdk_cloudformation::operation::delete_change_set::DeleteChangeSetOutput;
 use aws_sdk_cloudformation::operation::delete_stack::DeleteStackOutput;
 use aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput;
+use aws_sdk_cloudformation::operation::describe_stack_events::DescribeStackEventsOutput;
 use aws_sdk_cloudformation::operation::describe_stacks::{
     DescribeStacksError, DescribeStacksOutput,
 };
@@ -22,8 +23,8 @@ use aws_sdk_cloudformation::operation::execute_change_set::ExecuteChangeSetOutpu
 use aws_sdk_cloudformation::operation::list_stack_resources::ListStackResourcesOutput;
 use aws_sdk_cloudformation::operation::update_stack::{UpdateStackError, UpdateStackOutput};
 use aws_sdk_cloudformation::types::{
-    Change, ChangeAction, ChangeSetStatus, Replacement, ResourceChange, Stack,
-    StackResourceSummary, StackStatus, Tag,
+    Change, ChangeAction, ChangeSetStatus, Replacement, ResourceChange, ResourceStatus, Stack,
+    StackEvent, StackResourceSummary, StackStatus, Tag,
 };
 use aws_sdk_ecs::Client as Ecs;
 use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
@@ -410,4 +411,50 @@ async fn an_ecs_service_that_never_gets_steady_fails_the_tenant() {
         "{reason}"
     );
     assert!(services.num_calls() >= 2, "polled until the timeout");
+}
+
+#[tokio::test]
+async fn a_failed_create_is_explained_by_its_resource_events() {
+    let create = mock!(Cfn::create_stack).then_output(|| CreateStackOutput::builder().build());
+    let describe = mock!(Cfn::describe_stacks).then_output(|| {
+        DescribeStacksOutput::builder()
+            .stacks(
+                Stack::builder()
+                    .stack_name(NAME)
+                    .stack_status(StackStatus::RollbackComplete)
+                    .stack_status_reason(
+                        "The following resource(s) failed to create: [OrdersService].",
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let event = |logical: &str, ty: &str, status: ResourceStatus, reason: &str| {
+        StackEvent::builder()
+            .stack_name(NAME)
+            .logical_resource_id(logical)
+            .resource_type(ty)
+            .resource_status(status)
+            .resource_status_reason(reason)
+            .build()
+    };
+    let events = mock!(Cfn::describe_stack_events).then_output(move || {
+        // Newest first, as CloudFormation returns them; the older operation's failure
+        // is not this one's.
+        DescribeStackEventsOutput::builder()
+            .stack_events(event(NAME, "AWS::CloudFormation::Stack", ResourceStatus::RollbackComplete, ""))
+            .stack_events(event("Topic", "AWS::SNS::Topic", ResourceStatus::CreateFailed, "Resource creation cancelled"))
+            .stack_events(event("OrdersService", "AWS::ECS::Service", ResourceStatus::CreateFailed, "Resource handler returned message: \"Invalid request provided: TaskDefinition is inactive\""))
+            .stack_events(event(NAME, "AWS::CloudFormation::Stack", ResourceStatus::CreateInProgress, "User Initiated"))
+            .stack_events(event("Old", "AWS::SNS::Topic", ResourceStatus::CreateFailed, "an earlier run"))
+            .build()
+    });
+    let r = runner(&[&create, &describe, &events], &[]);
+    let (outcome, reason) = r.converge(&desired(), None).await;
+    assert_eq!(outcome, Outcome::Failed);
+    let reason = reason.expect("a reason");
+    assert_eq!(
+        reason,
+        "create ended in ROLLBACK_COMPLETE: The following resource(s) failed to create: [OrdersService].; OrdersService (AWS::ECS::Service) CREATE_FAILED: Resource handler returned message: \"Invalid request provided: TaskDefinition is inactive\""
+    );
 }

@@ -254,7 +254,7 @@ impl Runner {
                                 Outcome::Created
                             })
                         }
-                        Some(s) => Err(failure("create", &s)),
+                        Some(s) => Err(self.explain("create", &s).await),
                         None => Err("the stack disappeared while being created".to_owned()),
                     };
                 }
@@ -381,7 +381,7 @@ impl Runner {
                 self.steady(desired).await?;
                 Ok(Some(Outcome::Updated))
             }
-            Some(s) => Err(failure("update", &s)),
+            Some(s) => Err(self.explain("update", &s).await),
             None => Err("the stack disappeared while being updated".to_owned()),
         }
     }
@@ -524,6 +524,18 @@ impl Runner {
             tokio::time::sleep(jitter(delay)).await;
             delay = (delay * 2).min(self.opts.poll_max);
         }
+    }
+
+    /// Why an operation failed: the stack's status and reason, and the resource
+    /// failures its events give.
+    async fn explain(&self, what: &str, stack: &LiveStack) -> String {
+        let mut reason = failure(what, stack);
+        if let Ok(events) = self.aws.failure_events(&stack.name).await {
+            if !events.is_empty() {
+                let _ = write!(reason, "; {}", events.join("; "));
+            }
+        }
+        reason
     }
 
     /// Deletes an unwanted stack, first noting which of its tables CloudFormation keeps.
