@@ -530,10 +530,10 @@ impl Runner {
     /// failures its events give.
     async fn explain(&self, what: &str, stack: &LiveStack) -> String {
         let mut reason = failure(what, stack);
-        if let Ok(events) = self.aws.failure_events(&stack.name).await {
-            if !events.is_empty() {
-                let _ = write!(reason, "; {}", events.join("; "));
-            }
+        if let Ok(events) = self.aws.failure_events(&stack.name).await
+            && !events.is_empty()
+        {
+            let _ = write!(reason, "; {}", events.join("; "));
         }
         reason
     }
