@@ -63,7 +63,7 @@ impl Exit {
                 "partly failed: `apply` applied some stacks, others failed or were skipped"
             }
             Exit::Refused => {
-                "refused: a deletion guard, the stage lock or changed live state stopped `apply`; nothing changed"
+                "refused by a deletion guard, the stage lock or moved live state; nothing changed"
             }
             Exit::Aws => {
                 "AWS unreachable or refused a read (credentials, endpoint, permissions); nothing changed"
