@@ -151,6 +151,14 @@ fn readme_quickstart_is_true() {
         readme.contains(&format!("`{summary} into `./rendered``")),
         "README quotes another output than `{summary}`"
     );
+    // The offline plan it suggests works in the repository itself.
+    let run = common::run_in(&shipped(), &["plan", "--base", "HEAD"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout.contains("plan against base HEAD:"),
+        "{}",
+        run.stdout
+    );
     // The third is the test command, and `.ci/run` calls it and nothing else.
     let ci = std::fs::read_to_string(shipped().join(".ci/run")).unwrap();
     let last = ci.lines().rev().find(|l| !l.trim().is_empty()).unwrap();
