@@ -1,6 +1,7 @@
 //! How plans and apply reports are printed: human text, Markdown (pull-request comments, step summaries) and JSON.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use super::apply::{Outcome, Report};
 use super::{Action, Change, Plan};
@@ -214,5 +215,3 @@ pub fn report_markdown(report: &Report) -> String {
     }
     out
 }
-
-use std::time::Duration;
