@@ -52,13 +52,16 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A free UDP port on loopback.
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A loopback port free for both UDP and TCP: dnsmasq listens on both, and exits when
+/// either is taken (other tests start servers on free TCP ports at the same time).
+fn free_dns_port() -> u16 {
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// A child process killed when the test ends, pass or fail.
@@ -183,7 +186,7 @@ fn start_nginx(f: &Fixture, tenant: &str, router_port: u16) -> (u16, Guard) {
 fn nginx_routes_each_tenant_to_its_own_service_connect_upstreams() {
     let f = Fixture::example();
     let service_port = free_port();
-    let dns_port = free_udp_port();
+    let dns_port = free_dns_port();
     let tenants = ["globex", "umbrella"];
     let services = ["orders", "products", "users"];
     let mut router_ports = Vec::new();
