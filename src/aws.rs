@@ -288,12 +288,6 @@ impl Aws {
         }
     }
 
-    /// The region the clients talk to.
-    #[must_use]
-    pub fn region(&self) -> &str {
-        &self.region
-    }
-
     /// Every stack of the region that is not deleted, with tags and outputs, through
     /// paginated `DescribeStacks` (one call per 100 stacks, nothing per stack).
     /// `keep` picks the ones wanted by their tags.

@@ -488,8 +488,8 @@ fn an_interrupt_finishes_stacks_in_flight_starts_no_more_and_releases_the_lock()
     assert_eq!(out.status.code(), Some(5), "{stdout}{stderr}");
     assert_contains(&stderr, "interrupted: starting no more stacks");
     let doc: serde_json::Value = serde_json::from_str(&stdout).expect("report");
-    let results = doc["results"].as_array().expect("results");
-    let globex = results
+    let listed = doc["results"].as_array().expect("results");
+    let globex = listed
         .iter()
         .find(|r| r["stack"] == "saas-prod-tenant-globex")
         .expect("globex");
@@ -497,7 +497,7 @@ fn an_interrupt_finishes_stacks_in_flight_starts_no_more_and_releases_the_lock()
         globex["result"], "created",
         "the stack in flight finished: {globex}"
     );
-    let interrupted = results
+    let interrupted = listed
         .iter()
         .filter(|r| r["reason"] == "interrupted before it started")
         .count();
@@ -508,9 +508,5 @@ fn an_interrupt_finishes_stacks_in_flight_starts_no_more_and_releases_the_lock()
     assert_eq!(lock.trim(), "[]", "the lock was released");
     let run = apply(&moto, &f, &["--format", "json"]);
     assert_eq!(run.code, 0, "{}", run.all());
-    assert_eq!(results_len(&run), 3);
-}
-
-fn results_len(run: &common::Run) -> usize {
-    results(run).len()
+    assert_eq!(results(&run).len(), 3);
 }

@@ -21,21 +21,14 @@ fn pull_request() -> Fixture {
 
 /// No AWS anywhere: an endpoint that refuses connections, no credentials.
 fn offline(f: &Fixture, args: &[&str]) -> common::Run {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tenantops"))
-        .arg("-C")
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tenantops"));
+    cmd.arg("-C")
         .arg(f.path())
         .args(args)
         .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
         .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_PROFILE")
-        .output()
-        .expect("run");
-    common::Run {
-        root: f.path().display().to_string(),
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+        .env_remove("AWS_PROFILE");
+    common::run_command(&mut cmd, f.path())
 }
 
 #[test]

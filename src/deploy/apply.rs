@@ -412,8 +412,7 @@ impl Runner {
 
     /// Polls a stack until it is not in progress; `None` once it is gone.
     async fn wait(&self, name: &str, timeout: Duration) -> Result<Option<LiveStack>, String> {
-        let started = Instant::now();
-        let mut delay = self.opts.poll_initial;
+        let mut poll = self.poll(timeout);
         loop {
             let stack = self
                 .aws
@@ -422,14 +421,21 @@ impl Runner {
                 .map_err(|e| e.to_string())?;
             match stack {
                 Some(s) if s.busy() => {
-                    if started.elapsed() >= timeout {
+                    if !poll.pause().await {
                         return Err(format!("still {} after {}s", s.status, timeout.as_secs()));
                     }
                 }
                 other => return Ok(other),
             }
-            tokio::time::sleep(jitter(delay)).await;
-            delay = (delay * 2).min(self.opts.poll_max);
+        }
+    }
+
+    fn poll(&self, timeout: Duration) -> Poll {
+        Poll {
+            started: Instant::now(),
+            timeout,
+            delay: self.opts.poll_initial,
+            max: self.opts.poll_max,
         }
     }
 
@@ -438,8 +444,7 @@ impl Runner {
         name: &str,
         cs: &str,
     ) -> Result<crate::aws::ChangeSetState, String> {
-        let started = Instant::now();
-        let mut delay = self.opts.poll_initial;
+        let mut poll = self.poll(self.opts.stack_timeout);
         loop {
             let state = self
                 .aws
@@ -452,11 +457,9 @@ impl Runner {
             ) {
                 return Ok(state);
             }
-            if started.elapsed() >= self.opts.stack_timeout {
+            if !poll.pause().await {
                 return Err(format!("change set still {}", state.status));
             }
-            tokio::time::sleep(jitter(delay)).await;
-            delay = (delay * 2).min(self.opts.poll_max);
         }
     }
 
@@ -487,8 +490,7 @@ impl Runner {
         }
         self.progress
             .step(name, "waiting for ECS services to be steady");
-        let started = Instant::now();
-        let mut delay = self.opts.poll_initial;
+        let mut poll = self.poll(self.opts.steady_timeout);
         loop {
             let mut waiting = Vec::new();
             for (cluster, services) in &by_cluster {
@@ -514,15 +516,13 @@ impl Runner {
             if waiting.is_empty() {
                 return Ok(());
             }
-            if started.elapsed() >= self.opts.steady_timeout {
+            if !poll.pause().await {
                 return Err(format!(
                     "ECS services not steady after {}s: {}",
                     self.opts.steady_timeout.as_secs(),
                     waiting.join("; ")
                 ));
             }
-            tokio::time::sleep(jitter(delay)).await;
-            delay = (delay * 2).min(self.opts.poll_max);
         }
     }
 
@@ -626,6 +626,28 @@ fn failure(what: &str, stack: &LiveStack) -> String {
     match &stack.reason {
         Some(reason) => format!("{what} ended in {}: {reason}", stack.status),
         None => format!("{what} ended in {}", stack.status),
+    }
+}
+
+/// The pauses between status polls: exponential backoff with jitter, bounded by a
+/// timeout.
+struct Poll {
+    started: Instant,
+    timeout: Duration,
+    delay: Duration,
+    max: Duration,
+}
+
+impl Poll {
+    /// Sleeps before the next poll; `false` (without sleeping) once the timeout has
+    /// passed.
+    async fn pause(&mut self) -> bool {
+        if self.started.elapsed() >= self.timeout {
+            return false;
+        }
+        tokio::time::sleep(jitter(self.delay)).await;
+        self.delay = (self.delay * 2).min(self.max);
+        true
     }
 }
 

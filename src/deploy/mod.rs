@@ -137,9 +137,6 @@ pub struct Desired {
     pub stacks: Vec<DesiredStack>,
     /// Tenants in the repository (any state).
     pub tenants: usize,
-    /// Tenants whose files failed to load are impossible here (apply refuses an
-    /// incomplete repository), so every tenant stack not desired is really unwanted.
-    pub offboarding: Vec<String>,
 }
 
 impl Desired {
@@ -153,7 +150,6 @@ impl Desired {
             artifact_bucket: None,
             stacks: Vec::new(),
             tenants: 0,
-            offboarding: Vec::new(),
         }
     }
 
@@ -206,7 +202,6 @@ impl Desired {
             artifact_bucket: platform.cloudformation.artifact_bucket.clone(),
             stacks,
             tenants: repo.tenants.len(),
-            offboarding: rendered.offboarding,
         }
     }
 
@@ -307,14 +302,12 @@ fn change(stack: &DesiredStack, action: Action, reason: Option<String>) -> Chang
 
 /// A stack that is no longer wanted, from what is known of it.
 fn removal(name: &str, tags: &BTreeMap<String, String>) -> Change {
-    let kind = match tags.get(TAG_KIND).map(String::as_str) {
-        Some("network") => StackKind::Network,
-        Some("router") => StackKind::Router,
-        Some("usage-plans") => StackKind::UsagePlans,
-        Some("tier") => StackKind::Tier,
-        Some("pack") => StackKind::Pack,
-        _ => StackKind::Tenant,
-    };
+    // The kind tag is the kind's serialized name; without a known one, a stack is
+    // deleted with the tenants, first.
+    let kind = tags
+        .get(TAG_KIND)
+        .and_then(|k| serde_json::from_value(serde_json::Value::String(k.clone())).ok())
+        .unwrap_or(StackKind::Tenant);
     Change {
         stack: name.to_owned(),
         kind,
@@ -614,12 +607,11 @@ mod tests {
                 ),
             ],
             tenants: 4,
-            offboarding: Vec::new(),
         };
         let outputs = BTreeMap::from([("VpcId".to_owned(), "vpc-1".to_owned())]);
         let hash =
             desired.stacks[0].hash(&BTreeMap::from([("Vpc".to_owned(), "vpc-1".to_owned())]));
-        let live = |name: &str, status: &str, hash: &str, kind: &str| LiveStack {
+        let listed = |name: &str, status: &str, hash: &str, kind: &str| LiveStack {
             name: name.to_owned(),
             status: status.to_owned(),
             reason: None,
@@ -631,20 +623,20 @@ mod tests {
             ]),
             outputs: BTreeMap::new(),
         };
-        let mut net = live("net", "CREATE_COMPLETE", "", "network");
+        let mut net = listed("net", "CREATE_COMPLETE", "", "network");
         net.outputs = outputs;
-        let mut other_stage = live("elsewhere", "CREATE_COMPLETE", "", "tenant");
+        let mut other_stage = listed("elsewhere", "CREATE_COMPLETE", "", "tenant");
         other_stage
             .tags
             .insert(TAG_STAGE.to_owned(), "dev".to_owned());
-        let plan = live_plan_of(
+        let plan = live(
             &desired,
             &[
                 net,
-                live("same", "UPDATE_COMPLETE", &hash, "tenant"),
-                live("changed", "UPDATE_COMPLETE", "old", "tenant"),
-                live("failed", "ROLLBACK_COMPLETE", &hash, "tenant"),
-                live("gone-tenant", "CREATE_COMPLETE", "x", "tenant"),
+                listed("same", "UPDATE_COMPLETE", &hash, "tenant"),
+                listed("changed", "UPDATE_COMPLETE", "old", "tenant"),
+                listed("failed", "ROLLBACK_COMPLETE", &hash, "tenant"),
+                listed("gone-tenant", "CREATE_COMPLETE", "x", "tenant"),
                 other_stage,
             ],
         );
@@ -666,8 +658,25 @@ mod tests {
         assert_eq!(plan.unchanged, 1);
     }
 
-    fn live_plan_of(desired: &Desired, stacks: &[LiveStack]) -> Plan {
-        live(desired, stacks)
+    #[test]
+    fn a_removed_stack_keeps_the_kind_its_tag_names() {
+        for kind in [
+            StackKind::Network,
+            StackKind::Router,
+            StackKind::UsagePlans,
+            StackKind::Tier,
+            StackKind::Pack,
+            StackKind::Tenant,
+        ] {
+            // As `render::plan` writes the tag.
+            let tag = serde_json::to_value(kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let tags = BTreeMap::from([(TAG_KIND.to_owned(), tag)]);
+            assert_eq!(removal("s", &tags).kind, kind);
+        }
+        assert_eq!(removal("s", &BTreeMap::new()).kind, StackKind::Tenant);
     }
 
     #[test]

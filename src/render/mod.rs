@@ -165,7 +165,7 @@ fn render_into(
                     };
                     staging.put(
                         &format!("stacks/{}.params.json", spec.name),
-                        &write::pretty(&serde_json::to_value(described).unwrap_or_default()),
+                        &write::pretty(serde_json::to_value(described).unwrap_or_default()),
                     );
                 }
                 (

@@ -26,7 +26,7 @@ use crate::naming::{self, network_stack, pack_stack, router_stack, tier_stack, u
 use crate::repo::Repo;
 
 /// What a stack is for; decides its template and apply order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StackKind {
     Network,

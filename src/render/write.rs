@@ -126,8 +126,8 @@ impl Staging {
             MARKER,
             b"Written by `tenantops render`; this directory is replaced on every render.\n",
         );
-        self.put("routing.json", &pretty(&rendered.routing));
-        self.put("usage-plans.json", &pretty(&rendered.usage_plans));
+        self.put("routing.json", &pretty(rendered.routing.clone()));
+        self.put("usage-plans.json", &pretty(rendered.usage_plans.clone()));
         let index: Vec<serde_json::Value> = rendered
             .stacks
             .iter()
@@ -141,7 +141,7 @@ impl Staging {
             .collect();
         self.put(
             "stacks.json",
-            &pretty(&serde_json::json!({
+            &pretty(serde_json::json!({
                 "stacks": index,
                 "offboarding": rendered.offboarding,
             })),
@@ -180,8 +180,7 @@ impl Drop for Staging {
 }
 
 /// Pretty JSON with a trailing newline, for the files people review.
-pub(super) fn pretty(value: &serde_json::Value) -> Vec<u8> {
-    let mut value = value.clone();
+pub(super) fn pretty(mut value: serde_json::Value) -> Vec<u8> {
     super::json::canonical(&mut value);
     let mut out = serde_json::to_vec_pretty(&value).unwrap_or_default();
     out.push(b'\n');

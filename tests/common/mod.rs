@@ -111,13 +111,14 @@ pub fn commit_all(repo: &git2::Repository, message: &str) -> String {
 }
 
 pub fn run_in(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_tenantops"))
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env_remove("NO_COLOR")
-        .output()
-        .expect("run tenantops");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tenantops"));
+    cmd.arg("-C").arg(dir).args(args).env_remove("NO_COLOR");
+    run_command(&mut cmd, dir)
+}
+
+/// Runs a prepared tenantops command over the repository at `dir`.
+pub fn run_command(cmd: &mut Command, dir: &Path) -> Run {
+    let out = cmd.output().expect("run tenantops");
     Run {
         root: dir.display().to_string(),
         code: out.status.code().unwrap_or(-1),
@@ -400,19 +401,12 @@ impl Moto {
     }
 
     pub fn run(&self, fixture: &Path, args: &[&str]) -> Run {
-        let out = self.command(fixture, args).output().expect("run tenantops");
-        for stream in [&out.stdout, &out.stderr] {
-            assert!(
-                !String::from_utf8_lossy(stream).contains(MOTO_SECRET),
-                "tenantops printed the secret access key"
-            );
-        }
-        Run {
-            root: fixture.display().to_string(),
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        let run = run_command(&mut self.command(fixture, args), fixture);
+        assert!(
+            !run.all().contains(MOTO_SECRET),
+            "tenantops printed the secret access key"
+        );
+        run
     }
 
     /// Requests tenantops (the Rust SDK, not the test's own Python helpers) made so far.
