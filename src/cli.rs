@@ -75,6 +75,25 @@ pub enum Command {
     /// Write or check the JSON Schemas in `schemas/` generated from tenantops' types.
     #[command(after_help = help_table())]
     Schema(SchemaArgs),
+    /// Show the fleet from live state: each tenant's stacks, drift from git, and its ECS
+    /// services' running and desired counts.
+    #[command(after_help = help_table())]
+    Status(StatusArgs),
+    /// Deploy the delivery pipeline of `tenantops.yaml`'s `pipeline` section
+    /// (CodePipeline, CodeBuild, the onboarding EventBridge rule).
+    #[command(after_help = help_table())]
+    Bootstrap(BootstrapArgs),
+    /// Print the shell completion script for SHELL (see the README for where to put it).
+    Completions(CompletionsArgs),
+    /// Print the man page, or write one page per command into a directory.
+    Man(ManArgs),
+    /// Add a tenant: write `tenants/<id>.yaml` and its allocation, from flags or the
+    /// control plane's onboarding event.
+    #[command(after_help = help_table())]
+    Onboard(OnboardArgs),
+    /// Mark a tenant `offboarding`: the next apply with `--allow-destroy` deletes its stacks.
+    #[command(after_help = help_table())]
+    Offboard(OffboardArgs),
 }
 
 #[derive(Debug, Args)]
@@ -143,7 +162,30 @@ pub struct PlanArgs {
     #[arg(long)]
     pub detailed_exitcode: bool,
     #[command(flatten)]
+    pub part: PartArgs,
+    #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+/// Which part of the fleet a run handles, for spreading a large fleet over a CI matrix.
+#[derive(Debug, Args)]
+pub struct PartArgs {
+    /// Only the tenant stacks of shard I of N: tenants (outside pool tiers) dealt
+    /// round-robin by id, so every tenant is in exactly one shard and shard sizes
+    /// differ by at most one.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::deploy::shard::Shard>,
+    /// The platform stacks (network, routers, usage plans, tiers, pool packs): alone,
+    /// only those; with `--shard`, those as well.
+    #[arg(long)]
+    pub platform: bool,
+}
+
+impl PartArgs {
+    #[must_use]
+    pub fn part(&self) -> crate::deploy::shard::Part {
+        crate::deploy::shard::Part::from_flags(self.shard, self.platform)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -174,17 +216,142 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub break_lock: bool,
     /// The commit recorded in each changed stack's `tenantops:commit` tag [default:
-    /// the repository's HEAD].
+    /// `CODEBUILD_RESOLVED_SOURCE_VERSION` inside CodeBuild, else the repository's HEAD].
     #[arg(long, value_name = "SHA")]
     pub commit: Option<String>,
     /// Also write the JSON report to FILE.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Write one provisioning result per tenant the run touched to FILE, as a JSON
+    /// array of EventBridge `PutEvents` entries (`sbt_aws_provisionSuccess` /
+    /// `sbt_aws_provisionFailure`, deprovision for removed tenants).
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+    /// With `--events`, the entries' `Source`.
+    #[arg(
+        long,
+        value_name = "SOURCE",
+        default_value = "tenantops",
+        requires = "events"
+    )]
+    pub event_source: String,
+    /// With `--events`, the entries' `EventBusName` (the control plane's bus).
+    #[arg(long, value_name = "NAME", requires = "events")]
+    pub event_bus: Option<String>,
+    /// Seconds between the first status polls (doubling up to 20 s).
+    #[arg(long, value_name = "SECS", default_value_t = 2.0, hide = true)]
+    pub poll: f64,
+    #[command(flatten)]
+    pub part: PartArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this tenant (repeat for more); without it, every tenant and the platform stacks.
+    #[arg(long = "tenant", value_name = "ID")]
+    pub tenants: Vec<String>,
+    /// Do not read ECS services (only CloudFormation: one listing for the whole fleet).
+    #[arg(long)]
+    pub no_services: bool,
+    /// Compare with git revision REV instead of the work tree.
+    #[arg(long, value_name = "REV")]
+    pub rev: Option<String>,
+    /// Exit 4 when a stack is not in sync with git or a service is not steady.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Stacks whose services are read at once.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BootstrapArgs {
+    /// Print the pipeline's CloudFormation template instead of deploying it.
+    #[arg(long)]
+    pub print: bool,
+    /// Do not ask for confirmation (required without a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
     /// Seconds between the first status polls (doubling up to 20 s).
     #[arg(long, value_name = "SECS", default_value_t = 2.0, hide = true)]
     pub poll: f64,
     #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write `tenantops.1` and a `tenantops-<command>.1` page per command into DIR
+    /// instead of printing `tenantops.1`.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// Committing what `onboard` or `offboard` wrote.
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    /// Commit the files written (only those) to the current branch.
+    #[arg(long)]
+    pub commit: bool,
+    /// With `--commit`, create branch NAME at HEAD, switch to it and commit there.
+    #[arg(long, value_name = "NAME", requires = "commit")]
+    pub branch: Option<String>,
+    /// With `--commit`, the commit's author [default: git's `user.name` and `user.email`].
+    #[arg(long, value_name = "NAME <EMAIL>", requires = "commit")]
+    pub author: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct OnboardArgs {
+    /// The tenant's permanent id (a lowercase DNS label); with `--from-event`, instead
+    /// of the event's `tenantId`.
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
+    /// Its tier (a file in `tiers/`, matched case-insensitively).
+    #[arg(long, value_name = "TIER")]
+    pub tier: Option<String>,
+    /// Its display name, unique in the fleet.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// The email of its first admin user.
+    #[arg(long, value_name = "EMAIL")]
+    pub email: Option<String>,
+    /// A label (for example `wave=2`); repeat for more.
+    #[arg(long = "label", value_name = "K=V", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+    /// Read the tenant from the control plane's EventBridge onboarding event (SaaS
+    /// Builder Toolkit shape) in FILE, or `-` for standard input. Flags override its values.
+    #[arg(long, value_name = "FILE|-")]
+    pub from_event: Option<String>,
+    #[command(flatten)]
+    pub commit: CommitArgs,
+}
+
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("`{text}` is not KEY=VALUE")),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct OffboardArgs {
+    /// The tenant's id.
+    #[arg(value_name = "ID")]
+    pub id: String,
+    #[command(flatten)]
+    pub commit: CommitArgs,
 }
 
 #[derive(Debug, Args)]
@@ -236,6 +403,16 @@ pub fn run(cli: &Cli) -> Exit {
         Command::Apply(args) => crate::deploy::cmd::apply(cli, args, &out),
         Command::Lock(args) => lock_cmd(cli, args, &out),
         Command::Schema(args) => schema_cmd(cli, args, &out),
+        Command::Status(args) => crate::deploy::cmd::status(cli, args, &out),
+        Command::Bootstrap(args) => crate::deploy::bootstrap::bootstrap(cli, args, &out),
+        Command::Completions(args) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(args.shell, &mut cmd, "tenantops", &mut std::io::stdout());
+            Ok(Exit::Success)
+        }
+        Command::Man(args) => man_cmd(args),
+        Command::Onboard(args) => crate::onboard::onboard(cli, args, &out),
+        Command::Offboard(args) => crate::onboard::offboard(cli, args, &out),
     };
     result.unwrap_or_else(|e| {
         out.fatal(&e);
@@ -299,8 +476,16 @@ impl Output {
         let writes = match &cli.command {
             Command::Lock(args) => !args.check,
             Command::Schema(args) => args.write,
-            Command::Validate(_) | Command::Plan(_) => false,
-            Command::Render(_) | Command::Apply(_) => true,
+            Command::Validate(_)
+            | Command::Plan(_)
+            | Command::Status(_)
+            | Command::Completions(_) => false,
+            Command::Render(_)
+            | Command::Apply(_)
+            | Command::Onboard(_)
+            | Command::Offboard(_)
+            | Command::Bootstrap(_)
+            | Command::Man(_) => true,
         };
         Output {
             format: cli.format,
@@ -734,6 +919,24 @@ fn schema_cmd(cli: &Cli, args: &SchemaArgs, out: &Output) -> Result<Exit, Failur
             println!("wrote `{rel}`");
         }
     }
+    Ok(Exit::Success)
+}
+
+fn man_cmd(args: &ManArgs) -> Result<Exit, Failure> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let Some(dir) = &args.out else {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd)
+            .render(&mut page)
+            .map_err(|e| Failure::Io("the man page".to_owned(), e))?;
+        std::io::stdout()
+            .write_all(&page)
+            .map_err(|e| Failure::Io("standard output".to_owned(), e))?;
+        return Ok(Exit::Success);
+    };
+    std::fs::create_dir_all(dir).map_err(|e| Failure::Io(dir.display().to_string(), e))?;
+    clap_mangen::generate_to(cmd, dir).map_err(|e| Failure::Io(dir.display().to_string(), e))?;
+    println!("wrote the man pages into `{}`", dir.display());
     Ok(Exit::Success)
 }
 

@@ -205,8 +205,10 @@ fn visible_line(line: &str) -> String {
         .collect()
 }
 
+/// `file` as the user can open it: repository files under `root`; a file outside the
+/// repository (an absolute path, or `<stdin>`) as it is.
 fn display_path(root: &str, file: &str) -> String {
-    if root.is_empty() || root == "." {
+    if root.is_empty() || root == "." || file.starts_with('/') || file.starts_with('<') {
         file.to_owned()
     } else {
         format!("{}/{file}", root.trim_end_matches('/'))

@@ -12,6 +12,7 @@ pub mod load;
 pub mod lockfile;
 pub mod model;
 pub mod naming;
+pub mod onboard;
 pub mod render;
 pub mod repo;
 pub mod schema;

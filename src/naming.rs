@@ -62,6 +62,12 @@ pub fn pack_stack(platform: &Platform, tier: &str, pack: u32) -> String {
     format!("{}-pool-{tier}-{pack}", base(platform))
 }
 
+/// The delivery pipeline's stack (`tenantops bootstrap`).
+#[must_use]
+pub fn pipeline_stack(platform: &Platform) -> String {
+    format!("{}-tenantops-pipeline", base(platform))
+}
+
 /// The network stack (the VPC tenantops creates).
 #[must_use]
 pub fn network_stack(platform: &Platform) -> String {

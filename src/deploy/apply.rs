@@ -470,21 +470,9 @@ impl Runner {
             return Ok(());
         }
         let name = desired.name.as_str();
-        let resources = self
-            .aws
-            .stack_resources(name)
+        let by_cluster = services_of(&self.aws, name)
             .await
             .map_err(|e| e.to_string())?;
-        let mut by_cluster: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for r in resources
-            .iter()
-            .filter(|r| r.resource_type == "AWS::ECS::Service")
-        {
-            by_cluster
-                .entry(cluster_of(&r.physical_id))
-                .or_default()
-                .push(r.physical_id.clone());
-        }
         if by_cluster.is_empty() {
             return Ok(());
         }
@@ -669,6 +657,26 @@ fn phase(change: &Change) -> (u8, u32, u8) {
         (_, StackKind::Tenant) => (1, change.wave, 0),
         _ => (0, 0, kind),
     }
+}
+
+/// The ECS services of stack `name`, by cluster (ARNs).
+///
+/// # Errors
+/// The `ListStackResources` call's failure.
+pub async fn services_of(aws: &Aws, name: &str) -> Result<BTreeMap<String, Vec<String>>, AwsError> {
+    let mut by_cluster: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in aws
+        .stack_resources(name)
+        .await?
+        .into_iter()
+        .filter(|r| r.resource_type == "AWS::ECS::Service")
+    {
+        by_cluster
+            .entry(cluster_of(&r.physical_id))
+            .or_default()
+            .push(r.physical_id);
+    }
+    Ok(by_cluster)
 }
 
 /// Executes `plan`: every change, phase by phase, at most `opts.concurrency` at a time.

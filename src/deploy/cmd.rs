@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use super::apply::{self, Options, Runner};
 use super::progress::Progress;
-use super::{Action, Desired, Plan, lock, show};
+use super::{Action, Desired, Plan, lock, shard, show};
 use crate::aws::{Aws, LiveStack, Settings};
-use crate::cli::{self, ApplyArgs, AwsArgs, Cli, Failure, Format, Output, PlanArgs};
+use crate::cli::{self, ApplyArgs, AwsArgs, Cli, Failure, Format, Output, PlanArgs, StatusArgs};
 use crate::diag::Diagnostic;
 use crate::exit::Exit;
 use crate::render;
@@ -54,7 +54,7 @@ fn base_desired(cli: &Cli, rev: &str) -> Result<Desired, Failure> {
         })
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -94,15 +94,16 @@ pub(crate) fn plan(cli: &Cli, args: &PlanArgs, out: &Output) -> Result<Exit, Fai
     let Some(head) = desired(cli, args.rev.as_deref(), out)? else {
         return Ok(Exit::Invalid);
     };
+    let part = args.part.part();
     let plan = if let Some(base_rev) = &args.base {
         let base = base_desired(cli, base_rev)?;
-        super::offline(&head, &base, base_rev)
+        shard::restrict(super::offline(&head, &base, base_rev), &part, &head)
     } else {
         let rt = runtime()?;
         rt.block_on(async {
             let aws = Arc::new(Aws::connect(&settings(&args.aws, &head)).await);
             let live = list_live(&aws, &head).await?;
-            let mut plan = super::live(&head, &live);
+            let mut plan = shard::restrict(super::live(&head, &live), &part, &head);
             apply::describe_updates(&aws, &mut plan, &head, &live, &Options::default())
                 .await
                 .map_err(|e| Failure::Aws(e.to_string()))?;
@@ -117,12 +118,79 @@ pub(crate) fn plan(cli: &Cli, args: &PlanArgs, out: &Output) -> Result<Exit, Fai
     })
 }
 
-/// The commit being deployed: `--commit`, else HEAD of the repository.
+pub(crate) fn status(cli: &Cli, args: &StatusArgs, out: &Output) -> Result<Exit, Failure> {
+    let Some(desired) = desired(cli, args.rev.as_deref(), out)? else {
+        return Ok(Exit::Invalid);
+    };
+    for id in &args.tenants {
+        if desired.tenant(id).is_none() {
+            let hint =
+                crate::suggest::did_you_mean(id, desired.roster.iter().map(|t| t.id.as_str()))
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+            return Err(Failure::Usage(format!(
+                "--tenant `{id}`: there is no such tenant{hint}"
+            )));
+        }
+    }
+    let rt = runtime()?;
+    let status = rt.block_on(async {
+        let aws = Arc::new(Aws::connect(&settings(&args.aws, &desired)).await);
+        let live = list_live(&aws, &desired).await?;
+        super::status::read(
+            &aws,
+            &desired,
+            &live,
+            &args.tenants,
+            !args.no_services,
+            usize::from(args.concurrency),
+        )
+        .await
+        .map_err(|e| Failure::Aws(e.to_string()))
+    })?;
+    match out.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "ok": true,
+                "healthy": status.healthy(),
+                "summary": super::status::summary(&status),
+                "status": status,
+            }))
+            .unwrap_or_default()
+        ),
+        Format::Markdown | Format::Github => print!("{}", super::status::markdown(&status)),
+        Format::Human => print!("{}", super::status::human(&status)),
+    }
+    Ok(if args.detailed_exitcode && !status.healthy() {
+        Exit::Changes
+    } else {
+        Exit::Success
+    })
+}
+
+/// The environment variable CodeBuild sets to the commit it built. A CodePipeline
+/// source artifact is a zip without `.git`, so this is the only place the commit is.
+pub const CODEBUILD_COMMIT: &str = "CODEBUILD_RESOLVED_SOURCE_VERSION";
+
+/// The commit being deployed: `--commit`, else CodeBuild's resolved source version,
+/// else HEAD of the repository.
 fn commit(cli: &Cli, args: &ApplyArgs) -> String {
     if let Some(c) = &args.commit {
         return c.clone();
     }
-    git2::Repository::discover(&cli.dir)
+    if let Some(c) = std::env::var(CODEBUILD_COMMIT)
+        .ok()
+        .filter(|c| !c.is_empty() && c.len() <= 64 && c.bytes().all(|b| b.is_ascii_alphanumeric()))
+    {
+        return c;
+    }
+    head_commit(&cli.dir)
+}
+
+/// HEAD of the git repository holding `dir`, or `none`.
+pub(super) fn head_commit(dir: &std::path::Path) -> String {
+    git2::Repository::discover(dir)
         .ok()
         .and_then(|r| {
             r.head()
@@ -171,7 +239,7 @@ fn guard(plan: &Plan, desired: &Desired, args: &ApplyArgs) -> Result<(), String>
 }
 
 /// Asks on the terminal; `false` without one.
-fn confirm(question: &str) -> bool {
+pub(super) fn confirm(question: &str) -> bool {
     eprint!("{question} [y/N] ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
@@ -204,13 +272,15 @@ pub(crate) fn apply(cli: &Cli, args: &ApplyArgs, out: &Output) -> Result<Exit, F
         commit: commit(cli, args),
         ..Options::default()
     };
+    let part = args.part.part();
     let rt = runtime()?;
     rt.block_on(async {
         let aws = Arc::new(Aws::connect(&settings(&args.aws, &desired)).await);
         let live = list_live(&aws, &desired).await?;
-        let plan = super::live(&desired, &live);
+        let plan = shard::restrict(super::live(&desired, &live), &part, &desired);
         guard(&plan, &desired, args).map_err(Failure::Refused)?;
         if plan.is_empty() {
+            write_events(args, &[])?;
             report(out, args, &plan, &apply::Report::default(), &aws)?;
             return Ok(Exit::Success);
         }
@@ -229,7 +299,7 @@ pub(crate) fn apply(cli: &Cli, args: &ApplyArgs, out: &Output) -> Result<Exit, F
         }
         let lock = lock::acquire(
             &aws,
-            &desired.base,
+            &lock::lock_stack(&desired.base, &part.lock_suffix()),
             &desired.stage,
             &opts.commit,
             args.break_lock,
@@ -243,7 +313,7 @@ pub(crate) fn apply(cli: &Cli, args: &ApplyArgs, out: &Output) -> Result<Exit, F
         // Live state may have moved while the plan was read and confirmed.
         let result = async {
             let live = list_live(&aws, &desired).await?;
-            let fresh = super::live(&desired, &live);
+            let fresh = shard::restrict(super::live(&desired, &live), &part, &desired);
             let confirmed = changed_set(&plan);
             if let Some((stack, action)) =
                 changed_set(&fresh).into_iter().find(|c| !confirmed.contains(c))
@@ -274,6 +344,19 @@ pub(crate) fn apply(cli: &Cli, args: &ApplyArgs, out: &Output) -> Result<Exit, F
         .await;
         let released = lock::release(&aws, &lock).await;
         let done = result?;
+        if args.events.is_some() {
+            // The endpoints are outputs of stacks this run may have created.
+            let after = list_live(&aws, &desired).await?;
+            let events = super::events::provisioning(
+                &done,
+                &desired,
+                &super::outputs_of(&after),
+                &opts.commit,
+                &args.event_source,
+                args.event_bus.as_deref(),
+            );
+            write_events(args, &events)?;
+        }
         report(out, args, &plan, &done, &aws)?;
         if let Err(e) = released {
             eprintln!("warning: could not release the stage lock `{lock}`: {e}; the next apply takes it over once this process is gone");
@@ -284,6 +367,15 @@ pub(crate) fn apply(cli: &Cli, args: &ApplyArgs, out: &Output) -> Result<Exit, F
             Exit::Success
         })
     })
+}
+
+fn write_events(args: &ApplyArgs, events: &[serde_json::Value]) -> Result<(), Failure> {
+    let Some(path) = &args.events else {
+        return Ok(());
+    };
+    let text = serde_json::to_string_pretty(events).unwrap_or_default();
+    std::fs::write(path, format!("{text}\n"))
+        .map_err(|e| Failure::Io(path.display().to_string(), e))
 }
 
 /// The first SIGINT or SIGTERM (Ctrl-C, a cancelled CI job) stops starting stacks:

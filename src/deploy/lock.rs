@@ -38,10 +38,11 @@ pub enum LockError {
     Aws(#[from] AwsError),
 }
 
-/// The lock stack's name for a stage.
+/// The lock stack's name for a stage, or for one part of it (`suffix`, from
+/// [`super::shard::Part::lock_suffix`]).
 #[must_use]
-pub fn lock_stack(base: &str) -> String {
-    format!("{base}-tenantops-lock")
+pub fn lock_stack(base: &str, suffix: &str) -> String {
+    format!("{base}-tenantops-lock{suffix}")
 }
 
 /// This process, as the lock names it.
@@ -70,20 +71,20 @@ fn holder_is_dead(holder: &str) -> bool {
         })
 }
 
-/// Takes the lock of stage `base`, or says who holds it. `wait` bounds how long a
+/// Takes the lock stack `name`, or says who holds it. `wait` bounds how long a
 /// lock that is being deleted (a finishing apply) is waited for.
 ///
 /// # Errors
 /// [`LockError::Held`] when another live apply holds it.
 pub async fn acquire(
     aws: &Aws,
-    base: &str,
+    name: &str,
     stage: &str,
     commit: &str,
     break_lock: bool,
     wait: Duration,
 ) -> Result<String, LockError> {
-    let name = lock_stack(base);
+    let name = name.to_owned();
     let tags = BTreeMap::from([
         ("tenantops:stage".to_owned(), stage.to_owned()),
         ("tenantops:kind".to_owned(), "lock".to_owned()),

@@ -7,10 +7,14 @@
 //! current output value, so a replaced producer resource updates its consumers.
 
 pub mod apply;
+pub(crate) mod bootstrap;
 pub(crate) mod cmd;
+pub mod events;
 pub mod lock;
 pub mod progress;
+pub mod shard;
 pub mod show;
+pub mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -137,6 +141,37 @@ pub struct Desired {
     pub stacks: Vec<DesiredStack>,
     /// Tenants in the repository (any state).
     pub tenants: usize,
+    /// Every tenant of the repository, in id order.
+    pub roster: Vec<TenantInfo>,
+    /// `routing.json`: per tenant its router, header and endpoint (a producer output).
+    pub routing: serde_json::Value,
+}
+
+/// A tenant as `status`, shards and provisioning events need it.
+#[derive(Clone, Debug, Serialize)]
+pub struct TenantInfo {
+    pub id: String,
+    pub name: String,
+    pub tier: String,
+    pub state: crate::model::State,
+    /// Its tier pools tenants: it has no stack of its own, only a place in a pack.
+    pub pooled: bool,
+    /// The pool pack stack holding its API key and identity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pack: Option<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Desired {
+    /// The tenants whose stacks are dealt to shards: every tenant not in a pool tier.
+    #[must_use]
+    pub fn sharded(&self) -> Vec<String> {
+        self.roster
+            .iter()
+            .filter(|t| !t.pooled)
+            .map(|t| t.id.clone())
+            .collect()
+    }
 }
 
 impl Desired {
@@ -150,6 +185,8 @@ impl Desired {
             artifact_bucket: None,
             stacks: Vec::new(),
             tenants: 0,
+            roster: Vec::new(),
+            routing: serde_json::Value::Null,
         }
     }
 
@@ -172,6 +209,7 @@ impl Desired {
                 (t.value.id.as_str(), wave)
             })
             .collect();
+        let routing = rendered.routing;
         let stacks = rendered
             .stacks
             .into_iter()
@@ -202,7 +240,15 @@ impl Desired {
             artifact_bucket: platform.cloudformation.artifact_bucket.clone(),
             stacks,
             tenants: repo.tenants.len(),
+            roster: roster(repo, platform),
+            routing,
         }
+    }
+
+    /// The tenant `id`, if the repository has it.
+    #[must_use]
+    pub fn tenant(&self, id: &str) -> Option<&TenantInfo> {
+        self.roster.iter().find(|t| t.id == id)
     }
 
     /// Whether a live stack's tags say it belongs to this stage and tenantops manages it.
@@ -211,6 +257,33 @@ impl Desired {
         tags.get(TAG_MANAGED).is_some_and(|v| v == "true")
             && tags.get(TAG_STAGE).is_some_and(|v| *v == self.stage)
     }
+}
+
+fn roster(repo: &Repo, platform: &crate::model::Platform) -> Vec<TenantInfo> {
+    let packs = repo.lock.as_ref().map(|l| &l.value.packs);
+    let mut roster: Vec<TenantInfo> = repo
+        .tenants
+        .iter()
+        .map(|t| {
+            let t = &t.value;
+            TenantInfo {
+                id: t.id.clone(),
+                name: t.name.clone(),
+                tier: t.tier.clone(),
+                state: t.state,
+                pooled: repo
+                    .tiers
+                    .get(&t.tier)
+                    .is_some_and(|tier| tier.value.isolation == crate::model::Isolation::Pool),
+                pack: packs
+                    .and_then(|p| p.get(&t.id))
+                    .map(|p| crate::naming::pack_stack(platform, &p.tier, p.pack)),
+                labels: t.labels.clone(),
+            }
+        })
+        .collect();
+    roster.sort_by(|a, b| a.id.cmp(&b.id));
+    roster
 }
 
 /// What happens to a stack.

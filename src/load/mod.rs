@@ -12,9 +12,11 @@ use crate::diag::{Diagnostic, SourceText};
 use crate::yaml::Span;
 
 mod git;
+mod overlay;
 mod store;
 
 pub use git::{GitRevision, GitTree};
+pub use overlay::Overlay;
 pub use store::{DirEntry, EntryKind, Store, WorkTree};
 
 /// Largest manifest file tenantops reads.

@@ -35,6 +35,88 @@ pub struct Platform {
     /// the region's stack quota.
     #[serde(default)]
     pub cloudformation: CloudFormation,
+    /// The AWS delivery pipeline `tenantops bootstrap` deploys: CodePipeline from the
+    /// git repository through a CodeStar connection, CodeBuild running `buildspec.yml`,
+    /// and an EventBridge rule that turns the control plane's onboarding events into
+    /// commits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<Pipeline>,
+}
+
+/// The delivery pipeline on AWS (`tenantops bootstrap`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pipeline {
+    /// ARN of the CodeStar (CodeConnections) connection to the git host, created and
+    /// authorized once in the console.
+    #[schemars(regex(
+        pattern = r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:[0-9]{12}:connection/[0-9a-f-]{36}$"
+    ))]
+    pub connection_arn: String,
+    /// The shell command that puts `tenantops` on the PATH of a CodeBuild build (for
+    /// example `cargo install --locked --git <url> --tag v0.1.0 tenantops`); skipped
+    /// when the image already has it.
+    #[schemars(length(min = 1, max = 1024))]
+    pub install: String,
+    /// The repository on the git host, `owner/name`.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"))]
+    pub repository: String,
+    /// The branch whose commits are applied.
+    #[serde(default = "default_branch")]
+    #[schemars(length(min = 1, max = 255))]
+    pub branch: String,
+    /// The build specification the apply project runs, in the repository.
+    #[serde(default = "default_buildspec")]
+    #[schemars(length(min = 1, max = 255))]
+    pub buildspec: String,
+    /// CodeBuild compute type.
+    #[serde(default = "default_compute")]
+    #[schemars(regex(pattern = r"^BUILD_GENERAL1_(SMALL|MEDIUM|LARGE|XLARGE|2XLARGE)$"))]
+    pub compute_type: String,
+    /// CodeBuild image.
+    #[serde(default = "default_image")]
+    #[schemars(length(min = 1, max = 255))]
+    pub image: String,
+    /// The EventBridge bus the control plane publishes onboarding requests on, and
+    /// where provisioning results are put.
+    #[serde(default = "default_bus")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9._/-]{1,256}$"))]
+    pub event_bus: String,
+    /// Where an onboarding commit goes: `branch` (the pipeline applies it at once) or
+    /// `review` (a branch `onboard/<id>` is pushed for a pull request).
+    #[serde(default)]
+    pub onboarding: Onboarding,
+}
+
+/// Where an onboarding event's commit goes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Onboarding {
+    /// Onto the pipeline's branch, which the pipeline then applies.
+    #[default]
+    Branch,
+    /// Onto a new branch `onboard/<id>`, for review in a pull request.
+    Review,
+}
+
+fn default_branch() -> String {
+    "main".to_owned()
+}
+
+fn default_buildspec() -> String {
+    "buildspec.yml".to_owned()
+}
+
+fn default_compute() -> String {
+    "BUILD_GENERAL1_SMALL".to_owned()
+}
+
+fn default_image() -> String {
+    "aws/codebuild/standard:7.0".to_owned()
+}
+
+fn default_bus() -> String {
+    "default".to_owned()
 }
 
 /// The VPC: by default tenantops creates one (`cidr`, private subnets in two

@@ -52,6 +52,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "nginx.conf.j2",
         include_str!("../../templates/nginx.conf.j2"),
     ),
+    (
+        "pipeline.json.j2",
+        include_str!("../../templates/pipeline.json.j2"),
+    ),
 ];
 
 /// Where a template came from, for locating its errors.

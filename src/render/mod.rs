@@ -9,6 +9,7 @@
 
 pub mod engine;
 pub mod json;
+pub mod pipeline;
 pub mod plan;
 pub mod write;
 
@@ -19,6 +20,7 @@ use serde::Serialize;
 use crate::diag::Diagnostic;
 use crate::repo::{Repo, parallel_map};
 pub use engine::Engine;
+pub use pipeline::render_pipeline;
 pub use plan::{Param, StackKind, StackSpec};
 pub use write::Staging;
 

@@ -29,6 +29,8 @@ use crate::repo::Repo;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StackKind {
+    /// The delivery pipeline (`tenantops bootstrap`), outside the fleet.
+    Pipeline,
     Network,
     Router,
     UsagePlans,
@@ -43,6 +45,7 @@ impl StackKind {
     pub fn noun(self, n: usize) -> &'static str {
         let one = n == 1;
         match self {
+            StackKind::Pipeline => "pipeline",
             StackKind::Network => "network",
             StackKind::Router if one => "router",
             StackKind::Router => "routers",
@@ -61,6 +64,7 @@ impl StackKind {
     #[must_use]
     pub fn template(self) -> &'static str {
         match self {
+            StackKind::Pipeline => "pipeline",
             StackKind::Network => "network",
             StackKind::Router => "router",
             StackKind::UsagePlans => "usage-plans",
@@ -876,6 +880,53 @@ pub fn plan(repo: &Repo, only: Option<&[String]>) -> Plan {
     }
     plan.usage_plans = serde_json::Value::Object(usage_doc);
     plan
+}
+
+/// The delivery pipeline's stack, when `tenantops.yaml` has a `pipeline` section.
+/// It carries no `tenantops:managed` tag: apply never plans it, so a fleet apply can
+/// neither change nor delete the pipeline that runs it.
+#[must_use]
+pub fn pipeline_spec(p: &Platform, file: &str) -> Option<StackSpec> {
+    let pipeline = p.pipeline.as_ref()?;
+    let name = naming::pipeline_stack(p);
+    let tags = BTreeMap::from([
+        ("tenantops:stage".to_owned(), p.stage.clone()),
+        ("tenantops:kind".to_owned(), "pipeline".to_owned()),
+    ]);
+    let onboarding = match pipeline.onboarding {
+        crate::model::Onboarding::Branch => "branch",
+        crate::model::Onboarding::Review => "review",
+    };
+    let context = minijinja::context! {
+        platform => platform_ctx(p),
+        stack => name.clone(),
+        pipeline => minijinja::context! {
+            connection_arn => pipeline.connection_arn.clone(),
+            install => pipeline.install.clone(),
+            repository => pipeline.repository.clone(),
+            branch => pipeline.branch.clone(),
+            buildspec => pipeline.buildspec.clone(),
+            compute_type => pipeline.compute_type.clone(),
+            image => pipeline.image.clone(),
+            event_bus => pipeline.event_bus.clone(),
+            onboarding => onboarding,
+        },
+        onboard_buildspec => super::pipeline::ONBOARD_BUILDSPEC,
+        input_template => super::pipeline::input_template(),
+        detail_types => crate::onboard::event::DETAIL_TYPES,
+    };
+    Some(StackSpec {
+        name,
+        kind: StackKind::Pipeline,
+        origin: file.to_owned(),
+        pointer: "/pipeline".to_owned(),
+        parameters: BTreeMap::new(),
+        tags,
+        depends_on: Vec::new(),
+        context,
+        tenant: None,
+        nginx: None,
+    })
 }
 
 fn platform_ctx(p: &Platform) -> PlatformCtx<'_> {

@@ -1,0 +1,178 @@
+//! `tenantops bootstrap`: renders the delivery pipeline stack from `tenantops.yaml`'s `pipeline` section and creates or updates it through the same runner as `apply`.
+//!
+//! The pipeline stack is deliberately outside the fleet: it has no `tenantops:managed`
+//! tag, so no fleet apply (which the pipeline itself runs) ever plans, changes or
+//! deletes it. It is changed only by running `bootstrap` with credentials that may.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::apply::{self, Options, Runner};
+use super::cmd::{confirm, runtime};
+use super::progress::Progress;
+use super::{Desired, DesiredStack, lock, show};
+use crate::aws::{Aws, Settings};
+use crate::cli::{BootstrapArgs, Cli, Failure, Format, Output};
+use crate::diag::Diagnostic;
+use crate::exit::Exit;
+use crate::render;
+use crate::validate;
+
+pub(crate) fn bootstrap(cli: &Cli, args: &BootstrapArgs, out: &Output) -> Result<Exit, Failure> {
+    let (repo, mut diags) = crate::cli::open(&cli.dir, None)?;
+    diags.extend(validate::validate(&repo));
+    let stack = if diags.iter().any(Diagnostic::is_error) || !repo.complete {
+        None
+    } else {
+        match render::render_pipeline(&repo) {
+            Ok(stack) => stack,
+            Err(problems) => {
+                diags.extend(problems);
+                None
+            }
+        }
+    };
+    if diags.iter().any(Diagnostic::is_error) || !repo.complete {
+        out.report(&mut diags, &repo.sources, "", &serde_json::Value::Null);
+        return Ok(Exit::Invalid);
+    }
+    let (Some(stack), Some(platform)) = (stack, repo.platform.as_ref().map(|p| &p.value)) else {
+        return Err(Failure::Usage(
+            "`tenantops.yaml` has no `pipeline` section (connection_arn, repository, install); see the README's CodePipeline section".to_owned(),
+        ));
+    };
+    let template = stack.template.clone().unwrap_or_default();
+    if args.print {
+        print!("{template}");
+        return Ok(Exit::Success);
+    }
+    if !args.yes && !std::io::stdin().is_terminal() {
+        return Err(Failure::Usage(
+            "bootstrap asks before changing anything, and there is no terminal to ask on; pass --yes (nothing was changed)".to_owned(),
+        ));
+    }
+    let desired = Desired {
+        stage: platform.stage.clone(),
+        region: platform.region.clone(),
+        base: crate::naming::base(platform),
+        artifact_bucket: platform.cloudformation.artifact_bucket.clone(),
+        stacks: vec![DesiredStack {
+            name: stack.spec.name.clone(),
+            kind: stack.spec.kind,
+            tenant: None,
+            tier: None,
+            wave: 0,
+            template,
+            upload_s3: stack.upload == "s3",
+            parameters: BTreeMap::new(),
+            tags: stack.spec.tags.clone(),
+            depends_on: Vec::new(),
+        }],
+        tenants: 0,
+        roster: Vec::new(),
+        routing: serde_json::Value::Null,
+    };
+    let settings = Settings {
+        endpoint_url: args.aws.endpoint_url.clone(),
+        region: args.aws.region.clone(),
+        profile: args.aws.profile.clone(),
+        fallback_region: Some(desired.region.clone()),
+    };
+    let opts = Options {
+        poll_initial: Duration::from_secs_f64(args.poll.clamp(0.01, 60.0)),
+        commit: super::cmd::head_commit(&cli.dir),
+        ..Options::default()
+    };
+    let rt = runtime()?;
+    rt.block_on(async {
+        let aws = Arc::new(Aws::connect(&settings).await);
+        let name = desired.stacks[0].name.clone();
+        let live: Vec<_> = aws
+            .describe_stack(&name)
+            .await
+            .map_err(|e| Failure::Aws(e.to_string()))?
+            .into_iter()
+            .collect();
+        let plan = super::live(&desired, &live);
+        if plan.is_empty() {
+            if out.format == Format::Json {
+                println!(
+                    "{}",
+                    serde_json::json!({"ok": true, "stack": name, "changed": false})
+                );
+            } else {
+                println!("ok: the pipeline stack `{name}` is up to date");
+            }
+            return Ok(Exit::Success);
+        }
+        if out.format != Format::Json {
+            eprint!("{}", show::human(&plan));
+        }
+        if !args.yes && !confirm(&format!("deploy the pipeline stack `{name}`?")) {
+            eprintln!("nothing was changed");
+            return Ok(Exit::Refused);
+        }
+        let held = lock::acquire(
+            &aws,
+            &lock::lock_stack(&desired.base, "-pipeline"),
+            &desired.stage,
+            &opts.commit,
+            false,
+            opts.busy_timeout,
+        )
+        .await
+        .map_err(|e| match e {
+            lock::LockError::Held { .. } => Failure::Refused(e.to_string()),
+            lock::LockError::Aws(e) => Failure::Aws(e.to_string()),
+        })?;
+        let progress = Arc::new(if out.format == Format::Json {
+            Progress::Plain
+        } else {
+            Progress::for_stderr()
+        });
+        let runner = Arc::new(Runner::new(
+            Arc::clone(&aws),
+            opts.clone(),
+            progress,
+            desired.artifact_bucket.clone(),
+            &live,
+        ));
+        let report = apply::execute(runner, &plan, &desired, &live).await;
+        let released = lock::release(&aws, &held).await;
+        let outputs = aws
+            .describe_stack(&name)
+            .await
+            .ok()
+            .flatten()
+            .map(|s| s.outputs)
+            .unwrap_or_default();
+        if out.format == Format::Json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "ok": report.failed() == 0,
+                    "stack": name,
+                    "changed": true,
+                    "results": report.results,
+                    "outputs": outputs,
+                }))
+                .unwrap_or_default()
+            );
+        } else {
+            print!("{}", show::report_human(&report));
+            for (k, v) in &outputs {
+                println!("{k}: {v}");
+            }
+        }
+        if let Err(e) = released {
+            eprintln!("warning: could not release the lock `{held}`: {e}");
+        }
+        Ok(if report.failed() > 0 {
+            Exit::Failed
+        } else {
+            Exit::Success
+        })
+    })
+}

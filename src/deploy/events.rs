@@ -1,0 +1,135 @@
+//! Provisioning results for the control plane: after an apply, one EventBridge entry per tenant the run touched, in the SaaS Builder Toolkit's event shape (`sbt_aws_provisionSuccess` / `sbt_aws_provisionFailure`, and the deprovision pair for removed tenants).
+//!
+//! The file is a JSON array of `PutEvents` entries (`Source`, `DetailType`, `Detail` as
+//! a JSON string, and `EventBusName` when one is given), so a CI step can put them on
+//! the bus ten at a time with `aws events put-events --entries`. A tenant onboarded
+//! from an event is reported under the control plane's id (its `control-plane-id`
+//! label). A pooled tenant has no stack of its own: it is provisioned when its pool
+//! pack is, so every tenant of a changed pack is reported.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::apply::{Outcome, Report, StackResult};
+use super::{Action, Desired};
+use crate::onboard::CONTROL_PLANE_LABEL;
+use crate::render::StackKind;
+
+/// `DetailType`s of the results.
+pub const PROVISION_SUCCESS: &str = "sbt_aws_provisionSuccess";
+pub const PROVISION_FAILURE: &str = "sbt_aws_provisionFailure";
+pub const DEPROVISION_SUCCESS: &str = "sbt_aws_deprovisionSuccess";
+pub const DEPROVISION_FAILURE: &str = "sbt_aws_deprovisionFailure";
+
+/// The events of `report`. `outputs` are the live stacks' outputs after the run (for
+/// the routing endpoint).
+#[must_use]
+pub fn provisioning(
+    report: &Report,
+    desired: &Desired,
+    outputs: &BTreeMap<String, BTreeMap<String, String>>,
+    commit: &str,
+    source: &str,
+    bus: Option<&str>,
+) -> Vec<Value> {
+    let mut by_tenant: BTreeMap<&str, Vec<&StackResult>> = BTreeMap::new();
+    for r in &report.results {
+        if let Some(t) = &r.tenant {
+            by_tenant.entry(t.as_str()).or_default().push(r);
+        } else if r.kind == StackKind::Pack {
+            for t in desired
+                .roster
+                .iter()
+                .filter(|t| t.pack.as_deref() == Some(r.stack.as_str()))
+            {
+                by_tenant.entry(t.id.as_str()).or_default().push(r);
+            }
+        }
+    }
+    by_tenant
+        .into_iter()
+        .map(|(id, results)| entry(id, &results, desired, outputs, commit, source, bus))
+        .collect()
+}
+
+fn entry(
+    id: &str,
+    results: &[&StackResult],
+    desired: &Desired,
+    outputs: &BTreeMap<String, BTreeMap<String, String>>,
+    commit: &str,
+    source: &str,
+    bus: Option<&str>,
+) -> Value {
+    let ok = results
+        .iter()
+        .all(|r| !matches!(r.result, Outcome::Failed | Outcome::Skipped));
+    let tenant = desired.tenant(id);
+    let removing = tenant.is_none_or(|t| t.state == crate::model::State::Offboarding)
+        && results.iter().all(|r| r.action == Action::Delete);
+    let detail_type = match (removing, ok) {
+        (false, true) => PROVISION_SUCCESS,
+        (false, false) => PROVISION_FAILURE,
+        (true, true) => DEPROVISION_SUCCESS,
+        (true, false) => DEPROVISION_FAILURE,
+    };
+    let routing = desired.routing.get(id);
+    let endpoint = routing.and_then(|r| r.get("endpoint")).and_then(|e| {
+        let stack = e.get("stack")?.as_str()?;
+        let output = e.get("output")?.as_str()?;
+        outputs.get(stack)?.get(output).cloned()
+    });
+    let mut detail = json!({
+        "tenantId": tenant
+            .and_then(|t| t.labels.get(CONTROL_PLANE_LABEL).cloned())
+            .unwrap_or_else(|| id.to_owned()),
+        "tenantopsId": id,
+        "stage": desired.stage,
+        "commit": commit,
+        "stacks": results.iter().map(|r| json!({
+            "stack": r.stack,
+            "action": r.action,
+            "result": r.result,
+        })).collect::<Vec<_>>(),
+    });
+    if let Some(t) = tenant {
+        detail["tenantName"] = json!(t.name);
+        detail["tier"] = json!(t.tier);
+    }
+    if !removing {
+        detail["endpoint"] = json!(endpoint);
+        if let Some(r) = routing {
+            detail["routing"] = json!({
+                "header": r.get("header"),
+                "router": r.get("router"),
+                "shard": r.get("shard"),
+                "priority": r.get("priority"),
+            });
+        }
+    }
+    if !ok {
+        let reasons: Vec<String> = results
+            .iter()
+            .filter(|r| matches!(r.result, Outcome::Failed | Outcome::Skipped))
+            .map(|r| {
+                format!(
+                    "{}: {}",
+                    r.stack,
+                    r.reason.as_deref().unwrap_or(r.result.word())
+                )
+            })
+            .collect();
+        detail["reason"] = json!(reasons.join("; "));
+    }
+    crate::render::json::canonical(&mut detail);
+    let mut entry = json!({
+        "Source": source,
+        "DetailType": detail_type,
+        "Detail": serde_json::to_string(&detail).unwrap_or_default(),
+    });
+    if let Some(bus) = bus {
+        entry["EventBusName"] = json!(bus);
+    }
+    entry
+}
