@@ -69,16 +69,23 @@ pub enum Command {
     /// Deploy the repository to AWS: create, update and (with guards) delete stacks.
     #[command(after_help = help_table())]
     Apply(ApplyArgs),
+    /// Show the fleet from live state: each tenant's stacks, drift from git, and its ECS
+    /// services' running and desired counts.
+    #[command(after_help = help_table())]
+    Status(StatusArgs),
+    /// Add a tenant: write `tenants/<id>.yaml` and its allocation, from flags or the
+    /// control plane's onboarding event.
+    #[command(after_help = help_table())]
+    Onboard(OnboardArgs),
+    /// Mark a tenant `offboarding`: the next apply with `--allow-destroy` deletes its stacks.
+    #[command(after_help = help_table())]
+    Offboard(OffboardArgs),
     /// Allocate router shard and listener-rule priority to new routed tenants in `tenants.lock`.
     #[command(after_help = help_table())]
     Lock(LockArgs),
     /// Write or check the JSON Schemas in `schemas/` generated from tenantops' types.
     #[command(after_help = help_table())]
     Schema(SchemaArgs),
-    /// Show the fleet from live state: each tenant's stacks, drift from git, and its ECS
-    /// services' running and desired counts.
-    #[command(after_help = help_table())]
-    Status(StatusArgs),
     /// Deploy the delivery pipeline of `tenantops.yaml`'s `pipeline` section
     /// (CodePipeline, CodeBuild, the onboarding EventBridge rule).
     #[command(after_help = help_table())]
@@ -87,13 +94,6 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page, or write one page per command into a directory.
     Man(ManArgs),
-    /// Add a tenant: write `tenants/<id>.yaml` and its allocation, from flags or the
-    /// control plane's onboarding event.
-    #[command(after_help = help_table())]
-    Onboard(OnboardArgs),
-    /// Mark a tenant `offboarding`: the next apply with `--allow-destroy` deletes its stacks.
-    #[command(after_help = help_table())]
-    Offboard(OffboardArgs),
 }
 
 #[derive(Debug, Args)]

@@ -58,7 +58,9 @@ impl Exit {
             }
             Exit::Usage => "usage error: the command line is wrong",
             Exit::Stale => "out of date: `--check` found `tenants.lock` or `schemas/` stale",
-            Exit::Changes => "changes present: `plan --detailed-exitcode` found stacks to change",
+            Exit::Changes => {
+                "changes present (`--detailed-exitcode`): `plan` has changes, `status` drift"
+            }
             Exit::Failed => {
                 "partly failed: `apply` applied some stacks, others failed or were skipped"
             }

@@ -114,14 +114,14 @@ fn an_event_with_missing_fields_is_refused_where_they_are_missing() {
     let path = event("missing-fields");
     let run = f.run(&["onboard", "--from-event", &path]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert_contains(&run.stderr, &format!("--> {path}:6:13\n"));
+    assert_contains(&run.stderr, format!("--> {path}:6:13\n"));
     assert_contains(
         &run.stderr,
         "the onboarding request has no `detail.tenantId`",
     );
-    assert_contains(&run.stderr, &format!("--> {path}:7:19\n"));
+    assert_contains(&run.stderr, format!("--> {path}:7:19\n"));
     assert_contains(&run.stderr, "no `detail.tenantData.email`");
-    assert_contains(&run.stderr, &format!("--> {path}:9:15\n"));
+    assert_contains(&run.stderr, format!("--> {path}:9:15\n"));
     assert_contains(
         &run.stderr,
         "`detail.tenantData.tier` must be a non-empty string",
@@ -140,7 +140,7 @@ fn an_event_with_missing_fields_is_refused_where_they_are_missing() {
     let github = f.run(&["onboard", "--from-event", &path, "--format", "github"]);
     assert_contains(
         &github.stdout,
-        &format!(
+        format!(
             "::error file={path},line=6,col=13,title=tenantops missing-field::the onboarding request has no `detail.tenantId`"
         ),
     );
@@ -152,7 +152,7 @@ fn an_unknown_tier_and_a_duplicate_tenant_are_located_errors() {
     let path = event("unknown-tier");
     let run = f.run(&["onboard", "--from-event", &path]);
     assert_eq!(run.code, 1, "{}", run.all());
-    assert_contains(&run.stderr, &format!("--> {path}:11:15\n"));
+    assert_contains(&run.stderr, format!("--> {path}:11:15\n"));
     assert_contains(
         &run.stderr,
         "there is no tier `premuim` in `tiers/`; did you mean `premium`?",

@@ -204,6 +204,12 @@ fn help_text_is_reviewed() {
         &["apply", "--help"],
         &["lock", "--help"],
         &["schema", "--help"],
+        &["status", "--help"],
+        &["onboard", "--help"],
+        &["offboard", "--help"],
+        &["bootstrap", "--help"],
+        &["completions", "--help"],
+        &["man", "--help"],
     ] {
         let run = common::run_in(&shipped(), args);
         assert_eq!(run.code, 0);

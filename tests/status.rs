@@ -183,6 +183,7 @@ fn status_after_apply_is_in_sync_with_running_services_and_shows_drift_after_a_c
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one apply, then every assertion about its events, in order
 fn unsteady_services_show_in_status_and_provisioning_events_report_each_tenant() {
     // umbrella (wave 2) never gets its tasks.
     let moto = Moto::start(0.2, &["umbrella"]);

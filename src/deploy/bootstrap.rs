@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::apply::{self, Options, Runner};
-use super::cmd::{confirm, runtime};
+use super::cmd::{confirmed, runtime};
 use super::progress::Progress;
 use super::{Desired, DesiredStack, lock, show};
 use crate::aws::{Aws, Settings};
@@ -20,7 +20,9 @@ use crate::exit::Exit;
 use crate::render;
 use crate::validate;
 
-pub(crate) fn bootstrap(cli: &Cli, args: &BootstrapArgs, out: &Output) -> Result<Exit, Failure> {
+/// The validated repository's pipeline stack as a desired state, or the exit code of
+/// why there is none (the problems are printed).
+fn load(cli: &Cli, out: &Output) -> Result<Result<Desired, Exit>, Failure> {
     let (repo, mut diags) = crate::cli::open(&cli.dir, None)?;
     diags.extend(validate::validate(&repo));
     let stack = if diags.iter().any(Diagnostic::is_error) || !repo.complete {
@@ -36,16 +38,23 @@ pub(crate) fn bootstrap(cli: &Cli, args: &BootstrapArgs, out: &Output) -> Result
     };
     if diags.iter().any(Diagnostic::is_error) || !repo.complete {
         out.report(&mut diags, &repo.sources, "", &serde_json::Value::Null);
-        return Ok(Exit::Invalid);
+        return Ok(Err(Exit::Invalid));
     }
     let (Some(stack), Some(platform)) = (stack, repo.platform.as_ref().map(|p| &p.value)) else {
         return Err(Failure::Usage(
             "`tenantops.yaml` has no `pipeline` section (connection_arn, repository, install); see the README's CodePipeline section".to_owned(),
         ));
     };
-    let template = stack.template.clone().unwrap_or_default();
+    Ok(Ok(pipeline_desired(platform, stack)))
+}
+
+pub(crate) fn bootstrap(cli: &Cli, args: &BootstrapArgs, out: &Output) -> Result<Exit, Failure> {
+    let desired = match load(cli, out)? {
+        Ok(d) => d,
+        Err(exit) => return Ok(exit),
+    };
     if args.print {
-        print!("{template}");
+        print!("{}", desired.stacks[0].template);
         return Ok(Exit::Success);
     }
     if !args.yes && !std::io::stdin().is_terminal() {
@@ -53,27 +62,6 @@ pub(crate) fn bootstrap(cli: &Cli, args: &BootstrapArgs, out: &Output) -> Result
             "bootstrap asks before changing anything, and there is no terminal to ask on; pass --yes (nothing was changed)".to_owned(),
         ));
     }
-    let desired = Desired {
-        stage: platform.stage.clone(),
-        region: platform.region.clone(),
-        base: crate::naming::base(platform),
-        artifact_bucket: platform.cloudformation.artifact_bucket.clone(),
-        stacks: vec![DesiredStack {
-            name: stack.spec.name.clone(),
-            kind: stack.spec.kind,
-            tenant: None,
-            tier: None,
-            wave: 0,
-            template,
-            upload_s3: stack.upload == "s3",
-            parameters: BTreeMap::new(),
-            tags: stack.spec.tags.clone(),
-            depends_on: Vec::new(),
-        }],
-        tenants: 0,
-        roster: Vec::new(),
-        routing: serde_json::Value::Null,
-    };
     let settings = Settings {
         endpoint_url: args.aws.endpoint_url.clone(),
         region: args.aws.region.clone(),
@@ -107,26 +95,22 @@ pub(crate) fn bootstrap(cli: &Cli, args: &BootstrapArgs, out: &Output) -> Result
             }
             return Ok(Exit::Success);
         }
-        if out.format != Format::Json {
-            eprint!("{}", show::human(&plan));
-        }
-        if !args.yes && !confirm(&format!("deploy the pipeline stack `{name}`?")) {
-            eprintln!("nothing was changed");
+        if !confirmed(
+            out,
+            args.yes,
+            &plan,
+            &format!("deploy the pipeline stack `{name}`?"),
+        ) {
             return Ok(Exit::Refused);
         }
-        let held = lock::acquire(
+        let held = super::cmd::take_lock(
             &aws,
             &lock::lock_stack(&desired.base, "-pipeline"),
             &desired.stage,
-            &opts.commit,
+            &opts,
             false,
-            opts.busy_timeout,
         )
-        .await
-        .map_err(|e| match e {
-            lock::LockError::Held { .. } => Failure::Refused(e.to_string()),
-            lock::LockError::Aws(e) => Failure::Aws(e.to_string()),
-        })?;
+        .await?;
         let progress = Arc::new(if out.format == Format::Json {
             Progress::Plain
         } else {
@@ -148,24 +132,7 @@ pub(crate) fn bootstrap(cli: &Cli, args: &BootstrapArgs, out: &Output) -> Result
             .flatten()
             .map(|s| s.outputs)
             .unwrap_or_default();
-        if out.format == Format::Json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&serde_json::json!({
-                    "ok": report.failed() == 0,
-                    "stack": name,
-                    "changed": true,
-                    "results": report.results,
-                    "outputs": outputs,
-                }))
-                .unwrap_or_default()
-            );
-        } else {
-            print!("{}", show::report_human(&report));
-            for (k, v) in &outputs {
-                println!("{k}: {v}");
-            }
-        }
+        print_report(out, &name, &report, &outputs);
         if let Err(e) = released {
             eprintln!("warning: could not release the lock `{held}`: {e}");
         }
@@ -175,4 +142,55 @@ pub(crate) fn bootstrap(cli: &Cli, args: &BootstrapArgs, out: &Output) -> Result
             Exit::Success
         })
     })
+}
+
+/// The pipeline stack as the only stack of a desired state.
+fn pipeline_desired(platform: &crate::model::Platform, stack: render::Stack) -> Desired {
+    Desired {
+        stage: platform.stage.clone(),
+        region: platform.region.clone(),
+        base: crate::naming::base(platform),
+        artifact_bucket: platform.cloudformation.artifact_bucket.clone(),
+        stacks: vec![DesiredStack {
+            name: stack.spec.name.clone(),
+            kind: stack.spec.kind,
+            tenant: None,
+            tier: None,
+            wave: 0,
+            template: stack.template.unwrap_or_default(),
+            upload_s3: stack.upload == "s3",
+            parameters: BTreeMap::new(),
+            tags: stack.spec.tags.clone(),
+            depends_on: Vec::new(),
+        }],
+        tenants: 0,
+        roster: Vec::new(),
+        routing: serde_json::Value::Null,
+    }
+}
+
+fn print_report(
+    out: &Output,
+    name: &str,
+    report: &apply::Report,
+    outputs: &BTreeMap<String, String>,
+) {
+    if out.format == Format::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "ok": report.failed() == 0,
+                "stack": name,
+                "changed": true,
+                "results": report.results,
+                "outputs": outputs,
+            }))
+            .unwrap_or_default()
+        );
+    } else {
+        print!("{}", show::report_human(report));
+        for (k, v) in outputs {
+            println!("{k}: {v}");
+        }
+    }
 }

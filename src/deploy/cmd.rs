@@ -284,32 +284,17 @@ pub(crate) fn apply(cli: &Cli, args: &ApplyArgs, out: &Output) -> Result<Exit, F
             report(out, args, &plan, &apply::Report::default(), &aws)?;
             return Ok(Exit::Success);
         }
-        if out.format != Format::Json {
-            eprint!("{}", show::human(&plan));
-        }
-        if !args.yes
-            && !confirm(&format!(
-                "apply these {} changes to stage `{}`?",
-                plan.changes.len(),
-                desired.stage
-            ))
-        {
-            eprintln!("nothing was changed");
+        if !confirmed(out, args.yes, &plan, &format!("apply these {} changes to stage `{}`?", plan.changes.len(), desired.stage)) {
             return Ok(Exit::Refused);
         }
-        let lock = lock::acquire(
+        let lock = take_lock(
             &aws,
             &lock::lock_stack(&desired.base, &part.lock_suffix()),
             &desired.stage,
-            &opts.commit,
+            &opts,
             args.break_lock,
-            opts.busy_timeout,
         )
-        .await
-        .map_err(|e| match e {
-            lock::LockError::Held { .. } => Failure::Refused(e.to_string()),
-            lock::LockError::Aws(e) => Failure::Aws(e.to_string()),
-        })?;
+        .await?;
         // Live state may have moved while the plan was read and confirmed.
         let result = async {
             let live = list_live(&aws, &desired).await?;
@@ -347,15 +332,14 @@ pub(crate) fn apply(cli: &Cli, args: &ApplyArgs, out: &Output) -> Result<Exit, F
         if args.events.is_some() {
             // The endpoints are outputs of stacks this run may have created.
             let after = list_live(&aws, &desired).await?;
-            let events = super::events::provisioning(
+            write_events(args, &super::events::provisioning(
                 &done,
                 &desired,
                 &super::outputs_of(&after),
                 &opts.commit,
                 &args.event_source,
                 args.event_bus.as_deref(),
-            );
-            write_events(args, &events)?;
+            ))?;
         }
         report(out, args, &plan, &done, &aws)?;
         if let Err(e) = released {
@@ -366,6 +350,42 @@ pub(crate) fn apply(cli: &Cli, args: &ApplyArgs, out: &Output) -> Result<Exit, F
         } else {
             Exit::Success
         })
+    })
+}
+
+/// Shows the plan (not in JSON output) and asks `question` unless `yes`; says so when
+/// the answer is no.
+pub(super) fn confirmed(out: &Output, yes: bool, plan: &Plan, question: &str) -> bool {
+    if out.format != Format::Json {
+        eprint!("{}", show::human(plan));
+    }
+    if yes || confirm(question) {
+        return true;
+    }
+    eprintln!("nothing was changed");
+    false
+}
+
+/// Takes the lock stack `name`; a lock held by another run is a refusal.
+pub(super) async fn take_lock(
+    aws: &Aws,
+    name: &str,
+    stage: &str,
+    opts: &Options,
+    break_lock: bool,
+) -> Result<String, Failure> {
+    lock::acquire(
+        aws,
+        name,
+        stage,
+        &opts.commit,
+        break_lock,
+        opts.busy_timeout,
+    )
+    .await
+    .map_err(|e| match e {
+        lock::LockError::Held { .. } => Failure::Refused(e.to_string()),
+        lock::LockError::Aws(e) => Failure::Aws(e.to_string()),
     })
 }
 

@@ -680,6 +680,8 @@ mod tests {
                 ),
             ],
             tenants: 4,
+            roster: Vec::new(),
+            routing: serde_json::Value::Null,
         };
         let outputs = BTreeMap::from([("VpcId".to_owned(), "vpc-1".to_owned())]);
         let hash =

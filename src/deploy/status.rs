@@ -242,9 +242,8 @@ pub async fn read(
                 })
                 .stacks
                 .push(s),
-            Some(_) => {}
             None if only.is_empty() => platform.push(s),
-            None => {}
+            Some(_) | None => {}
         }
     }
     let mut status = Status {

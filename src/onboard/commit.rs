@@ -90,23 +90,7 @@ pub fn commit(
         repo.set_head(&format!("refs/heads/{name}"))
             .map_err(|e| format!("cannot switch to branch `{name}`: {}", e.message()))?;
     }
-    // The paths inside the git work tree, with forward slashes.
-    let base = dir
-        .canonicalize()
-        .map_err(|e| format!("cannot resolve `{}`: {e}", dir.display()))?;
-    let root = workdir
-        .canonicalize()
-        .map_err(|e| format!("cannot resolve `{}`: {e}", workdir.display()))?;
-    let prefix = base.strip_prefix(&root).unwrap_or(Path::new(""));
-    let rel: Vec<String> = files
-        .iter()
-        .map(|f| {
-            prefix
-                .join(f)
-                .to_string_lossy()
-                .replace(std::path::MAIN_SEPARATOR, "/")
-        })
-        .collect();
+    let rel = in_work_tree(dir, &workdir, files)?;
 
     // The new tree is HEAD's tree plus these files, built in a scratch index.
     let mut scratch = git2::Index::new().map_err(|e| e.message().to_owned())?;
@@ -154,6 +138,27 @@ pub fn commit(
         id: id.to_string(),
         branch,
     })
+}
+
+/// `files` (relative to `dir`) as paths inside the git work tree `workdir`, with
+/// forward slashes.
+fn in_work_tree(dir: &Path, workdir: &Path, files: &[String]) -> Result<Vec<String>, String> {
+    let base = dir
+        .canonicalize()
+        .map_err(|e| format!("cannot resolve `{}`: {e}", dir.display()))?;
+    let root = workdir
+        .canonicalize()
+        .map_err(|e| format!("cannot resolve `{}`: {e}", workdir.display()))?;
+    let prefix = base.strip_prefix(&root).unwrap_or(Path::new(""));
+    Ok(files
+        .iter()
+        .map(|f| {
+            prefix
+                .join(f)
+                .to_string_lossy()
+                .replace(std::path::MAIN_SEPARATOR, "/")
+        })
+        .collect())
 }
 
 fn index_entry(path: &str, id: git2::Oid, size: usize) -> git2::IndexEntry {

@@ -50,17 +50,19 @@ pub fn parse(file: &str, text: &str) -> Result<OnboardingEvent, Vec<Diagnostic>>
             format!("not a JSON event: {}", e.message),
         )]
     })?;
-    let mut problems = Vec::new();
+    let mut p = Problems {
+        file,
+        list: Vec::new(),
+    };
     if !matches!(root.value, NodeValue::Mapping(_)) {
-        return Err(vec![Diagnostic::error(
-            "bad-event",
-            file,
+        p.at(
             root.span,
             format!("an EventBridge event is a JSON object, not {}", root.kind()),
-        )]);
+        );
+        return Err(p.list);
     }
     if root.at_pointer("/DetailType").is_some() || root.at_pointer("/Detail").is_some() {
-        return Err(vec![
+        p.list.push(
             Diagnostic::error(
                 "bad-event",
                 file,
@@ -68,119 +70,18 @@ pub fn parse(file: &str, text: &str) -> Result<OnboardingEvent, Vec<Diagnostic>>
                 "this is a PutEvents entry (`DetailType`, `Detail`), not an event as EventBridge delivers it",
             )
             .help("pass the event a rule delivers to its target: `detail-type` and `detail` (an object)"),
-        ]);
+        );
+        return Err(p.list);
     }
-    match root.at_pointer("/detail-type") {
-        None => problems.push(
-            Diagnostic::error("bad-event", file, root.span, "the event has no `detail-type`")
-                .help(format!("an onboarding request's `detail-type` is {}", expected())),
-        ),
-        Some(node) => match &node.value {
-            NodeValue::String(t) if DETAIL_TYPES.contains(&t.as_str()) => {}
-            _ => problems.push(
-                Diagnostic::error(
-                    "not-onboarding",
-                    file,
-                    node.span,
-                    format!(
-                        "{} is not an onboarding request; tenantops maps {}",
-                        shown(node),
-                        expected()
-                    ),
-                )
-                .help("route only onboarding requests to this job (the EventBridge rule's `detail-type` filter)"),
-            ),
-        },
-    }
-    let detail = match root.at_pointer("/detail") {
-        Some(d) if matches!(d.value, NodeValue::Mapping(_)) => Some(d),
-        Some(d) => {
-            problems.push(Diagnostic::error(
-                "bad-event",
-                file,
-                d.span,
-                format!("`detail` must be an object, not {}", d.kind()),
-            ));
-            None
-        }
-        None => {
-            problems.push(Diagnostic::error(
-                "bad-event",
-                file,
-                root.span,
-                "the event has no `detail`",
-            ));
-            None
-        }
-    };
-    let mut field = |node: &Node, pointer: &str, shown: &str| -> Option<Field> {
-        match node.at_pointer(pointer) {
-            Some(Node {
-                value: NodeValue::String(s),
-                span,
-                ..
-            }) if !s.trim().is_empty() => Some(Field {
-                value: s.trim().to_owned(),
-                span: *span,
-            }),
-            Some(other) => {
-                problems.push(Diagnostic::error(
-                    "bad-event",
-                    file,
-                    other.span,
-                    format!(
-                        "`{shown}` must be a non-empty string, not {}",
-                        shown_kind(other)
-                    ),
-                ));
-                None
-            }
-            None => {
-                problems.push(Diagnostic::error(
-                    "missing-field",
-                    file,
-                    node.span_of(pointer),
-                    format!("the onboarding request has no `{shown}`"),
-                ));
-                None
-            }
-        }
-    };
-    let event = detail.map(|d| {
-        let data = d.at_pointer("/tenantData");
-        let tenant_id = field(d, "/tenantId", "detail.tenantId");
-        let (name, email, tier) = match data {
-            Some(data) if matches!(data.value, NodeValue::Mapping(_)) => (
-                field(data, "/tenantName", "detail.tenantData.tenantName"),
-                field(data, "/email", "detail.tenantData.email"),
-                field(data, "/tier", "detail.tenantData.tier"),
-            ),
-            _ => (None, None, None),
-        };
-        (data, tenant_id, name, email, tier)
-    });
-    let Some((data, tenant_id, name, email, tier)) = event else {
-        return Err(problems);
-    };
-    match data {
-        Some(data) if !matches!(data.value, NodeValue::Mapping(_)) => {
-            problems.push(Diagnostic::error(
-                "bad-event",
-                file,
-                data.span,
-                format!("`detail.tenantData` must be an object, not {}", data.kind()),
-            ));
-        }
-        None => problems.push(Diagnostic::error(
-            "missing-field",
-            file,
-            detail.map_or(root.span, |d| d.span),
-            "the onboarding request has no `detail.tenantData` (tenantName, email, tier)",
-        )),
-        Some(_) => {}
-    }
+    p.detail_type(&root);
+    let detail = p.object(&root, "/detail", "detail");
+    let data = detail.and_then(|d| p.object(d, "/tenantData", "detail.tenantData"));
+    let tenant_id = detail.and_then(|d| p.field(d, "/tenantId", "detail.tenantId"));
+    let name = data.and_then(|d| p.field(d, "/tenantName", "detail.tenantData.tenantName"));
+    let email = data.and_then(|d| p.field(d, "/email", "detail.tenantData.email"));
+    let tier = data.and_then(|d| p.field(d, "/tier", "detail.tenantData.tier"));
     match (tenant_id, name, email, tier) {
-        (Some(tenant_id), Some(name), Some(email), Some(tier)) if problems.is_empty() => {
+        (Some(tenant_id), Some(name), Some(email), Some(tier)) if p.list.is_empty() => {
             Ok(OnboardingEvent {
                 tenant_id,
                 name,
@@ -192,7 +93,109 @@ pub fn parse(file: &str, text: &str) -> Result<OnboardingEvent, Vec<Diagnostic>>
                 },
             })
         }
-        _ => Err(problems),
+        _ => Err(p.list),
+    }
+}
+
+/// The problems found so far in one event file.
+struct Problems<'a> {
+    file: &'a str,
+    list: Vec<Diagnostic>,
+}
+
+impl Problems<'_> {
+    fn at(&mut self, span: Span, message: String) {
+        self.list
+            .push(Diagnostic::error("bad-event", self.file, span, message));
+    }
+
+    fn missing(&mut self, span: Span, shown: &str) {
+        self.list.push(Diagnostic::error(
+            "missing-field",
+            self.file,
+            span,
+            format!("the onboarding request has no `{shown}`"),
+        ));
+    }
+
+    fn detail_type(&mut self, root: &Node) {
+        let Some(node) = root.at_pointer("/detail-type") else {
+            self.list.push(
+                Diagnostic::error(
+                    "bad-event",
+                    self.file,
+                    root.span,
+                    "the event has no `detail-type`",
+                )
+                .help(format!(
+                    "an onboarding request's `detail-type` is {}",
+                    expected()
+                )),
+            );
+            return;
+        };
+        if matches!(&node.value, NodeValue::String(t) if DETAIL_TYPES.contains(&t.as_str())) {
+            return;
+        }
+        self.list.push(
+            Diagnostic::error(
+                "not-onboarding",
+                self.file,
+                node.span,
+                format!(
+                    "{} is not an onboarding request; tenantops maps {}",
+                    shown(node),
+                    expected()
+                ),
+            )
+            .help("route only onboarding requests to this job (the EventBridge rule's `detail-type` filter)"),
+        );
+    }
+
+    /// The object at `pointer` in `parent`.
+    fn object<'n>(&mut self, parent: &'n Node, pointer: &str, shown: &str) -> Option<&'n Node> {
+        match parent.at_pointer(pointer) {
+            Some(n) if matches!(n.value, NodeValue::Mapping(_)) => Some(n),
+            Some(n) => {
+                self.at(
+                    n.span,
+                    format!("`{shown}` must be an object, not {}", n.kind()),
+                );
+                None
+            }
+            None => {
+                self.missing(parent.span, shown);
+                None
+            }
+        }
+    }
+
+    /// The non-empty string at `pointer` in `parent`.
+    fn field(&mut self, parent: &Node, pointer: &str, shown: &str) -> Option<Field> {
+        match parent.at_pointer(pointer) {
+            Some(Node {
+                value: NodeValue::String(s),
+                span,
+                ..
+            }) if !s.trim().is_empty() => Some(Field {
+                value: s.trim().to_owned(),
+                span: *span,
+            }),
+            Some(other) => {
+                self.at(
+                    other.span,
+                    format!(
+                        "`{shown}` must be a non-empty string, not {}",
+                        shown_kind(other)
+                    ),
+                );
+                None
+            }
+            None => {
+                self.missing(parent.span_of(pointer), shown);
+                None
+            }
+        }
     }
 }
 

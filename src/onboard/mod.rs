@@ -11,7 +11,7 @@
 pub mod commit;
 pub mod event;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::Read as _;
 use std::path::Path;
@@ -77,9 +77,10 @@ fn read_input(path: &str, dir: &Path) -> Result<(String, String), Failure> {
     let label = if dir == Path::new(".") || Path::new(path).is_absolute() {
         path.to_owned()
     } else {
-        std::env::current_dir()
-            .map(|cwd| cwd.join(path).display().to_string())
-            .unwrap_or_else(|_| path.to_owned())
+        std::env::current_dir().map_or_else(
+            |_| path.to_owned(),
+            |cwd| cwd.join(path).display().to_string(),
+        )
     };
     Ok((label, text))
 }
@@ -255,64 +256,109 @@ fn relocate(diags: &mut [Diagnostic], new_file: &str, origin: Option<&Origin>) {
     }
 }
 
-pub(crate) fn onboard(cli: &Cli, args: &OnboardArgs, out: &Output) -> Result<Exit, Failure> {
-    let mut req = match request(cli, args, out)? {
-        Ok(r) => r,
-        Err(exit) => return Ok(exit),
-    };
-    let new_file = format!("{TENANTS_DIR}/{}.yaml", req.id);
-    let (current, _) = cli_open(cli)?;
-    let origin = req.origin.clone();
-    let mut early = Vec::new();
-    let event_span = |key: &str| {
-        origin
+/// Problems with the request itself, before it is written as a file: an id that is
+/// not a DNS label (it becomes a path), and a tier that does not exist. A tier named
+/// in another case (`Advanced`) is taken when that is unambiguous.
+fn check_request(
+    req: &mut Request,
+    tier_names: &BTreeSet<String>,
+) -> Result<Vec<Diagnostic>, Failure> {
+    let mut problems = Vec::new();
+    let at = |key: &str| {
+        req.origin
             .as_ref()
             .and_then(|o| o.span(key).map(|span| (o.file.clone(), span)))
     };
-    // The id becomes a path: refuse anything but a DNS label before using it.
     if !crate::naming::is_label(&req.id, 63) {
         let msg = format!(
             "tenant id `{}` is not a lowercase DNS label (a letter, then letters, digits and single hyphens, at most 63)",
             req.id
         );
-        early.push(match event_span("id") {
+        problems.push(match at("id") {
             Some((f, span)) => Diagnostic::error("bad-tenant-id", &f, span, msg)
                 .help("pass --id to choose the tenant's id; the event's tenantId is kept as its `control-plane-id` label"),
             None => return Err(Failure::Usage(format!("--id: {msg}"))),
         });
     }
-    // Tier names are matched case-insensitively when that is unambiguous (`BASIC`).
-    if !current.tier_names.contains(&req.tier) {
-        let folded: Vec<&String> = current
-            .tier_names
+    if tier_names.contains(&req.tier) {
+        return Ok(problems);
+    }
+    let folded: Vec<&String> = tier_names
+        .iter()
+        .filter(|t| t.eq_ignore_ascii_case(&req.tier))
+        .collect();
+    if let [only] = folded.as_slice() {
+        req.tier = (*only).clone();
+        return Ok(problems);
+    }
+    let hint = crate::suggest::did_you_mean(&req.tier, tier_names.iter().map(String::as_str))
+        .map(|s| format!("; did you mean `{s}`?"))
+        .unwrap_or_default();
+    let msg = format!("there is no tier `{}` in `tiers/`{hint}", req.tier);
+    let help = format!(
+        "the tiers are: {}",
+        tier_names
             .iter()
-            .filter(|t| t.eq_ignore_ascii_case(&req.tier))
-            .collect();
-        if let [only] = folded.as_slice() {
-            req.tier = (*only).clone();
-        } else {
-            let hint = crate::suggest::did_you_mean(
-                &req.tier,
-                current.tier_names.iter().map(String::as_str),
-            )
-            .map(|s| format!("; did you mean `{s}`?"))
-            .unwrap_or_default();
-            let msg = format!("there is no tier `{}` in `tiers/`{hint}", req.tier);
-            let help = format!(
-                "the tiers are: {}",
-                current
-                    .tier_names
-                    .iter()
-                    .map(|t| format!("`{t}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            early.push(match event_span("tier") {
-                Some((f, span)) => Diagnostic::error("unknown-tier", &f, span, msg).help(help),
-                None => {
-                    Diagnostic::unlocated("unknown-tier", None, format!("--tier: {msg}")).help(help)
-                }
-            });
+            .map(|t| format!("`{t}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    problems.push(match at("tier") {
+        Some((f, span)) => Diagnostic::error("unknown-tier", &f, span, msg).help(help),
+        None => Diagnostic::unlocated("unknown-tier", None, format!("--tier: {msg}")).help(help),
+    });
+    Ok(problems)
+}
+
+/// The tenant already in the repository under this id: `Ok(true)` when it is the same
+/// request again (nothing to do), else a located collision.
+fn existing(repo: &Repo, req: &Request, new_file: &str) -> Result<bool, Box<Diagnostic>> {
+    let Some(existing) = repo
+        .tenants
+        .iter()
+        .find(|t| t.value.id == req.id || t.file == new_file)
+    else {
+        return Ok(false);
+    };
+    let t = &existing.value;
+    if t.tier == req.tier
+        && t.name == req.name
+        && t.admin_email == req.email
+        && t.state != State::Offboarding
+    {
+        return Ok(true);
+    }
+    Err(Box::new(
+        Diagnostic::error(
+            "tenant-exists",
+            &existing.file,
+            existing.node.span_of("/id"),
+            format!(
+                "tenant `{}` already exists ({}, tier `{}`, {}), so it cannot be onboarded again",
+                req.id,
+                t.name,
+                t.tier,
+                t.state.as_str()
+            ),
+        )
+        .help("choose another id (--id), or change the existing file in a reviewed commit"),
+    ))
+}
+
+pub(crate) fn onboard(cli: &Cli, args: &OnboardArgs, out: &Output) -> Result<Exit, Failure> {
+    let mut req = match request(cli, args, out)? {
+        Ok(r) => r,
+        Err(exit) => return Ok(exit),
+    };
+    let (current, _) = cli_open(cli)?;
+    let origin = req.origin.clone();
+    let mut early = check_request(&mut req, &current.tier_names)?;
+    let new_file = format!("{TENANTS_DIR}/{}.yaml", req.id);
+    if early.is_empty() {
+        match existing(&current, &req, &new_file) {
+            Ok(true) => return Ok(done(out, &req, &[], &[], None, true)),
+            Ok(false) => {}
+            Err(d) => early.push(*d),
         }
     }
     if !early.is_empty() {
@@ -323,40 +369,10 @@ pub(crate) fn onboard(cli: &Cli, args: &OnboardArgs, out: &Output) -> Result<Exi
         out.report(&mut early, &sources, "", &serde_json::Value::Null);
         return Ok(Exit::Invalid);
     }
-    let text = manifest(&req);
-    if let Some(existing) = current
-        .tenants
-        .iter()
-        .find(|t| t.value.id == req.id || t.file == new_file)
-    {
-        let same = existing.value.tier == req.tier
-            && existing.value.name == req.name
-            && existing.value.admin_email == req.email
-            && existing.value.state != State::Offboarding;
-        if same {
-            return done(out, &req, &[], &[], None, true);
-        }
-        let span = existing.node.span_of("/id");
-        let mut d = vec![Diagnostic::error(
-            "tenant-exists",
-            &existing.file,
-            span,
-            format!(
-                "tenant `{}` already exists ({}, tier `{}`, {}), so it cannot be onboarded again",
-                req.id,
-                existing.value.name,
-                existing.value.tier,
-                existing.value.state.as_str()
-            ),
-        )
-        .help("choose another id (--id), or change the existing file in a reviewed commit")];
-        out.report(&mut d, &current.sources, "", &serde_json::Value::Null);
-        return Ok(Exit::Invalid);
-    }
     // The whole repository is validated with the new file in it: problems that were
     // there before are still problems, and nothing is written into a repository that
     // does not validate.
-    let mut files = BTreeMap::from([(new_file.clone(), text)]);
+    let mut files = BTreeMap::from([(new_file.clone(), manifest(&req))]);
     let (with_tenant, mut problems) = overlaid(&cli.dir, &files)?;
     problems.retain(|d| !LOCK_FIXES.contains(&d.code));
     if problems.iter().any(Diagnostic::is_error) || !with_tenant.complete {
@@ -393,7 +409,14 @@ pub(crate) fn onboard(cli: &Cli, args: &OnboardArgs, out: &Output) -> Result<Exi
     } else {
         None
     };
-    done(out, &req, &written, &lock_lines, committed.as_ref(), false)
+    Ok(done(
+        out,
+        &req,
+        &written,
+        &lock_lines,
+        committed.as_ref(),
+        false,
+    ))
 }
 
 /// The lock diagnostics that writing the new lock fixes.
@@ -476,7 +499,7 @@ fn done(
     lock: &[String],
     committed: Option<&commit::Committed>,
     already: bool,
-) -> Result<Exit, Failure> {
+) -> Exit {
     if out.format == Format::Json {
         println!(
             "{}",
@@ -490,14 +513,14 @@ fn done(
                 "commit": committed.map(|c| serde_json::json!({"id": c.id, "branch": c.branch})),
             })
         );
-        return Ok(Exit::Success);
+        return Exit::Success;
     }
     if already {
         println!(
             "ok: tenant `{}` is already onboarded with these values (tier `{}`); nothing was written",
             req.id, req.tier
         );
-        return Ok(Exit::Success);
+        return Exit::Success;
     }
     for line in lock {
         println!("{line}");
@@ -520,7 +543,7 @@ fn done(
         ),
         None => println!("next: commit them; the apply after merge provisions the tenant"),
     }
-    Ok(Exit::Success)
+    Exit::Success
 }
 
 pub(crate) fn offboard(cli: &Cli, args: &OffboardArgs, out: &Output) -> Result<Exit, Failure> {
@@ -625,24 +648,20 @@ fn with_state(text: &str, node: &yaml::Node, state: State) -> String {
             .map(|e| e.key_span.line),
         _ => None,
     };
-    match at {
-        Some(n) => {
-            let mut out: Vec<&str> = text.split_inclusive('\n').collect();
-            let replaced = format!("{line}\n");
-            if let Some(slot) = out.get_mut(n - 1) {
-                *slot = &replaced;
-                return out.concat();
-            }
-            text.to_owned()
+    if let Some(n) = at {
+        let replaced = format!("{line}\n");
+        let mut lines: Vec<&str> = text.split_inclusive('\n').collect();
+        if let Some(slot) = lines.get_mut(n - 1) {
+            *slot = &replaced;
+            return lines.concat();
         }
-        None => {
-            let mut out = text.to_owned();
-            if !out.ends_with('\n') && !out.is_empty() {
-                out.push('\n');
-            }
-            out.push_str(&line);
-            out.push('\n');
-            out
-        }
+        return text.to_owned();
     }
+    let mut out = text.to_owned();
+    if !out.ends_with('\n') && !out.is_empty() {
+        out.push('\n');
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
 }

@@ -1,0 +1,520 @@
+//! The delivery pipelines: GitHub workflows and the action checked by check-jsonschema and their pull-request steps run over a fixture repository; the buildspecs' shape and shell syntax, and the apply buildspec run as CodeBuild would against moto; `bootstrap` rendered, linted and deployed; completions and man pages.
+
+mod common;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{Fixture, Moto, assert_contains, shipped, tool};
+use serde_json::Value;
+
+fn yaml_file(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap();
+    tenantops::yaml::parse(&text)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .to_json()
+}
+
+fn workflows() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(shipped().join(".github/workflows"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+fn check_jsonschema(schema: &str, files: &[PathBuf]) -> std::process::Output {
+    Command::new(tool("check-jsonschema"))
+        .args(["--builtin-schema", schema])
+        .args(files)
+        .output()
+        .expect("run check-jsonschema")
+}
+
+#[test]
+fn every_workflow_and_the_action_pass_the_github_schemas() {
+    let files = workflows();
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["ci.yml", "fleet-apply.yml", "fleet-pr.yml"]);
+    let out = check_jsonschema("vendor.github-workflows", &files);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = check_jsonschema("vendor.github-actions", &[shipped().join("action.yml")]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The checker does check: a workflow with a misspelt trigger and a job without
+    // `runs-on` is refused.
+    let f = Fixture::empty();
+    f.write(
+        "bad.yml",
+        "name: bad\non:\n  pull_requests:\njobs:\n  x:\n    steps:\n      - run: true\n",
+    );
+    let out = check_jsonschema("vendor.github-workflows", &[f.path().join("bad.yml")]);
+    assert!(
+        !out.status.success(),
+        "check-jsonschema accepted a broken workflow"
+    );
+
+    // What the workflows promise: applies queue and are never cancelled, credentials
+    // come from OIDC, the PR plan is commented once and updated.
+    let apply = yaml_file(&shipped().join(".github/workflows/fleet-apply.yml"));
+    assert_eq!(apply["concurrency"]["cancel-in-progress"], false);
+    assert_eq!(apply["permissions"]["id-token"], "write");
+    let text =
+        std::fs::read_to_string(shipped().join(".github/workflows/fleet-apply.yml")).unwrap();
+    assert_contains(&text, "role-to-assume: ${{ vars.TENANTOPS_ROLE_ARN }}");
+    assert_contains(&text, "actions/upload-artifact@v4");
+    assert_eq!(apply["jobs"]["tenants"]["needs"], "platform");
+    let pr = std::fs::read_to_string(shipped().join(".github/workflows/fleet-pr.yml")).unwrap();
+    assert_contains(&pr, "github.rest.issues.updateComment");
+    assert_contains(&pr, "const marker = '<!-- tenantops-plan -->';");
+}
+
+/// Runs the `run` steps of job `job` in `workflow` as GitHub's runner would (bash
+/// with `-eo pipefail`), in `dir`, with `env`; stops at the first failing step and
+/// returns (step name, exit code, stdout, stderr) of each step run.
+fn run_steps(
+    workflow: &Path,
+    job: &str,
+    dir: &Path,
+    env: &[(&str, String)],
+) -> Vec<(String, i32, String, String)> {
+    let doc = yaml_file(workflow);
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_tenantops"));
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut ran = Vec::new();
+    for step in doc["jobs"][job]["steps"].as_array().unwrap() {
+        let Some(script) = step["run"].as_str() else {
+            continue;
+        };
+        let out = Command::new("bash")
+            .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", script])
+            .current_dir(dir)
+            .env("PATH", &path)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .unwrap();
+        let code = out.status.code().unwrap_or(-1);
+        ran.push((
+            step["name"].as_str().unwrap_or_default().to_owned(),
+            code,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ));
+        if code != 0 {
+            break;
+        }
+    }
+    ran
+}
+
+#[test]
+fn the_pull_request_workflow_validates_and_plans_a_head_against_its_base() {
+    let f = Fixture::example();
+    let base = f.commit("base");
+    let onboard = f.run(&[
+        "onboard",
+        "--id",
+        "initrode",
+        "--tier",
+        "advanced",
+        "--name",
+        "Initrode",
+        "--email",
+        "ops@initrode.example.com",
+    ]);
+    assert_eq!(onboard.code, 0, "{}", onboard.all());
+    f.commit("onboard initrode");
+    let summary = f.path().join("summary.md");
+    let plan_file = f.path().join("plan.md");
+    let env = [
+        ("BASE_SHA", base.clone()),
+        ("PLAN_FILE", plan_file.display().to_string()),
+        ("GITHUB_STEP_SUMMARY", summary.display().to_string()),
+    ];
+    let workflow = shipped().join(".github/workflows/fleet-pr.yml");
+    let ran = run_steps(&workflow, "plan", f.path(), &env);
+    let names: Vec<&str> = ran.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(names, ["validate", "plan"], "{ran:?}");
+    assert!(ran.iter().all(|r| r.1 == 0), "{ran:?}");
+    let summary = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        summary.starts_with(&format!("### tenantops plan against base {base}")),
+        "{summary}"
+    );
+    assert_contains(&summary, "saas-prod-tenant-initrode");
+    assert_eq!(std::fs::read_to_string(&plan_file).unwrap(), summary);
+
+    // A head with a broken manifest: an annotation on its line, and no plan.
+    f.write(
+        "tenants/broken.yaml",
+        "id: broken\nname: Broken\ntier: advancd\nadmin_email: a@broken.example.com\n",
+    );
+    f.commit("broken");
+    let ran = run_steps(&workflow, "plan", f.path(), &env);
+    assert_eq!(ran.len(), 1, "{ran:?}");
+    assert_eq!(ran[0].1, 1, "{ran:?}");
+    assert_contains(
+        &ran[0].2,
+        "::error file=tenants/broken.yaml,line=3,col=7,title=tenantops unknown-tier::",
+    );
+}
+
+fn check_buildspec(name: &str, spec: &Value) {
+    assert_eq!(spec["version"], 0.2, "{name}");
+    let keys = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    for k in keys(spec) {
+        assert!(
+            ["version", "env", "phases", "artifacts", "cache", "reports"].contains(&k.as_str()),
+            "{name}: key {k}"
+        );
+    }
+    for k in keys(&spec["env"]) {
+        assert!(
+            [
+                "shell",
+                "variables",
+                "parameter-store",
+                "exported-variables",
+                "secrets-manager",
+                "git-credential-helper"
+            ]
+            .contains(&k.as_str()),
+            "{name}: env key {k}"
+        );
+    }
+    for (phase, body) in spec["phases"].as_object().unwrap() {
+        assert!(
+            ["install", "pre_build", "build", "post_build"].contains(&phase.as_str()),
+            "{name}: phase {phase}"
+        );
+        for (k, commands) in body.as_object().unwrap() {
+            assert!(
+                [
+                    "commands",
+                    "finally",
+                    "runtime-versions",
+                    "on-failure",
+                    "run-as"
+                ]
+                .contains(&k.as_str()),
+                "{name}: {phase}.{k}"
+            );
+            if k == "commands" || k == "finally" {
+                for c in commands.as_array().unwrap() {
+                    let c = c
+                        .as_str()
+                        .unwrap_or_else(|| panic!("{name}: a command that is not a string: {c}"));
+                    let out = Command::new("bash").args(["-n", "-c", c]).output().unwrap();
+                    assert!(
+                        out.status.success(),
+                        "{name}: `{c}`: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn bootstrap_renders_a_pipeline_that_passes_cfn_lint() {
+    let f = Fixture::example();
+    let run = f.run(&["bootstrap", "--print"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let template: Value = serde_json::from_str(&run.stdout).unwrap();
+    f.write("pipeline.json", &run.stdout);
+    let lint = Command::new(tool("cfn-lint"))
+        .args(["--format", "parseable", "--"])
+        .arg(f.path().join("pipeline.json"))
+        .output()
+        .unwrap();
+    assert!(
+        lint.status.success(),
+        "cfn-lint: {}{}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
+
+    let r = &template["Resources"];
+    let pipeline = &r["Pipeline"]["Properties"];
+    assert_eq!(pipeline["PipelineType"], "V2");
+    assert_eq!(pipeline["ExecutionMode"], "QUEUED");
+    let source = &pipeline["Stages"][0]["Actions"][0];
+    assert_eq!(
+        source["ActionTypeId"]["Provider"],
+        "CodeStarSourceConnection"
+    );
+    assert_eq!(
+        source["Configuration"]["FullRepositoryId"],
+        "example-org/saas-fleet"
+    );
+    assert_eq!(source["Configuration"]["BranchName"], "main");
+    assert_eq!(
+        r["ApplyProject"]["Properties"]["Source"]["BuildSpec"],
+        "buildspec.yml"
+    );
+    let rule = &r["OnboardRule"]["Properties"];
+    assert_eq!(rule["EventBusName"], "saas-control-plane");
+    assert_eq!(
+        rule["EventPattern"]["detail-type"],
+        serde_json::json!(["sbt_aws_onboardingRequest", "onboardingRequest"])
+    );
+    // The input template is JSON once EventBridge substitutes each (quoted) value.
+    let input = rule["Targets"][0]["InputTransformer"]["InputTemplate"]
+        .as_str()
+        .unwrap();
+    let mut filled = input.to_owned();
+    for key in rule["Targets"][0]["InputTransformer"]["InputPathsMap"]
+        .as_object()
+        .unwrap()
+        .keys()
+    {
+        filled = filled.replace(&format!("<{key}>"), "\"a \\\"quoted\\\" value\"");
+    }
+    let doc: Value = serde_json::from_str(&filled).unwrap_or_else(|e| panic!("{e}: {filled}"));
+    let names: Vec<&str> = doc["environmentVariablesOverride"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "EVENT_ID",
+            "EVENT_DETAIL_TYPE",
+            "TENANT_ID",
+            "TENANT_NAME",
+            "TENANT_EMAIL",
+            "TENANT_TIER"
+        ]
+    );
+    // The deploy role may manage only the fleet's own roles.
+    let iam = &r["DeployRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0]["Resource"]
+        ["Fn::Sub"];
+    assert_eq!(
+        iam,
+        "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/saas-prod-*"
+    );
+
+    // The onboarding build's inline buildspec, and the repository's apply buildspec.
+    let onboard = r["OnboardProject"]["Properties"]["Source"]["BuildSpec"]
+        .as_str()
+        .unwrap();
+    check_buildspec(
+        "onboard",
+        &tenantops::yaml::parse(onboard).unwrap().to_json(),
+    );
+    check_buildspec(
+        "buildspec.yml",
+        &yaml_file(&shipped().join("buildspec.yml")),
+    );
+}
+
+#[test]
+fn bootstrap_deploys_the_pipeline_once_and_fleet_applies_leave_it_alone() {
+    // Deployed through the apply runner; a rerun changes nothing; a fleet apply never
+    // plans the pipeline stack (it is not `tenantops:managed`).
+    let f = Fixture::example();
+    let moto = Moto::start(0.2, &[]);
+    // The control plane's bus exists before the pipeline's rule is put on it.
+    moto.python("session.client('events', endpoint_url=cfn.meta.endpoint_url).create_event_bus(Name='saas-control-plane')");
+    let run = moto.run(f.path(), &["bootstrap", "--yes", "--poll", "0.05"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_contains(&run.stdout, "saas-prod-tenantops-pipeline");
+    assert_contains(&run.stdout, "PipelineName: ");
+    let mark = moto.mark();
+    let again = moto.run(f.path(), &["bootstrap", "--yes"]);
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert_contains(
+        &again.stdout,
+        "ok: the pipeline stack `saas-prod-tenantops-pipeline` is up to date",
+    );
+    assert_eq!(moto.mutating_since(mark), 0);
+    let plan = moto.run(f.path(), &["plan", "--live", "--format", "json"]);
+    assert!(
+        !plan.stdout.contains("tenantops-pipeline"),
+        "{}",
+        plan.stdout
+    );
+
+    let none = Fixture::example();
+    let platform = none.read("tenantops.yaml");
+    none.write(
+        "tenantops.yaml",
+        &platform[..=platform.find("\npipeline:").unwrap()],
+    );
+    let run = none.run(&["bootstrap", "--print"]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert_contains(&run.stderr, "`tenantops.yaml` has no `pipeline` section");
+}
+
+#[test]
+fn the_apply_buildspec_runs_as_codebuild_would_and_tags_codebuilds_commit() {
+    let moto = Moto::start(0.2, &[]);
+    // CodePipeline's source artifact is a zip: no `.git`.
+    let f = Fixture::example();
+    let shim = f.path().join("shim");
+    let calls = f.path().join("aws-calls.txt");
+    std::fs::create_dir_all(&shim).unwrap();
+    std::fs::write(
+        shim.join("aws"),
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\necho 0\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        shim.join("aws"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+
+    let spec = yaml_file(&shipped().join("buildspec.yml"));
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_tenantops"));
+    let path = format!(
+        "{}:{}:{}",
+        shim.display(),
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let probe = moto.command(f.path(), &[]);
+    let aws_env: Vec<(String, String)> = probe
+        .get_envs()
+        .filter_map(|(k, v)| {
+            Some((
+                k.to_string_lossy().into_owned(),
+                v?.to_string_lossy().into_owned(),
+            ))
+        })
+        .collect();
+    let commit = "c0debabe0000000000000000000000000000beef";
+    let mut script = String::new();
+    for (k, v) in spec["env"]["variables"].as_object().unwrap() {
+        let _ = writeln!(script, "export {k}='{}'", v.as_str().unwrap());
+    }
+    script.push_str("export TENANTOPS_APPLY_FLAGS=\"$TENANTOPS_APPLY_FLAGS --poll 0.05\"\n");
+    for phase in ["install", "pre_build", "build"] {
+        for key in ["commands", "finally"] {
+            for c in spec["phases"][phase][key].as_array().into_iter().flatten() {
+                script.push_str(c.as_str().unwrap());
+                script.push('\n');
+            }
+        }
+    }
+    let out = Command::new("bash")
+        .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", &script])
+        .current_dir(f.path())
+        .envs(aws_env)
+        .env("PATH", &path)
+        .env("HOME", f.path())
+        .env("CODEBUILD_RESOLVED_SOURCE_VERSION", commit)
+        .env("TENANTOPS_EVENT_BUS", "saas-control-plane")
+        .env("TENANTOPS_INSTALL", "false")
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{all}");
+    assert!(!all.contains(common::MOTO_SECRET));
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(f.path().join("apply-report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["ok"], true);
+    let tag = moto.python(
+        "print({t['Key']: t['Value'] for t in cfn.describe_stacks(StackName='saas-prod-tenant-globex')['Stacks'][0]['Tags']}['tenantops:commit'])",
+    );
+    assert_eq!(tag.trim(), commit);
+    // Seven tenants' results in batches of at most ten, to the control plane's bus.
+    let calls = std::fs::read_to_string(&calls).unwrap();
+    let batches: Vec<&str> = calls.lines().collect();
+    assert_eq!(batches.len(), 1, "{calls}");
+    let entries: Value = serde_json::from_str(
+        batches[0]
+            .trim_start_matches("events put-events --entries ")
+            .split(" --query")
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(entries.as_array().unwrap().len(), 7);
+    assert!(
+        entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["EventBusName"] == "saas-control-plane"
+                && e["DetailType"] == "sbt_aws_provisionSuccess")
+    );
+}
+
+#[test]
+fn completions_and_man_pages_cover_every_command() {
+    let f = Fixture::empty();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let run = f.run(&["completions", shell]);
+        assert_eq!(run.code, 0, "{shell}: {}", run.all());
+        for command in ["onboard", "offboard", "status", "bootstrap", "apply"] {
+            assert_contains(&run.stdout, command);
+        }
+    }
+    let bash = f.run(&["completions", "bash"]);
+    f.write("tenantops.bash", &bash.stdout);
+    let out = Command::new("bash")
+        .arg("-n")
+        .arg(f.path().join("tenantops.bash"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_contains(&bash.stdout, "--from-event");
+    assert_eq!(f.run(&["completions", "tcsh"]).code, 2);
+
+    let man = f.run(&["man"]);
+    assert_eq!(man.code, 0, "{}", man.all());
+    assert!(
+        man.stdout.starts_with(".ie \\n(.g .ds Aq \\(aq"),
+        "{}",
+        &man.stdout[..80]
+    );
+    assert_contains(&man.stdout, ".TH tenantops 1");
+    let dir = f.path().join("man");
+    let run = f.run(&["man", "--out", dir.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    for page in [
+        "tenantops.1",
+        "tenantops-onboard.1",
+        "tenantops-status.1",
+        "tenantops-completions.1",
+    ] {
+        let text =
+            std::fs::read_to_string(dir.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert_contains(&text, ".SH SYNOPSIS");
+    }
+}
