@@ -1,4 +1,4 @@
-//! Benchmark of `plan --live` and `apply` against a moto server on loopback: a plan over a fleet of about 2,000 unchanged tenant stacks (wall time and the requests moto received), and an apply of 200 new tenants with `--concurrency 1` and `--concurrency 8` (wall time and requests per stack).
+//! Benchmark of `plan --live`, `status` and `apply` against a moto server on loopback: a plan and a status over a fleet of about 2,000 unchanged tenant stacks (wall time and the requests moto received), and an apply of 200 new tenants with `--concurrency 1` and `--concurrency 8` (wall time and requests per stack).
 //!
 //! Run with `cargo bench --bench apply` (release profile; needs `.venv/` from
 //! `scripts/test`). `TENANTOPS_BENCH_PLAN_TENANTS` (default 5,000, of which 40% are
@@ -109,6 +109,37 @@ fn plan_of_unchanged(tenants: usize, runs: usize) {
         walls.iter().max().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
         summary(&per_run)
     );
+    status_of(&moto, &fleet, runs);
+}
+
+/// `status` over the same fleet: with `--no-services` (the listing only), and with
+/// services (one `ListStackResources` per live tenant and tier stack, 8 at a time).
+fn status_of(moto: &Moto, fleet: &Fixture, runs: usize) {
+    for (label, args) in [
+        (
+            "status --no-services",
+            &["status", "--no-services", "--format", "json"][..],
+        ),
+        ("status (services)", &["status", "--format", "json"][..]),
+    ] {
+        let mut walls = Vec::new();
+        let mut per_run = BTreeMap::new();
+        for _ in 0..runs {
+            let mark = moto.mark();
+            let t = Instant::now();
+            let run = moto.run(fleet.path(), args);
+            walls.push(t.elapsed());
+            assert_eq!(run.code, 0, "{}", run.all());
+            per_run = moto.since(mark);
+        }
+        println!(
+            "  {label:<33} median {:>8.1} ms (min {:.1}, max {:.1}); requests: {}",
+            median(walls.clone()).as_secs_f64() * 1000.0,
+            walls.iter().min().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+            walls.iter().max().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+            summary(&per_run)
+        );
+    }
 }
 
 fn apply_new(tenants: usize, concurrency: &str, runs: usize) {

@@ -1,4 +1,4 @@
-//! Benchmark of `tenantops validate` on a synthetic 10,000-tenant fleet, from the work tree and from `--rev HEAD`.
+//! Benchmark of `tenantops validate` on a synthetic 10,000-tenant fleet, from the work tree and from `--rev HEAD`; and of what validates the whole fleet on the way: `onboard`, `offboard` and an offline `plan` of one shard.
 //!
 //! Run with `cargo bench --bench validate` (release profile). Prints the median wall
 //! time and the peak resident memory (GNU time's maximum RSS) of several runs of the
@@ -26,6 +26,53 @@ fn main() {
         (
             "--rev HEAD (loose objects)",
             &["validate", "--rev", "HEAD"][..],
+        ),
+    ] {
+        measure(bin, dir.path(), label, args, runs, &|| {});
+    }
+    // onboard and offboard validate the whole fleet as it would be; each run starts
+    // from the committed fleet again.
+    let lock = std::fs::read(dir.path().join("tenants.lock")).expect("lock");
+    let reset = || {
+        let _ = std::fs::remove_file(dir.path().join("tenants/benchnew.yaml"));
+        std::fs::write(dir.path().join("tenants.lock"), &lock).expect("restore lock");
+    };
+    measure(
+        bin,
+        dir.path(),
+        "onboard (advanced, allocates)",
+        &[
+            "onboard",
+            "--id",
+            "benchnew",
+            "--tier",
+            "advanced",
+            "--name",
+            "Bench New",
+            "--email",
+            "ops@benchnew.example.com",
+        ],
+        runs,
+        &reset,
+    );
+    reset();
+    let victim = tenantops::synth::tenant_id(7);
+    let victim_file = dir.path().join(format!("tenants/{victim}.yaml"));
+    let original = std::fs::read(&victim_file).expect("tenant");
+    measure(
+        bin,
+        dir.path(),
+        "offboard",
+        &["offboard", &victim],
+        runs,
+        &|| std::fs::write(&victim_file, &original).expect("restore tenant"),
+    );
+    std::fs::write(&victim_file, &original).expect("restore tenant");
+    for (label, args) in [
+        ("plan --base HEAD (whole)", &["plan", "--base", "HEAD"][..]),
+        (
+            "plan --base HEAD --shard 1/8",
+            &["plan", "--base", "HEAD", "--shard", "1/8"][..],
         ),
     ] {
         measure(bin, dir.path(), label, args, runs, &|| {});

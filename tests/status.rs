@@ -377,3 +377,34 @@ fn an_onboarded_tenant_is_reported_under_the_control_planes_id_and_offboarding_d
     assert_eq!(got[0].1["tenantId"], "0b9e4c1d-5a7f");
     assert!(got[0].1.get("endpoint").is_none());
 }
+
+#[test]
+fn a_pooled_tenant_is_reported_alone_when_its_pack_gains_or_drops_it() {
+    let moto = Moto::start(0.2, &[]);
+    let f = Fixture::example();
+    f.commit("fleet");
+    assert_eq!(apply(&moto, &f, &[]).code, 0);
+
+    let onboard = f.run(&[
+        "onboard", "--id", "vandelay", "--tier", "basic", "--name", "Vandelay", "--email",
+        "art@vandelay.example.com",
+    ]);
+    assert_eq!(onboard.code, 0, "{}", onboard.all());
+    let out = f.path().join("events.json");
+    let run = apply(&moto, &f, &["--events", out.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let got = events(&out);
+    // The pack was updated, but only its new member was provisioned.
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, "sbt_aws_provisionSuccess");
+    assert_eq!(got[0].1["tenantopsId"], "vandelay");
+    assert_eq!(got[0].1["stacks"][0]["stack"], "saas-prod-pool-basic-1");
+
+    assert_eq!(f.run(&["offboard", "hooli"]).code, 0);
+    let run = apply(&moto, &f, &["--events", out.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let got = events(&out);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, "sbt_aws_deprovisionSuccess");
+    assert_eq!(got[0].1["tenantopsId"], "hooli");
+}

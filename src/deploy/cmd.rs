@@ -335,6 +335,7 @@ pub(crate) fn apply(cli: &Cli, args: &ApplyArgs, out: &Output) -> Result<Exit, F
             write_events(args, &super::events::provisioning(
                 &done,
                 &desired,
+                &super::outputs_of(&live),
                 &super::outputs_of(&after),
                 &opts.commit,
                 &args.event_source,

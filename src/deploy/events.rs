@@ -5,14 +5,14 @@
 //! the bus ten at a time with `aws events put-events --entries`. A tenant onboarded
 //! from an event is reported under the control plane's id (its `control-plane-id`
 //! label). A pooled tenant has no stack of its own: it is provisioned when its pool
-//! pack is, so every tenant of a changed pack is reported.
+//! pack gains its API key, and deprovisioned when the pack drops it.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
 use super::apply::{Outcome, Report, StackResult};
-use super::{Action, Desired};
+use super::Desired;
 use crate::onboard::CONTROL_PLANE_LABEL;
 use crate::render::StackKind;
 
@@ -22,34 +22,56 @@ pub const PROVISION_FAILURE: &str = "sbt_aws_provisionFailure";
 pub const DEPROVISION_SUCCESS: &str = "sbt_aws_deprovisionSuccess";
 pub const DEPROVISION_FAILURE: &str = "sbt_aws_deprovisionFailure";
 
-/// The events of `report`. `outputs` are the live stacks' outputs after the run (for
-/// the routing endpoint).
+/// The events of `report`. `before` and `after` are the live stacks' outputs before
+/// and after the run: a pool pack that changed reports the tenants it gained (whose
+/// API key output it did not have) and the offboarding tenants it dropped, not every
+/// member; the endpoints are read from `after`.
 #[must_use]
 pub fn provisioning(
     report: &Report,
     desired: &Desired,
-    outputs: &BTreeMap<String, BTreeMap<String, String>>,
+    before: &BTreeMap<String, BTreeMap<String, String>>,
+    after: &BTreeMap<String, BTreeMap<String, String>>,
     commit: &str,
     source: &str,
     bus: Option<&str>,
 ) -> Vec<Value> {
+    // The pack's output of a tenant's API key: as `routing.json` names it, or (for an
+    // offboarding tenant, which has no routing) as the built-in pack template does.
+    let key_output = |id: &str| {
+        desired
+            .routing
+            .get(id)
+            .and_then(|r| r.get("api_key"))
+            .and_then(|k| k.get("output"))
+            .and_then(Value::as_str)
+            .map_or_else(
+                || format!("ApiKey{}", crate::render::plan::logical_id(id)),
+                str::to_owned,
+            )
+    };
     let mut by_tenant: BTreeMap<&str, Vec<&StackResult>> = BTreeMap::new();
     for r in &report.results {
         if let Some(t) = &r.tenant {
             by_tenant.entry(t.as_str()).or_default().push(r);
         } else if r.kind == StackKind::Pack {
+            let had = before.get(&r.stack);
             for t in desired
                 .roster
                 .iter()
                 .filter(|t| t.pack.as_deref() == Some(r.stack.as_str()))
             {
-                by_tenant.entry(t.id.as_str()).or_default().push(r);
+                let present = had.is_some_and(|outputs| outputs.contains_key(&key_output(&t.id)));
+                let offboarding = t.state == crate::model::State::Offboarding;
+                if present == offboarding {
+                    by_tenant.entry(t.id.as_str()).or_default().push(r);
+                }
             }
         }
     }
     by_tenant
         .into_iter()
-        .map(|(id, results)| entry(id, &results, desired, outputs, commit, source, bus))
+        .map(|(id, results)| entry(id, &results, desired, after, commit, source, bus))
         .collect()
 }
 
@@ -66,8 +88,7 @@ fn entry(
         .iter()
         .all(|r| !matches!(r.result, Outcome::Failed | Outcome::Skipped));
     let tenant = desired.tenant(id);
-    let removing = tenant.is_none_or(|t| t.state == crate::model::State::Offboarding)
-        && results.iter().all(|r| r.action == Action::Delete);
+    let removing = tenant.is_none_or(|t| t.state == crate::model::State::Offboarding);
     let detail_type = match (removing, ok) {
         (false, true) => PROVISION_SUCCESS,
         (false, false) => PROVISION_FAILURE,

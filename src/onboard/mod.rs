@@ -357,6 +357,17 @@ pub(crate) fn onboard(cli: &Cli, args: &OnboardArgs, out: &Output) -> Result<Exi
     if early.is_empty() {
         match existing(&current, &req, &new_file) {
             Ok(true) => return Ok(done(out, &req, &[], &[], None, true)),
+            Ok(false) if cli.dir.join(&new_file).exists() => {
+                // A file that did not load is still a file: never written over.
+                early.push(
+                    Diagnostic::at_file_start(
+                        "tenant-exists",
+                        &new_file,
+                        format!("`{new_file}` already exists (and does not load), so tenant `{}` cannot be onboarded", req.id),
+                    )
+                    .help("fix or remove the existing file first (`tenantops validate` shows what is wrong with it)"),
+                );
+            }
             Ok(false) => {}
             Err(d) => early.push(*d),
         }

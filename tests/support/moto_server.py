@@ -1,5 +1,5 @@
 """Starts moto's server (the AWS API emulator the tests drive tenantops against), after
-correcting three moto 5.2 gaps that would otherwise stop every stack tenantops renders
+correcting four moto 5.2 gaps that would otherwise stop every stack tenantops renders
 or make every update look undone:
 
 - CloudFormation's AWS::ElasticLoadBalancingV2::LoadBalancer ignores `Type`, so an NLB
@@ -13,6 +13,9 @@ or make every update look undone:
   nothing behind it exists.
 - ExecuteChangeSet leaves the stack's tags as they were; CloudFormation applies the
   change set's tags to the stack (tenantops reads its `tenantops:hash` tag back).
+- ExecuteChangeSet leaves the stack's outputs as they were before the update (UpdateStack
+  recomputes them); CloudFormation's outputs are those of the new template, which
+  consumers' parameters and provisioning results are read from.
 
 The request recorder (which the tests read to count requests) appends each request
 to its file from whichever server thread handles it; concurrent requests with large
@@ -116,8 +119,13 @@ def _execute_with_tags(self, change_set_name, stack_name=None):
         None,
     )
     _execute(self, change_set_name, stack_name)
-    if change_set is not None and change_set.tags:
-        self.stacks[change_set.stack_id].tags = change_set.tags
+    if change_set is None:
+        return
+    stack = self.stacks[change_set.stack_id]
+    if change_set.tags:
+        stack.tags = change_set.tags
+    stack._parse_template()
+    stack.output_map = stack._create_output_map()
 
 
 cfn_models.CloudFormationBackend.execute_change_set = _execute_with_tags
