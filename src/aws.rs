@@ -63,6 +63,25 @@ impl AwsError {
             )
     }
 
+    /// A read that failed for no reason of the request's: a response that could not be
+    /// parsed (an error page from a proxy or an overloaded endpoint; it has no error
+    /// code) or a server error that outlived the SDK's own retries. Waits read again.
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        match self.code.as_deref() {
+            None => !self.is_not_found(),
+            Some(code) => matches!(
+                code,
+                "InternalFailure"
+                    | "InternalError"
+                    | "ServiceUnavailable"
+                    | "Throttling"
+                    | "ThrottlingException"
+                    | "RequestLimitExceeded"
+            ),
+        }
+    }
+
     /// A create that lost the race: the name is taken.
     #[must_use]
     pub fn is_already_exists(&self) -> bool {

@@ -224,6 +224,41 @@ async fn a_burst_of_throttling_is_retried_with_backoff() {
 }
 
 #[tokio::test]
+async fn an_unparseable_status_read_while_waiting_is_read_again() {
+    // An endpoint under load answered two polls with a body that is not XML (moto's
+    // threaded server does this); the SDK does not retry a response it cannot parse.
+    let create = mock!(Cfn::create_stack).then_output(|| CreateStackOutput::builder().build());
+    let hash = desired_hash();
+    let describe = mock!(Cfn::describe_stacks)
+        .sequence()
+        .http_status(200, Some("not xml".to_owned()))
+        .times(2)
+        .output(move || stack(StackStatus::CreateComplete, &hash))
+        .build();
+    let resources = no_resources();
+    let r = runner(&[&create, &describe, &resources], &[]);
+    let (outcome, reason) = r.converge(&desired(), None).await;
+    assert_eq!(outcome, Outcome::Created, "{reason:?}");
+    assert_eq!(describe.num_calls(), 3);
+
+    // Past the bound, the stack fails with the read's error.
+    let create = mock!(Cfn::create_stack).then_output(|| CreateStackOutput::builder().build());
+    let describe = mock!(Cfn::describe_stacks)
+        .sequence()
+        .http_status(200, Some("not xml".to_owned()))
+        .repeatedly()
+        .build();
+    let r = runner(&[&create, &describe], &[]);
+    let (outcome, reason) = r.converge(&desired(), None).await;
+    assert_eq!(outcome, Outcome::Failed);
+    assert!(reason.expect("reason").contains("DescribeStacks"));
+    assert_eq!(
+        describe.num_calls(),
+        1 + tenantops::deploy::apply::TRANSIENT_READS as usize
+    );
+}
+
+#[tokio::test]
 async fn throttling_past_the_retry_budget_fails_the_stack_with_the_reason() {
     let create = mock!(Cfn::create_stack)
         .sequence()

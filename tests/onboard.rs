@@ -359,8 +359,15 @@ fn a_file_that_does_not_load_is_never_written_over() {
     let f = fleet();
     f.write("tenants/initrode.yaml", "id: initrode\nname: [unclosed\n");
     let run = f.run(&["onboard", "--from-event", &event("valid")]);
-    assert_invalid(&run, "tenants/initrode.yaml:1:1", "`tenants/initrode.yaml` already exists (and does not load)");
-    assert_eq!(f.read("tenants/initrode.yaml"), "id: initrode\nname: [unclosed\n");
+    assert_invalid(
+        &run,
+        "tenants/initrode.yaml:1:1",
+        "`tenants/initrode.yaml` already exists (and does not load)",
+    );
+    assert_eq!(
+        f.read("tenants/initrode.yaml"),
+        "id: initrode\nname: [unclosed\n"
+    );
 }
 
 #[test]

@@ -386,7 +386,14 @@ fn a_pooled_tenant_is_reported_alone_when_its_pack_gains_or_drops_it() {
     assert_eq!(apply(&moto, &f, &[]).code, 0);
 
     let onboard = f.run(&[
-        "onboard", "--id", "vandelay", "--tier", "basic", "--name", "Vandelay", "--email",
+        "onboard",
+        "--id",
+        "vandelay",
+        "--tier",
+        "basic",
+        "--name",
+        "Vandelay",
+        "--email",
         "art@vandelay.example.com",
     ]);
     assert_eq!(onboard.code, 0, "{}", onboard.all());

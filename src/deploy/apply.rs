@@ -413,12 +413,22 @@ impl Runner {
     /// Polls a stack until it is not in progress; `None` once it is gone.
     async fn wait(&self, name: &str, timeout: Duration) -> Result<Option<LiveStack>, String> {
         let mut poll = self.poll(timeout);
+        let mut failed_reads = 0;
         loop {
-            let stack = self
-                .aws
-                .describe_stack(name)
-                .await
-                .map_err(|e| e.to_string())?;
+            let stack = match self.aws.describe_stack(name).await {
+                Ok(stack) => {
+                    failed_reads = 0;
+                    stack
+                }
+                Err(e) if e.is_transient() && failed_reads < TRANSIENT_READS => {
+                    failed_reads += 1;
+                    if !poll.pause().await {
+                        return Err(e.to_string());
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e.to_string()),
+            };
             match stack {
                 Some(s) if s.busy() => {
                     if !poll.pause().await {
@@ -445,12 +455,22 @@ impl Runner {
         cs: &str,
     ) -> Result<crate::aws::ChangeSetState, String> {
         let mut poll = self.poll(self.opts.stack_timeout);
+        let mut failed_reads = 0;
         loop {
-            let state = self
-                .aws
-                .describe_change_set(name, cs)
-                .await
-                .map_err(|e| e.to_string())?;
+            let state = match self.aws.describe_change_set(name, cs).await {
+                Ok(state) => {
+                    failed_reads = 0;
+                    state
+                }
+                Err(e) if e.is_transient() && failed_reads < TRANSIENT_READS => {
+                    failed_reads += 1;
+                    if !poll.pause().await {
+                        return Err(e.to_string());
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e.to_string()),
+            };
             if !matches!(
                 state.status.as_str(),
                 "CREATE_PENDING" | "CREATE_IN_PROGRESS"
@@ -658,6 +678,10 @@ fn phase(change: &Change) -> (u8, u32, u8) {
         _ => (0, 0, kind),
     }
 }
+
+/// Consecutive transient failures of a status read a wait rides out (each after a
+/// poll interval) before the stack fails: the SDK has already retried each of them.
+pub const TRANSIENT_READS: u32 = 3;
 
 /// The ECS services of stack `name`, by cluster (ARNs).
 ///

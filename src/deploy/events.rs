@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::apply::{Outcome, Report, StackResult};
 use super::Desired;
+use super::apply::{Outcome, Report, StackResult};
 use crate::onboard::CONTROL_PLANE_LABEL;
 use crate::render::StackKind;
 

@@ -350,7 +350,7 @@ pub(crate) fn onboard(cli: &Cli, args: &OnboardArgs, out: &Output) -> Result<Exi
         Ok(r) => r,
         Err(exit) => return Ok(exit),
     };
-    let (current, _) = cli_open(cli)?;
+    let current = open_tenant(cli, &req.id)?;
     let origin = req.origin.clone();
     let mut early = check_request(&mut req, &current.tier_names)?;
     let new_file = format!("{TENANTS_DIR}/{}.yaml", req.id);
@@ -396,14 +396,9 @@ pub(crate) fn onboard(cli: &Cli, args: &OnboardArgs, out: &Output) -> Result<Exi
         return Ok(Exit::Invalid);
     }
     let lock_lines = relock_into(&with_tenant, &mut files);
-    let (_, mut last) = overlaid(&cli.dir, &files)?;
+    let (with_lock, mut last) = with_new_lock(with_tenant, &files);
     if last.iter().any(Diagnostic::is_error) {
-        out.report(
-            &mut last,
-            &with_tenant.sources,
-            "",
-            &serde_json::Value::Null,
-        );
+        out.report(&mut last, &with_lock.sources, "", &serde_json::Value::Null);
         return Ok(Exit::Invalid);
     }
     write_all(&cli.dir, &files)?;
@@ -488,8 +483,36 @@ fn relock_into(repo: &Repo, files: &mut BTreeMap<String, String>) -> Vec<String>
         .collect()
 }
 
-fn cli_open(cli: &Cli) -> Result<(Repo, Vec<Diagnostic>), Failure> {
-    Ok(crate::cli::open(&cli.dir, None)?)
+/// The repository with only tenant `id`'s file read (platform, tiers and lock as
+/// usual): what onboarding needs to know before it validates the whole fleet once.
+/// An id that is not a DNS label reads no tenant file (it never becomes a path).
+fn open_tenant(cli: &Cli, id: &str) -> Result<Repo, Failure> {
+    let tree = WorkTree::new(&cli.dir)?;
+    let ids: Vec<String> = if crate::naming::is_label(id, 63) {
+        vec![id.to_owned()]
+    } else {
+        Vec::new()
+    };
+    let (raw, diags) = load::load_tenants(&tree, &ids)?;
+    Ok(repo::decode(raw, diags).0)
+}
+
+/// `repo` validated again with the lock `files` now holds (no second load).
+fn with_new_lock(mut repo: Repo, files: &BTreeMap<String, String>) -> (Repo, Vec<Diagnostic>) {
+    if let Some(text) = files.get(LOCK_FILE)
+        && let Ok(node) = yaml::parse(text)
+        && let Ok(value) = serde_json::from_value::<crate::model::Lock>(node.to_json())
+    {
+        repo.sources.add(LOCK_FILE.to_owned(), text.clone());
+        repo.lock = Some(repo::Doc {
+            file: LOCK_FILE.to_owned(),
+            node,
+            value,
+        });
+        repo.lock_present = true;
+    }
+    let diags = validate::validate(&repo);
+    (repo, diags)
 }
 
 fn commit_files(
@@ -558,8 +581,9 @@ fn done(
 }
 
 pub(crate) fn offboard(cli: &Cli, args: &OffboardArgs, out: &Output) -> Result<Exit, Failure> {
-    let (current, _) = cli_open(cli)?;
+    let current = open_tenant(cli, &args.id)?;
     let Some(tenant) = current.tenants.iter().find(|t| t.value.id == args.id) else {
+        let (current, _) = crate::cli::open(&cli.dir, None)?;
         let hint = crate::suggest::did_you_mean(
             &args.id,
             current.tenants.iter().map(|t| t.value.id.as_str()),
