@@ -176,7 +176,7 @@ pub struct PartArgs {
     #[arg(long, value_name = "I/N")]
     pub shard: Option<crate::deploy::shard::Shard>,
     /// The platform stacks (network, routers, usage plans, tiers, pool packs): alone,
-    /// only those; with `--shard`, those as well.
+    /// only those; with `--shard`, those as well. Run them before the shards.
     #[arg(long)]
     pub platform: bool,
 }

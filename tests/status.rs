@@ -415,3 +415,57 @@ fn a_pooled_tenant_is_reported_alone_when_its_pack_gains_or_drops_it() {
     assert_eq!(got[0].0, "sbt_aws_deprovisionSuccess");
     assert_eq!(got[0].1["tenantopsId"], "hooli");
 }
+
+#[test]
+fn a_sharded_apply_converges_to_the_same_fleet_as_a_whole_one() {
+    let moto = Moto::start(0.2, &[]);
+    let f = Fixture::example();
+    f.commit("fleet");
+    // Tenant shards before the platform: their stacks' producers are missing, so
+    // they wait for the platform run.
+    let platform = apply(&moto, &f, &["--platform", "--format", "json"]);
+    assert_eq!(platform.code, 0, "{}", platform.all());
+    let doc: Value = serde_json::from_str(&platform.stdout).unwrap();
+    let kinds: Vec<&str> = doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert!(!kinds.contains(&"tenant"), "{kinds:?}");
+    assert_eq!(doc["plan"]["against"], "live, platform stacks only");
+
+    let mut created = Vec::new();
+    for shard in ["1/2", "2/2"] {
+        let run = apply(&moto, &f, &["--shard", shard, "--format", "json"]);
+        assert_eq!(run.code, 0, "{shard}: {}", run.all());
+        let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+        for r in doc["results"].as_array().unwrap() {
+            assert_eq!(r["kind"], "tenant", "{shard}: {r}");
+            assert_eq!(r["result"], "created", "{shard}: {r}");
+            created.push(r["stack"].as_str().unwrap().to_owned());
+        }
+    }
+    created.sort();
+    // globex, stark, umbrella and wayne own tenant stacks; each was created by exactly
+    // one shard (wayne's dedicated router is a platform stack: the usage plans read it).
+    assert_eq!(
+        created,
+        [
+            "saas-prod-tenant-globex",
+            "saas-prod-tenant-stark",
+            "saas-prod-tenant-umbrella",
+            "saas-prod-tenant-wayne"
+        ]
+    );
+    // The whole fleet is now as an unsharded apply leaves it: nothing to do, and no
+    // shard lock stack is left behind.
+    let mark = moto.mark();
+    let whole = apply(&moto, &f, &[]);
+    assert_eq!(whole.code, 0, "{}", whole.all());
+    assert_contains(&whole.stdout, "nothing to apply");
+    assert_eq!(moto.mutating_since(mark), 0);
+    let stacks =
+        moto.python("print(sorted(s['StackName'] for s in cfn.describe_stacks()['Stacks']))");
+    assert!(!stacks.contains("lock"), "{stacks}");
+}

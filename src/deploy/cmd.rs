@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::apply::{self, Options, Runner};
 use super::progress::Progress;
+use super::shard::Part;
 use super::{Action, Desired, Plan, lock, shard, show};
 use crate::aws::{Aws, LiveStack, Settings};
 use crate::cli::{self, ApplyArgs, AwsArgs, Cli, Failure, Format, Output, PlanArgs, StatusArgs};
@@ -17,11 +18,16 @@ use crate::validate;
 
 /// The desired state of the repository at `rev` (the work tree without one), or the
 /// diagnostics that make it invalid (already printed).
-fn desired(cli: &Cli, rev: Option<&str>, out: &Output) -> Result<Option<Desired>, Failure> {
+fn desired(
+    cli: &Cli,
+    rev: Option<&str>,
+    out: &Output,
+    part: &Part,
+) -> Result<Option<Desired>, Failure> {
     let (repo, mut diags) = cli::open(&cli.dir, rev)?;
     diags.extend(validate::validate(&repo));
     if !diags.iter().any(Diagnostic::is_error) && repo.complete {
-        match render::render_in_memory(&repo) {
+        match render::render_in_memory_only(&repo, part.tenants_to_render(&repo).as_deref()) {
             Ok(rendered) => return Ok(Some(Desired::new(&repo, rendered))),
             Err(problems) => diags.extend(problems),
         }
@@ -32,7 +38,7 @@ fn desired(cli: &Cli, rev: Option<&str>, out: &Output) -> Result<Option<Desired>
 
 /// The base revision's desired state, for an offline plan. A base without
 /// `tenantops.yaml` (the pull request that adds tenantops) is empty.
-fn base_desired(cli: &Cli, rev: &str) -> Result<Desired, Failure> {
+fn base_desired(cli: &Cli, rev: &str, part: &Part) -> Result<Desired, Failure> {
     let (repo, diags) = cli::open(&cli.dir, Some(rev))?;
     if repo.platform.is_none() {
         return Ok(Desired::empty());
@@ -45,7 +51,7 @@ fn base_desired(cli: &Cli, rev: &str) -> Result<Desired, Failure> {
             problems.iter().filter(|d| d.is_error()).count()
         )));
     }
-    render::render_in_memory(&repo)
+    render::render_in_memory_only(&repo, part.tenants_to_render(&repo).as_deref())
         .map(|r| Desired::new(&repo, r))
         .map_err(|_| {
             Failure::Foreign(format!(
@@ -91,12 +97,12 @@ fn print_plan(out: &Output, plan: &Plan) {
 }
 
 pub(crate) fn plan(cli: &Cli, args: &PlanArgs, out: &Output) -> Result<Exit, Failure> {
-    let Some(head) = desired(cli, args.rev.as_deref(), out)? else {
+    let part = args.part.part();
+    let Some(head) = desired(cli, args.rev.as_deref(), out, &part)? else {
         return Ok(Exit::Invalid);
     };
-    let part = args.part.part();
     let plan = if let Some(base_rev) = &args.base {
-        let base = base_desired(cli, base_rev)?;
+        let base = base_desired(cli, base_rev, &part)?;
         shard::restrict(super::offline(&head, &base, base_rev), &part, &head)
     } else {
         let rt = runtime()?;
@@ -119,7 +125,7 @@ pub(crate) fn plan(cli: &Cli, args: &PlanArgs, out: &Output) -> Result<Exit, Fai
 }
 
 pub(crate) fn status(cli: &Cli, args: &StatusArgs, out: &Output) -> Result<Exit, Failure> {
-    let Some(desired) = desired(cli, args.rev.as_deref(), out)? else {
+    let Some(desired) = desired(cli, args.rev.as_deref(), out, &Part::All)? else {
         return Ok(Exit::Invalid);
     };
     for id in &args.tenants {
@@ -255,7 +261,8 @@ fn changed_set(plan: &Plan) -> BTreeSet<(String, Action)> {
 }
 
 pub(crate) fn apply(cli: &Cli, args: &ApplyArgs, out: &Output) -> Result<Exit, Failure> {
-    let Some(desired) = desired(cli, None, out)? else {
+    let part = args.part.part();
+    let Some(desired) = desired(cli, None, out, &part)? else {
         return Ok(Exit::Invalid);
     };
     if !args.yes && !std::io::stdin().is_terminal() {
@@ -272,7 +279,6 @@ pub(crate) fn apply(cli: &Cli, args: &ApplyArgs, out: &Output) -> Result<Exit, F
         commit: commit(cli, args),
         ..Options::default()
     };
-    let part = args.part.part();
     let rt = runtime()?;
     rt.block_on(async {
         let aws = Arc::new(Aws::connect(&settings(&args.aws, &desired)).await);

@@ -259,7 +259,7 @@ impl Desired {
     }
 }
 
-fn roster(repo: &Repo, platform: &crate::model::Platform) -> Vec<TenantInfo> {
+pub(crate) fn roster(repo: &Repo, platform: &crate::model::Platform) -> Vec<TenantInfo> {
     let packs = repo.lock.as_ref().map(|l| &l.value.packs);
     let mut roster: Vec<TenantInfo> = repo
         .tenants

@@ -3,15 +3,18 @@
 //! The tenants that own stacks (every tenant not in a pool tier) are sorted by id and
 //! dealt round-robin, so shard sizes differ by at most one and every runner of a
 //! matrix computes the same assignment from the same commit. A stack of a tenant that
-//! is no longer in the repository (its file deleted) goes by a hash of its id. The
-//! platform stacks (network, routers, usage plans, tiers and the pool packs that hold
-//! pooled tenants) run only where `--platform` is given, or in an unsharded run.
+//! is no longer in the repository (its file deleted) goes by a hash of its id. Only
+//! tenant stacks are sharded: the platform stacks (network, routers — a dedicated
+//! ALB's too, since the usage plans read its API — usage plans, tiers and the pool
+//! packs that hold pooled tenants) run only where `--platform` is given, or in an
+//! unsharded run.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
 use super::{Change, Desired, Plan};
+use crate::render::StackKind;
 
 /// Shard `index` (from 1) of `count`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,6 +149,34 @@ impl Assignment {
     }
 }
 
+impl Part {
+    /// The tenants whose stacks this part renders: `None` for every tenant (an
+    /// unsharded run, or one that includes the platform stacks, which need the whole
+    /// fleet); for a shard alone, its own tenants.
+    #[must_use]
+    pub fn tenants_to_render(&self, repo: &crate::repo::Repo) -> Option<Vec<String>> {
+        let Part::Shard {
+            shard,
+            platform: false,
+        } = self
+        else {
+            return None;
+        };
+        let platform = &repo.platform.as_ref()?.value;
+        let ids: Vec<String> = super::roster(repo, platform)
+            .into_iter()
+            .filter(|t| !t.pooled)
+            .map(|t| t.id)
+            .collect();
+        let assignment = Assignment::new(&ids, shard.count);
+        Some(
+            ids.into_iter()
+                .filter(|id| assignment.shard_of(id) == shard.index)
+                .collect(),
+        )
+    }
+}
+
 /// FNV-1a: a stable hash (std's hasher is seeded per process).
 fn fnv1a(text: &str) -> u32 {
     text.bytes().fold(0x811c_9dc5_u32, |h, b| {
@@ -165,21 +196,23 @@ pub fn restrict(plan: Plan, part: &Part, desired: &Desired) -> Plan {
         }
         _ => None,
     };
-    let keep = |tenant: Option<&str>| match tenant {
-        None => part.platform(),
-        Some(t) => assignment
+    // Only tenant stacks are sharded. A dedicated ALB's router belongs to its tenant
+    // but the usage plans read its API, so it is a platform stack like the others.
+    let keep = |kind: StackKind, tenant: Option<&str>| match (kind, tenant) {
+        (StackKind::Tenant, Some(t)) => assignment
             .as_ref()
             .is_some_and(|(s, a)| a.shard_of(t) == s.index),
+        _ => part.platform(),
     };
     let wanted = desired
         .stacks
         .iter()
-        .filter(|s| keep(s.tenant.as_deref()))
+        .filter(|s| keep(s.kind, s.tenant.as_deref()))
         .count();
     let changes: Vec<Change> = plan
         .changes
         .into_iter()
-        .filter(|c| keep(c.tenant.as_deref()))
+        .filter(|c| keep(c.kind, c.tenant.as_deref()))
         .collect();
     let changed_wanted = changes
         .iter()

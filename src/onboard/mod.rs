@@ -128,10 +128,10 @@ fn request(cli: &Cli, args: &OnboardArgs, out: &Output) -> Result<Result<Request
             return Ok(Err(Exit::Invalid));
         }
     };
-    labels.insert(
-        CONTROL_PLANE_LABEL.to_owned(),
-        event.tenant_id.value.clone(),
-    );
+    // A `--label control-plane-id=...` wins, like every flag.
+    labels
+        .entry(CONTROL_PLANE_LABEL.to_owned())
+        .or_insert_with(|| event.tenant_id.value.clone());
     let mut spans = BTreeMap::new();
     let mut pick = |key: &'static str, flag: &Option<String>, field: &event::Field| {
         flag.clone().unwrap_or_else(|| {

@@ -118,6 +118,18 @@ pub fn render_in_memory(repo: &Repo) -> Result<Rendered, Vec<Diagnostic>> {
     render_into(repo, None, None, true)
 }
 
+/// Like [`render_in_memory`], limited to what `only` tenants own when given (a shard
+/// of a sharded plan or apply renders its own tenants' stacks only).
+///
+/// # Errors
+/// As [`render`].
+pub fn render_in_memory_only(
+    repo: &Repo,
+    only: Option<&[String]>,
+) -> Result<Rendered, Vec<Diagnostic>> {
+    render_into(repo, only, None, true)
+}
+
 fn render_into(
     repo: &Repo,
     only: Option<&[String]>,
