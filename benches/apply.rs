@@ -92,22 +92,12 @@ fn plan_of_unchanged(tenants: usize, runs: usize) {
         "plan --live, {tenants} tenants: {stacks} stacks live ({tenant_stacks} tenant stacks), deployed in {:.0} s",
         started.elapsed().as_secs_f64()
     );
-    let mut walls = Vec::new();
-    let mut per_run = BTreeMap::new();
-    for _ in 0..runs {
-        let mark = moto.mark();
-        let t = Instant::now();
-        let run = moto.run(fleet.path(), &["plan", "--live", "--detailed-exitcode"]);
-        walls.push(t.elapsed());
-        assert_eq!(run.code, 0, "the fleet should be unchanged:\n{}", run.all());
-        per_run = moto.since(mark);
-    }
-    println!(
-        "  plan of unchanged fleet           median {:>8.1} ms (min {:.1}, max {:.1}); requests per plan: {}",
-        median(walls.clone()).as_secs_f64() * 1000.0,
-        walls.iter().min().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
-        walls.iter().max().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
-        summary(&per_run)
+    timed(
+        &moto,
+        &fleet,
+        "plan of unchanged fleet",
+        &["plan", "--live", "--detailed-exitcode"],
+        runs,
     );
     status_of(&moto, &fleet, runs);
 }
@@ -122,24 +112,35 @@ fn status_of(moto: &Moto, fleet: &Fixture, runs: usize) {
         ),
         ("status (services)", &["status", "--format", "json"][..]),
     ] {
-        let mut walls = Vec::new();
-        let mut per_run = BTreeMap::new();
-        for _ in 0..runs {
-            let mark = moto.mark();
-            let t = Instant::now();
-            let run = moto.run(fleet.path(), args);
-            walls.push(t.elapsed());
-            assert_eq!(run.code, 0, "{}", run.all());
-            per_run = moto.since(mark);
-        }
-        println!(
-            "  {label:<33} median {:>8.1} ms (min {:.1}, max {:.1}); requests: {}",
-            median(walls.clone()).as_secs_f64() * 1000.0,
-            walls.iter().min().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
-            walls.iter().max().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
-            summary(&per_run)
-        );
+        timed(moto, fleet, label, args, runs);
     }
+}
+
+/// Runs `args` against moto `runs` times; prints the median, min and max wall time and
+/// the requests moto received in one run.
+fn timed(moto: &Moto, fleet: &Fixture, label: &str, args: &[&str], runs: usize) {
+    let mut walls = Vec::new();
+    let mut per_run = BTreeMap::new();
+    for _ in 0..runs {
+        let mark = moto.mark();
+        let t = Instant::now();
+        let run = moto.run(fleet.path(), args);
+        walls.push(t.elapsed());
+        assert_eq!(
+            run.code,
+            0,
+            "{label}: the fleet should be unchanged:\n{}",
+            run.all()
+        );
+        per_run = moto.since(mark);
+    }
+    println!(
+        "  {label:<33} median {:>8.1} ms (min {:.1}, max {:.1}); requests: {}",
+        median(walls.clone()).as_secs_f64() * 1000.0,
+        walls.iter().min().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+        walls.iter().max().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+        summary(&per_run)
+    );
 }
 
 fn apply_new(tenants: usize, concurrency: &str, runs: usize) {

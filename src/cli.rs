@@ -803,35 +803,7 @@ fn lock_cmd(cli: &Cli, args: &LockArgs, out: &Output) -> Result<Exit, Failure> {
     };
     let text = lockfile::to_text(&new);
     let current = repo.lock.as_ref().and_then(|l| repo_text(&repo, &l.file));
-    let mut lines: Vec<String> = changes
-        .allocated
-        .iter()
-        .map(|(id, a)| format!("allocate `{id}`: shard {} priority {}", a.shard, a.priority))
-        .chain(changes.released.iter().map(|(id, a)| {
-            format!(
-                "release `{id}`: shard {} priority {} (the priority is not reused)",
-                a.shard, a.priority
-            )
-        }))
-        .chain(
-            changes
-                .opened_shards
-                .iter()
-                .map(|s| format!("open router shard {s}")),
-        )
-        .chain(
-            changes
-                .packed
-                .iter()
-                .map(|(id, p)| format!("pack `{id}`: pool pack {} of `{}`", p.pack, p.tier)),
-        )
-        .chain(
-            changes
-                .unpacked
-                .iter()
-                .map(|(id, p)| format!("unpack `{id}`: pool pack {} of `{}`", p.pack, p.tier)),
-        )
-        .collect();
+    let mut lines = changes.lines();
     if current == Some(text.as_str()) {
         if out.format == Format::Json {
             println!("{}", serde_json::json!({"ok": true, "changed": false}));

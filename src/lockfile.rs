@@ -58,6 +58,36 @@ impl Changes {
             && self.packed.is_empty()
             && self.unpacked.is_empty()
     }
+
+    /// One line per change, as `tenantops lock` (and `onboard`) report them.
+    #[must_use]
+    pub fn lines(&self) -> Vec<String> {
+        self.allocated
+            .iter()
+            .map(|(id, a)| format!("allocate `{id}`: shard {} priority {}", a.shard, a.priority))
+            .chain(self.released.iter().map(|(id, a)| {
+                format!(
+                    "release `{id}`: shard {} priority {} (the priority is not reused)",
+                    a.shard, a.priority
+                )
+            }))
+            .chain(
+                self.opened_shards
+                    .iter()
+                    .map(|s| format!("open router shard {s}")),
+            )
+            .chain(
+                self.packed
+                    .iter()
+                    .map(|(id, p)| format!("pack `{id}`: pool pack {} of `{}`", p.pack, p.tier)),
+            )
+            .chain(
+                self.unpacked
+                    .iter()
+                    .map(|(id, p)| format!("unpack `{id}`: pool pack {} of `{}`", p.pack, p.tier)),
+            )
+            .collect()
+    }
 }
 
 /// A tenant as allocation sees it.

@@ -4,13 +4,8 @@ mod common;
 
 use common::{Fixture, Moto, assert_contains, tenant};
 
-const FAST: &[&str] = &["--yes", "--poll", "0.05", "--steady-timeout", "20"];
-
 fn apply(moto: &Moto, f: &Fixture, extra: &[&str]) -> common::Run {
-    let mut args = vec!["apply"];
-    args.extend_from_slice(FAST);
-    args.extend_from_slice(extra);
-    moto.run(f.path(), &args)
+    moto.apply(f.path(), extra)
 }
 
 fn report(run: &common::Run) -> serde_json::Value {

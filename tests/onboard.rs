@@ -36,10 +36,7 @@ fn an_onboarding_event_becomes_a_valid_tenant_file_and_its_allocation() {
     let f = fleet();
     let run = f.run(&["onboard", "--from-event", &event("valid")]);
     assert_eq!(run.code, 0, "{}", run.all());
-    assert_contains(
-        &run.stdout,
-        "allocate `initrode`: router shard 1 priority 4",
-    );
+    assert_contains(&run.stdout, "allocate `initrode`: shard 1 priority 4");
     // The tier matched case-insensitively; the control plane's id is kept as a label.
     assert_eq!(
         f.read("tenants/initrode.yaml"),

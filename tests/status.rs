@@ -7,13 +7,8 @@ use std::collections::BTreeMap;
 use common::{Fixture, Moto, assert_contains};
 use serde_json::Value;
 
-const FAST: &[&str] = &["--yes", "--poll", "0.05", "--steady-timeout", "20"];
-
 fn apply(moto: &Moto, f: &Fixture, extra: &[&str]) -> common::Run {
-    let mut args = vec!["apply"];
-    args.extend_from_slice(FAST);
-    args.extend_from_slice(extra);
-    moto.run(f.path(), &args)
+    moto.apply(f.path(), extra)
 }
 
 fn status_json(moto: &Moto, f: &Fixture, extra: &[&str]) -> (i32, Value) {

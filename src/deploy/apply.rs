@@ -413,22 +413,8 @@ impl Runner {
     /// Polls a stack until it is not in progress; `None` once it is gone.
     async fn wait(&self, name: &str, timeout: Duration) -> Result<Option<LiveStack>, String> {
         let mut poll = self.poll(timeout);
-        let mut failed_reads = 0;
         loop {
-            let stack = match self.aws.describe_stack(name).await {
-                Ok(stack) => {
-                    failed_reads = 0;
-                    stack
-                }
-                Err(e) if e.is_transient() && failed_reads < TRANSIENT_READS => {
-                    failed_reads += 1;
-                    if !poll.pause().await {
-                        return Err(e.to_string());
-                    }
-                    continue;
-                }
-                Err(e) => return Err(e.to_string()),
-            };
+            let stack = read_through(&mut poll, || self.aws.describe_stack(name)).await?;
             match stack {
                 Some(s) if s.busy() => {
                     if !poll.pause().await {
@@ -455,22 +441,8 @@ impl Runner {
         cs: &str,
     ) -> Result<crate::aws::ChangeSetState, String> {
         let mut poll = self.poll(self.opts.stack_timeout);
-        let mut failed_reads = 0;
         loop {
-            let state = match self.aws.describe_change_set(name, cs).await {
-                Ok(state) => {
-                    failed_reads = 0;
-                    state
-                }
-                Err(e) if e.is_transient() && failed_reads < TRANSIENT_READS => {
-                    failed_reads += 1;
-                    if !poll.pause().await {
-                        return Err(e.to_string());
-                    }
-                    continue;
-                }
-                Err(e) => return Err(e.to_string()),
-            };
+            let state = read_through(&mut poll, || self.aws.describe_change_set(name, cs)).await?;
             if !matches!(
                 state.status.as_str(),
                 "CREATE_PENDING" | "CREATE_IN_PROGRESS"
@@ -682,6 +654,28 @@ fn phase(change: &Change) -> (u8, u32, u8) {
 /// Consecutive transient failures of a status read a wait rides out (each after a
 /// poll interval) before the stack fails: the SDK has already retried each of them.
 pub const TRANSIENT_READS: u32 = 3;
+
+/// A status read made while waiting, read again (after a poll interval) through at most
+/// [`TRANSIENT_READS`] consecutive transient failures.
+async fn read_through<T, F, Fut>(poll: &mut Poll, mut read: F) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AwsError>>,
+{
+    let mut failed = 0;
+    loop {
+        match read().await {
+            Ok(value) => return Ok(value),
+            Err(e) if e.is_transient() && failed < TRANSIENT_READS => {
+                failed += 1;
+                if !poll.pause().await {
+                    return Err(e.to_string());
+                }
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
 
 /// The ECS services of stack `name`, by cluster (ARNs).
 ///

@@ -9,9 +9,8 @@ use std::io::IsTerminal as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::apply::{self, Options, Runner};
+use super::apply::{self, Options};
 use super::cmd::{confirmed, runtime};
-use super::progress::Progress;
 use super::{Desired, DesiredStack, lock, show};
 use crate::aws::{Aws, Settings};
 use crate::cli::{BootstrapArgs, Cli, Failure, Format, Output};
@@ -111,18 +110,7 @@ pub(crate) fn bootstrap(cli: &Cli, args: &BootstrapArgs, out: &Output) -> Result
             false,
         )
         .await?;
-        let progress = Arc::new(if out.format == Format::Json {
-            Progress::Plain
-        } else {
-            Progress::for_stderr()
-        });
-        let runner = Arc::new(Runner::new(
-            Arc::clone(&aws),
-            opts.clone(),
-            progress,
-            desired.artifact_bucket.clone(),
-            &live,
-        ));
+        let (runner, _) = super::cmd::runner(&aws, &opts, out, &desired, &live);
         let report = apply::execute(runner, &plan, &desired, &live).await;
         let released = lock::release(&aws, &held).await;
         let outputs = aws

@@ -315,18 +315,7 @@ pub(crate) fn apply(cli: &Cli, args: &ApplyArgs, out: &Output) -> Result<Exit, F
                 )));
             }
             guard(&fresh, &desired, args).map_err(Failure::Refused)?;
-            let progress = Arc::new(if out.format == Format::Json {
-                Progress::Plain
-            } else {
-                Progress::for_stderr()
-            });
-            let runner = Arc::new(Runner::new(
-                Arc::clone(&aws),
-                opts.clone(),
-                Arc::clone(&progress),
-                desired.artifact_bucket.clone(),
-                &live,
-            ));
+            let (runner, progress) = runner(&aws, &opts, out, &desired, &live);
             let watcher = tokio::spawn(on_interrupt(Arc::clone(&runner), progress));
             let report = apply::execute(runner, &fresh, &desired, &live).await;
             watcher.abort();
@@ -358,6 +347,30 @@ pub(crate) fn apply(cli: &Cli, args: &ApplyArgs, out: &Output) -> Result<Exit, F
             Exit::Success
         })
     })
+}
+
+/// The stack runner of a run, and its progress display (timestamped lines under
+/// `--format json`, whose stdout is the report).
+pub(super) fn runner(
+    aws: &Arc<Aws>,
+    opts: &Options,
+    out: &Output,
+    desired: &Desired,
+    live: &[LiveStack],
+) -> (Arc<Runner>, Arc<Progress>) {
+    let progress = Arc::new(if out.format == Format::Json {
+        Progress::Plain
+    } else {
+        Progress::for_stderr()
+    });
+    let runner = Arc::new(Runner::new(
+        Arc::clone(aws),
+        opts.clone(),
+        Arc::clone(&progress),
+        desired.artifact_bucket.clone(),
+        live,
+    ));
+    (runner, progress)
 }
 
 /// Shows the plan (not in JSON output) and asks `question` unless `yes`; says so when

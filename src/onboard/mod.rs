@@ -447,40 +447,7 @@ fn relock_into(repo: &Repo, files: &mut BTreeMap<String, String>) -> Vec<String>
         return Vec::new();
     }
     files.insert(LOCK_FILE.to_owned(), text);
-    changes
-        .allocated
-        .iter()
-        .map(|(id, a)| {
-            format!(
-                "allocate `{id}`: router shard {} priority {}",
-                a.shard, a.priority
-            )
-        })
-        .chain(changes.released.iter().map(|(id, a)| {
-            format!(
-                "release `{id}`: router shard {} priority {} (never reused)",
-                a.shard, a.priority
-            )
-        }))
-        .chain(
-            changes
-                .opened_shards
-                .iter()
-                .map(|s| format!("open router shard {s}")),
-        )
-        .chain(
-            changes
-                .packed
-                .iter()
-                .map(|(id, p)| format!("pack `{id}`: pool pack {} of `{}`", p.pack, p.tier)),
-        )
-        .chain(
-            changes
-                .unpacked
-                .iter()
-                .map(|(id, p)| format!("unpack `{id}`: pool pack {} of `{}`", p.pack, p.tier)),
-        )
-        .collect()
+    changes.lines()
 }
 
 /// The repository with only tenant `id`'s file read (platform, tiers and lock as
@@ -526,6 +493,15 @@ fn commit_files(
         .map_err(|e| Failure::Foreign(format!("the files were written but not committed: {e}")))
 }
 
+/// The files, each quoted, joined with "and".
+fn listed(files: &[String]) -> String {
+    files
+        .iter()
+        .map(|w| format!("`{w}`"))
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
 fn done(
     out: &Output,
     req: &Request,
@@ -563,11 +539,7 @@ fn done(
         "onboarded `{}` (tier `{}`): wrote {}",
         req.id,
         req.tier,
-        written
-            .iter()
-            .map(|w| format!("`{w}`"))
-            .collect::<Vec<_>>()
-            .join(" and ")
+        listed(written)
     );
     match committed {
         Some(c) => println!(
@@ -647,15 +619,7 @@ pub(crate) fn offboard(cli: &Cli, args: &OffboardArgs, out: &Output) -> Result<E
     for line in &lock_lines {
         println!("{line}");
     }
-    println!(
-        "offboarding `{}`: wrote {}",
-        args.id,
-        written
-            .iter()
-            .map(|w| format!("`{w}`"))
-            .collect::<Vec<_>>()
-            .join(" and ")
-    );
+    println!("offboarding `{}`: wrote {}", args.id, listed(&written));
     if let Some(c) = &committed {
         println!(
             "committed {} on `{}`",

@@ -409,6 +409,13 @@ impl Moto {
         run
     }
 
+    /// `tenantops apply --yes` with short polls and a 20 s steadiness bound, then `extra`.
+    pub fn apply(&self, fixture: &Path, extra: &[&str]) -> Run {
+        let mut args = vec!["apply", "--yes", "--poll", "0.05", "--steady-timeout", "20"];
+        args.extend_from_slice(extra);
+        self.run(fixture, &args)
+    }
+
     /// Requests tenantops (the Rust SDK, not the test's own Python helpers) made so far.
     pub fn requests(&self) -> Vec<Request> {
         let text = std::fs::read_to_string(&self.recording).unwrap_or_default();
