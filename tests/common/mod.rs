@@ -327,20 +327,38 @@ impl Moto {
         let python = tool("python");
         let dir = tempfile::tempdir().expect("tempdir");
         let recording = dir.path().join("requests.jsonl");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("free port")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let server = Command::new(&python)
+        // moto binds a free port itself (`-p 0`) and logs which: a port picked here and
+        // handed over could be taken by another test's server in between.
+        let log = dir.path().join("moto.log");
+        let mut server = Command::new(&python)
             .arg(shipped().join("tests/support/moto_server.py"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-H", "127.0.0.1", "-p", "0"])
             .env("MOTO_ENABLE_RECORDING", "True")
             .env("MOTO_RECORDER_FILEPATH", &recording)
             .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("moto.log")).expect("log"))
+            .stderr(std::fs::File::create(&log).expect("log"))
             .spawn()
             .expect("start moto (run scripts/test, which installs it into .venv/)");
+        let started = std::time::Instant::now();
+        let port = loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(port) = text
+                .split("Running on http://127.0.0.1:")
+                .nth(1)
+                .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|p| p.parse::<u16>().ok())
+            {
+                break port;
+            }
+            if let Ok(Some(status)) = server.try_wait() {
+                panic!("moto exited ({status}) before listening:\n{text}");
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "moto did not start listening:\n{text}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
         let endpoint = format!("http://127.0.0.1:{port}");
         let mut moto = Moto {
             endpoint,
@@ -349,13 +367,12 @@ impl Moto {
             recording,
             _dir: dir,
         };
-        let started = std::time::Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
                 started.elapsed() < std::time::Duration::from_secs(30),
-                "moto did not start listening on port {port}"
+                "moto did not accept on port {port}"
             );
-            std::thread::sleep(std::time::Duration::from_millis(100));
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
         let seeded = Command::new(&python)
             .arg(shipped().join("scripts/moto-seed.py"))
