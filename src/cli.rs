@@ -1,5 +1,6 @@
 //! The command line: clap definitions, one function per command, output in the chosen format, and the exit code.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -646,9 +647,7 @@ fn open_for_render(cli: &Cli, args: &RenderArgs) -> Result<(Repo, Vec<Diagnostic
         for id in &args.tenants {
             if !full.tenants.iter().any(|t| &t.value.id == id) {
                 let ids = full.tenants.iter().map(|t| t.value.id.as_str());
-                let hint = crate::suggest::did_you_mean(id, ids)
-                    .map(|s| format!("; did you mean `{s}`?"))
-                    .unwrap_or_default();
+                let hint = crate::suggest::hint(id, ids);
                 return Err(Failure::Usage(format!(
                     "--tenant `{id}`: there is no such tenant{hint}"
                 )));
@@ -828,8 +827,7 @@ fn lock_cmd(cli: &Cli, args: &LockArgs, out: &Output) -> Result<Exit, Failure> {
         out.stale(&lines, "run `tenantops lock` and commit `tenants.lock`");
         return Ok(Exit::Stale);
     }
-    let path = cli.dir.join(LOCK_FILE);
-    write_atomic(&path, &text).map_err(|e| Failure::Io(path.display().to_string(), e))?;
+    write_files(&cli.dir, &BTreeMap::from([(LOCK_FILE.to_owned(), text)]))?;
     if out.format == Format::Json {
         println!(
             "{}",
@@ -851,7 +849,7 @@ fn repo_text<'a>(repo: &'a Repo, path: &str) -> Option<&'a str> {
 fn schema_cmd(cli: &Cli, args: &SchemaArgs, out: &Output) -> Result<Exit, Failure> {
     let dir = cli.dir.join("schemas");
     let mut stale = Vec::new();
-    let mut written = Vec::new();
+    let mut changed = BTreeMap::new();
     for kind in Kind::ALL {
         let path = dir.join(kind.file_name());
         let want = kind.generate();
@@ -861,9 +859,7 @@ fn schema_cmd(cli: &Cli, args: &SchemaArgs, out: &Output) -> Result<Exit, Failur
         }
         let rel = format!("schemas/{}", kind.file_name());
         if args.write {
-            std::fs::create_dir_all(&dir).map_err(|e| Failure::Io(dir.display().to_string(), e))?;
-            write_atomic(&path, &want).map_err(|e| Failure::Io(path.display().to_string(), e))?;
-            written.push(rel);
+            changed.insert(rel, want);
         } else {
             let why = if have.is_some() {
                 "out of date"
@@ -880,6 +876,8 @@ fn schema_cmd(cli: &Cli, args: &SchemaArgs, out: &Output) -> Result<Exit, Failur
         );
         return Ok(Exit::Stale);
     }
+    write_files(&cli.dir, &changed)?;
+    let written: Vec<String> = changed.into_keys().collect();
     if out.format == Format::Json {
         println!("{}", serde_json::json!({"ok": true, "written": written}));
     } else if args.check {
@@ -912,12 +910,34 @@ fn man_cmd(args: &ManArgs) -> Result<Exit, Failure> {
     Ok(Exit::Success)
 }
 
-/// Writes `text` to `path` through a temporary file and a rename, so a reader never
-/// sees half a file.
-fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp-tenantops");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+/// Writes `files` (paths relative to `dir` → text), each through a temporary file,
+/// renaming them only once every one is written: a reader never sees half a file, and
+/// a failure before the renames leaves the repository as it was.
+pub(crate) fn write_files(dir: &Path, files: &BTreeMap<String, String>) -> Result<(), Failure> {
+    let mut staged = Vec::new();
+    let cleanup = |staged: &[(PathBuf, PathBuf)]| {
+        for (tmp, _) in staged {
+            let _ = std::fs::remove_file(tmp);
+        }
+    };
+    for (rel, text) in files {
+        let path = dir.join(rel);
+        let tmp = path.with_extension("tmp-tenantops");
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&tmp, text));
+        if let Err(e) = written {
+            cleanup(&staged);
+            return Err(Failure::Io(path.display().to_string(), e));
+        }
+        staged.push((tmp, path));
+    }
+    for (i, (tmp, path)) in staged.iter().enumerate() {
+        if let Err(e) = std::fs::rename(tmp, path) {
+            cleanup(&staged[i..]);
+            return Err(Failure::Io(path.display().to_string(), e));
+        }
+    }
+    Ok(())
 }

@@ -20,9 +20,17 @@ pub fn did_you_mean<'a>(
         .map(|(_, c)| c)
 }
 
+/// `"; did you mean `x`?"` for the closest candidate, or nothing: the tail of an
+/// error message about an unknown name.
+pub fn hint<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    did_you_mean(input, candidates)
+        .map(|s| format!("; did you mean `{s}`?"))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::did_you_mean;
+    use super::{did_you_mean, hint};
 
     #[test]
     fn suggests_close_names_only() {
@@ -30,6 +38,8 @@ mod tests {
         assert_eq!(did_you_mean("premuim", tiers), Some("premium"));
         assert_eq!(did_you_mean("Basic", tiers), Some("basic"));
         assert_eq!(did_you_mean("enterprise", tiers), None);
+        assert_eq!(hint("premuim", tiers), "; did you mean `premium`?");
+        assert_eq!(hint("enterprise", tiers), "");
         assert_eq!(
             did_you_mean("desired_cout", ["desired_count", "tier"]),
             Some("desired_count")

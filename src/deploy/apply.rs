@@ -183,7 +183,10 @@ impl Runner {
         self.interrupted.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    fn outputs(&self) -> BTreeMap<String, BTreeMap<String, String>> {
+    /// Every stack's outputs as last seen: the listing's, replaced by each stack's own
+    /// as it finishes (created, updated or found unchanged).
+    #[must_use]
+    pub fn outputs(&self) -> BTreeMap<String, BTreeMap<String, String>> {
         self.outputs.lock().map(|o| o.clone()).unwrap_or_default()
     }
 

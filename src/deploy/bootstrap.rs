@@ -134,27 +134,7 @@ pub(crate) fn bootstrap(cli: &Cli, args: &BootstrapArgs, out: &Output) -> Result
 
 /// The pipeline stack as the only stack of a desired state.
 fn pipeline_desired(platform: &crate::model::Platform, stack: render::Stack) -> Desired {
-    Desired {
-        stage: platform.stage.clone(),
-        region: platform.region.clone(),
-        base: crate::naming::base(platform),
-        artifact_bucket: platform.cloudformation.artifact_bucket.clone(),
-        stacks: vec![DesiredStack {
-            name: stack.spec.name.clone(),
-            kind: stack.spec.kind,
-            tenant: None,
-            tier: None,
-            wave: 0,
-            template: stack.template.unwrap_or_default(),
-            upload_s3: stack.upload == "s3",
-            parameters: BTreeMap::new(),
-            tags: stack.spec.tags.clone(),
-            depends_on: Vec::new(),
-        }],
-        tenants: 0,
-        roster: Vec::new(),
-        routing: serde_json::Value::Null,
-    }
+    Desired::with_stacks(platform, vec![DesiredStack::from_rendered(stack, 0)])
 }
 
 fn print_report(

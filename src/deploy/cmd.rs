@@ -130,10 +130,7 @@ pub(crate) fn status(cli: &Cli, args: &StatusArgs, out: &Output) -> Result<Exit,
     };
     for id in &args.tenants {
         if desired.tenant(id).is_none() {
-            let hint =
-                crate::suggest::did_you_mean(id, desired.roster.iter().map(|t| t.id.as_str()))
-                    .map(|s| format!("; did you mean `{s}`?"))
-                    .unwrap_or_default();
+            let hint = crate::suggest::hint(id, desired.roster.iter().map(|t| t.id.as_str()));
             return Err(Failure::Usage(format!(
                 "--tenant `{id}`: there is no such tenant{hint}"
             )));
@@ -317,21 +314,21 @@ pub(crate) fn apply(cli: &Cli, args: &ApplyArgs, out: &Output) -> Result<Exit, F
             guard(&fresh, &desired, args).map_err(Failure::Refused)?;
             let (runner, progress) = runner(&aws, &opts, out, &desired, &live);
             let watcher = tokio::spawn(on_interrupt(Arc::clone(&runner), progress));
-            let report = apply::execute(runner, &fresh, &desired, &live).await;
+            let report = apply::execute(Arc::clone(&runner), &fresh, &desired, &live).await;
             watcher.abort();
-            Ok(report)
+            Ok((report, runner.outputs()))
         }
         .await;
         let released = lock::release(&aws, &lock).await;
-        let done = result?;
+        let (done, after) = result?;
         if args.events.is_some() {
-            // The endpoints are outputs of stacks this run may have created.
-            let after = list_live(&aws, &desired).await?;
+            // The endpoints are outputs of stacks this run may have created, which the
+            // runner read as each finished.
             write_events(args, &super::events::provisioning(
                 &done,
                 &desired,
                 &super::outputs_of(&live),
-                &super::outputs_of(&after),
+                &after,
                 &opts.commit,
                 &args.event_source,
                 args.event_bus.as_deref(),

@@ -61,6 +61,23 @@ pub struct DesiredStack {
 }
 
 impl DesiredStack {
+    /// A rendered stack (kept in memory) as apply deploys it, in rollout wave `wave`.
+    #[must_use]
+    pub fn from_rendered(s: crate::render::Stack, wave: u32) -> DesiredStack {
+        DesiredStack {
+            tier: s.spec.tags.get(TAG_TIER).cloned(),
+            tenant: s.spec.tags.get(TAG_TENANT).cloned(),
+            wave,
+            template: s.template.unwrap_or_default(),
+            upload_s3: s.upload == "s3",
+            name: s.spec.name,
+            kind: s.spec.kind,
+            parameters: s.spec.parameters,
+            tags: s.spec.tags,
+            depends_on: s.spec.depends_on,
+        }
+    }
+
     /// The hash with parameters as written (producer outputs as references): what an
     /// offline plan compares.
     #[must_use]
@@ -209,46 +226,46 @@ impl Desired {
                 (t.value.id.as_str(), wave)
             })
             .collect();
-        let routing = rendered.routing;
         let stacks = rendered
             .stacks
             .into_iter()
             .map(|s| {
-                let tenant = s.spec.tags.get(TAG_TENANT).cloned();
-                let wave = match (s.spec.kind, &tenant) {
+                let wave = match (s.spec.kind, s.spec.tags.get(TAG_TENANT)) {
                     (StackKind::Tenant, Some(t)) => waves.get(t.as_str()).copied().unwrap_or(0),
                     _ => 0,
                 };
-                DesiredStack {
-                    tier: s.spec.tags.get(TAG_TIER).cloned(),
-                    tenant,
-                    wave,
-                    template: s.template.unwrap_or_default(),
-                    upload_s3: s.upload == "s3",
-                    name: s.spec.name,
-                    kind: s.spec.kind,
-                    parameters: s.spec.parameters,
-                    tags: s.spec.tags,
-                    depends_on: s.spec.depends_on,
-                }
+                DesiredStack::from_rendered(s, wave)
             })
             .collect();
+        Desired {
+            tenants: repo.tenants.len(),
+            roster: roster(repo, platform),
+            routing: rendered.routing,
+            ..Desired::with_stacks(platform, stacks)
+        }
+    }
+
+    /// `platform`'s stage wanting `stacks` and no tenants (the pipeline stack of
+    /// `bootstrap`).
+    #[must_use]
+    pub fn with_stacks(platform: &crate::model::Platform, stacks: Vec<DesiredStack>) -> Desired {
         Desired {
             stage: platform.stage.clone(),
             region: platform.region.clone(),
             base: crate::naming::base(platform),
             artifact_bucket: platform.cloudformation.artifact_bucket.clone(),
             stacks,
-            tenants: repo.tenants.len(),
-            roster: roster(repo, platform),
-            routing,
+            ..Desired::empty()
         }
     }
 
-    /// The tenant `id`, if the repository has it.
+    /// The tenant `id`, if the repository has it (the roster is sorted by id).
     #[must_use]
     pub fn tenant(&self, id: &str) -> Option<&TenantInfo> {
-        self.roster.iter().find(|t| t.id == id)
+        self.roster
+            .binary_search_by(|t| t.id.as_str().cmp(id))
+            .ok()
+            .map(|i| &self.roster[i])
     }
 
     /// Whether a live stack's tags say it belongs to this stage and tenantops manages it.
@@ -373,17 +390,20 @@ fn change(stack: &DesiredStack, action: Action, reason: Option<String>) -> Chang
     }
 }
 
+/// A live stack's kind, from its kind tag (the kind's serialized name); without a
+/// known one, a tenant stack, so that it is deleted with the tenants, first.
+#[must_use]
+pub fn kind_from_tags(tags: &BTreeMap<String, String>) -> StackKind {
+    tags.get(TAG_KIND)
+        .and_then(|k| serde_json::from_value(serde_json::Value::String(k.clone())).ok())
+        .unwrap_or(StackKind::Tenant)
+}
+
 /// A stack that is no longer wanted, from what is known of it.
 fn removal(name: &str, tags: &BTreeMap<String, String>) -> Change {
-    // The kind tag is the kind's serialized name; without a known one, a stack is
-    // deleted with the tenants, first.
-    let kind = tags
-        .get(TAG_KIND)
-        .and_then(|k| serde_json::from_value(serde_json::Value::String(k.clone())).ok())
-        .unwrap_or(StackKind::Tenant);
     Change {
         stack: name.to_owned(),
-        kind,
+        kind: kind_from_tags(tags),
         tenant: tags.get(TAG_TENANT).cloned(),
         tier: tags.get(TAG_TIER).cloned(),
         wave: 0,

@@ -179,19 +179,30 @@ pub async fn read(
             services_error: None,
         }
     };
+    // Each desired stack judged once (a pool pack is shown under each of its tenants).
+    let mut judged: BTreeMap<String, StackStatus> = BTreeMap::new();
+    let mut judge = |d: &DesiredStack| -> StackStatus {
+        judged
+            .entry(d.name.clone())
+            .or_insert_with(|| stack_status(d))
+            .clone()
+    };
+    let by_stack: BTreeMap<&str, &DesiredStack> = desired
+        .stacks
+        .iter()
+        .map(|d| (d.name.as_str(), d))
+        .collect();
+    let mut by_tenant: BTreeMap<&str, Vec<&DesiredStack>> = BTreeMap::new();
+    for d in &desired.stacks {
+        if let Some(t) = &d.tenant {
+            by_tenant.entry(t.as_str()).or_default().push(d);
+        }
+    }
     let mut tenants: BTreeMap<String, TenantStatus> = BTreeMap::new();
     for t in desired.roster.iter().filter(|t| wanted(&t.id)) {
-        let mut stacks: Vec<StackStatus> = desired
-            .stacks
-            .iter()
-            .filter(|s| s.tenant.as_deref() == Some(t.id.as_str()))
-            .map(&stack_status)
-            .collect();
-        if let Some(pack) = &t.pack
-            && let Some(d) = desired.stacks.iter().find(|s| &s.name == pack)
-        {
-            stacks.push(stack_status(d));
-        }
+        let own = by_tenant.get(t.id.as_str()).into_iter().flatten().copied();
+        let pack = t.pack.as_deref().and_then(|p| by_stack.get(p)).copied();
+        let stacks = own.chain(pack).map(&mut judge).collect();
         tenants.insert(
             t.id.clone(),
             TenantStatus {
@@ -207,24 +218,19 @@ pub async fn read(
             .stacks
             .iter()
             .filter(|s| s.tenant.is_none())
-            .map(&stack_status)
+            .map(&mut judge)
             .collect()
     } else {
         Vec::new()
     };
     // Live stacks git no longer wants.
     for l in live {
-        if desired.stacks.iter().any(|d| d.name == l.name) || !desired.manages(&l.tags) {
+        if by_stack.contains_key(l.name.as_str()) || !desired.manages(&l.tags) {
             continue;
         }
-        let kind = l
-            .tags
-            .get(super::TAG_KIND)
-            .and_then(|k| serde_json::from_value(serde_json::Value::String(k.clone())).ok())
-            .unwrap_or(StackKind::Tenant);
         let s = StackStatus {
             stack: l.name.clone(),
-            kind,
+            kind: super::kind_from_tags(&l.tags),
             status: Some(l.status.clone()),
             sync: Sync::Orphan,
             commit: l.tags.get(TAG_COMMIT).cloned(),

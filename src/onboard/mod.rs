@@ -203,31 +203,6 @@ fn overlaid(
     Ok((repo, diags))
 }
 
-/// Writes every file through a temporary file, then renames them all: a failure
-/// before the renames leaves the repository as it was.
-fn write_all(dir: &Path, files: &BTreeMap<String, String>) -> Result<(), Failure> {
-    let mut staged = Vec::new();
-    for (rel, text) in files {
-        let path = dir.join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| Failure::Io(parent.display().to_string(), e))?;
-        }
-        let tmp = path.with_extension("tmp-tenantops");
-        if let Err(e) = std::fs::write(&tmp, text) {
-            for (t, _) in &staged {
-                let _ = std::fs::remove_file(t);
-            }
-            return Err(Failure::Io(tmp.display().to_string(), e));
-        }
-        staged.push((tmp, path));
-    }
-    for (tmp, path) in &staged {
-        std::fs::rename(tmp, path).map_err(|e| Failure::Io(path.display().to_string(), e))?;
-    }
-    Ok(())
-}
-
 fn author(args: &CommitArgs) -> Result<commit::Author, Failure> {
     match &args.author {
         Some(a) => commit::Author::parse(a).map_err(Failure::Usage),
@@ -291,9 +266,7 @@ fn check_request(
         req.tier = (*only).clone();
         return Ok(problems);
     }
-    let hint = crate::suggest::did_you_mean(&req.tier, tier_names.iter().map(String::as_str))
-        .map(|s| format!("; did you mean `{s}`?"))
-        .unwrap_or_default();
+    let hint = crate::suggest::hint(&req.tier, tier_names.iter().map(String::as_str));
     let msg = format!("there is no tier `{}` in `tiers/`{hint}", req.tier);
     let help = format!(
         "the tiers are: {}",
@@ -401,7 +374,7 @@ pub(crate) fn onboard(cli: &Cli, args: &OnboardArgs, out: &Output) -> Result<Exi
         out.report(&mut last, &with_lock.sources, "", &serde_json::Value::Null);
         return Ok(Exit::Invalid);
     }
-    write_all(&cli.dir, &files)?;
+    crate::cli::write_files(&cli.dir, &files)?;
     let written: Vec<String> = files.keys().cloned().collect();
     let committed = if args.commit.commit {
         let mut message = format!(
@@ -556,12 +529,10 @@ pub(crate) fn offboard(cli: &Cli, args: &OffboardArgs, out: &Output) -> Result<E
     let current = open_tenant(cli, &args.id)?;
     let Some(tenant) = current.tenants.iter().find(|t| t.value.id == args.id) else {
         let (current, _) = crate::cli::open(&cli.dir, None)?;
-        let hint = crate::suggest::did_you_mean(
+        let hint = crate::suggest::hint(
             &args.id,
             current.tenants.iter().map(|t| t.value.id.as_str()),
-        )
-        .map(|s| format!("; did you mean `{s}`?"))
-        .unwrap_or_default();
+        );
         return Err(Failure::Usage(format!(
             "there is no tenant `{}`{hint}",
             args.id
@@ -591,7 +562,7 @@ pub(crate) fn offboard(cli: &Cli, args: &OffboardArgs, out: &Output) -> Result<E
         return Ok(Exit::Invalid);
     }
     let lock_lines = relock_into(&after, &mut files);
-    write_all(&cli.dir, &files)?;
+    crate::cli::write_files(&cli.dir, &files)?;
     let written: Vec<String> = files.keys().cloned().collect();
     let committed = if args.commit.commit {
         let message = format!(
