@@ -306,11 +306,11 @@ pub struct CommitArgs {
     #[arg(long)]
     pub commit: bool,
     /// With `--commit`, create branch NAME at HEAD, switch to it and commit there.
-    #[arg(long, value_name = "NAME", requires = "commit")]
+    #[arg(long, value_name = "NAME", requires = "commit", value_parser = crate::onboard::commit::parse_branch)]
     pub branch: Option<String>,
     /// With `--commit`, the commit's author [default: git's `user.name` and `user.email`].
-    #[arg(long, value_name = "NAME <EMAIL>", requires = "commit")]
-    pub author: Option<String>,
+    #[arg(long, value_name = "NAME <EMAIL>", requires = "commit", value_parser = crate::onboard::commit::Author::parse)]
+    pub author: Option<crate::onboard::commit::Author>,
 }
 
 #[derive(Debug, Args)]

@@ -268,7 +268,7 @@ fn commit_records_only_the_written_files_on_a_new_branch() {
     let statuses: Vec<String> = dirty(&f);
     assert_eq!(statuses, ["notes.txt"]);
 
-    // The branch exists now: a second onboarding onto it is refused after writing.
+    // The branch exists now: a second onboarding onto it is refused before writing.
     let again = f.run(&[
         "onboard",
         "--id",
@@ -286,7 +286,11 @@ fn commit_records_only_the_written_files_on_a_new_branch() {
         "B <b@example.com>",
     ]);
     assert_eq!(again.code, 1, "{}", again.all());
-    assert_contains(&again.stderr, "branch `onboard/initrode` already exists");
+    assert_contains(
+        &again.stderr,
+        "branch `onboard/initrode` already exists; nothing was written",
+    );
+    assert!(!f.path().join("tenants/vandelay.yaml").exists());
 
     // Without --author, git's configuration is the author.
     let g = fleet();
@@ -377,4 +381,61 @@ fn onboarding_never_writes_into_an_invalid_repository() {
     let run = f.run(&["onboard", "--from-event", &event("valid")]);
     assert_invalid(&run, "tenants/broken.yaml:3:7", "tier");
     assert!(!f.path().join("tenants/initrode.yaml").exists());
+}
+
+#[test]
+fn unusable_flags_are_usage_errors_that_write_nothing() {
+    let f = fleet();
+    let missing = f.run(&["onboard", "--from-event", "/nonexistent/event.json"]);
+    assert_eq!(missing.code, 2, "{}", missing.all());
+    assert_contains(
+        &missing.stderr,
+        "--from-event `/nonexistent/event.json`: cannot read it",
+    );
+
+    let bad_label = f.run(&[
+        "onboard",
+        "--from-event",
+        &event("valid"),
+        "--label",
+        "novalue",
+    ]);
+    assert_eq!(bad_label.code, 2, "{}", bad_label.all());
+    assert_contains(&bad_label.stderr, "`novalue` is not KEY=VALUE");
+
+    let bad_id = f.run(&[
+        "onboard",
+        "--id",
+        "../escape",
+        "--tier",
+        "basic",
+        "--name",
+        "X",
+        "--email",
+        "x@x.example.com",
+    ]);
+    assert_eq!(bad_id.code, 2, "{}", bad_id.all());
+    assert_contains(
+        &bad_id.stderr,
+        "--id: tenant id `../escape` is not a lowercase DNS label",
+    );
+    assert!(dirty(&f).is_empty(), "{:?}", dirty(&f));
+
+    // A malformed author or branch is refused before anything is written.
+    for (flag, value, message) in [
+        ("--author", "nobody", "`nobody`: expected `Name <email>`"),
+        ("--branch", "a..b", "`a..b` is not a valid branch name"),
+    ] {
+        let run = f.run(&[
+            "onboard",
+            "--from-event",
+            &event("valid"),
+            "--commit",
+            flag,
+            value,
+        ]);
+        assert_eq!(run.code, 2, "{}", run.all());
+        assert_contains(&run.stderr, message);
+        assert!(dirty(&f).is_empty(), "{flag}: {:?}", dirty(&f));
+    }
 }

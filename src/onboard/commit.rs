@@ -3,6 +3,7 @@
 use std::path::Path;
 
 /// Who commits: `--author`, else git's own configuration (`user.name`, `user.email`).
+#[derive(Clone, Debug)]
 pub enum Author {
     Given { name: String, email: String },
     FromConfig,
@@ -16,17 +17,29 @@ impl Author {
     pub fn parse(text: &str) -> Result<Author, String> {
         let (name, rest) = text
             .split_once('<')
-            .ok_or_else(|| format!("--author `{text}`: expected `Name <email>`"))?;
+            .ok_or_else(|| format!("`{text}`: expected `Name <email>`"))?;
         let email = rest
             .strip_suffix('>')
-            .ok_or_else(|| format!("--author `{text}`: expected `Name <email>`"))?;
+            .ok_or_else(|| format!("`{text}`: expected `Name <email>`"))?;
         if name.trim().is_empty() || email.trim().is_empty() {
-            return Err(format!("--author `{text}`: expected `Name <email>`"));
+            return Err(format!("`{text}`: expected `Name <email>`"));
         }
         Ok(Author::Given {
             name: name.trim().to_owned(),
             email: email.trim().to_owned(),
         })
+    }
+}
+
+/// `--branch NAME`, when it is a valid branch name.
+///
+/// # Errors
+/// When git would refuse the name.
+pub fn parse_branch(name: &str) -> Result<String, String> {
+    if git2::Branch::name_is_valid(name).unwrap_or(false) {
+        Ok(name.to_owned())
+    } else {
+        Err(format!("`{name}` is not a valid branch name"))
     }
 }
 
@@ -36,19 +49,22 @@ pub struct Committed {
     pub branch: String,
 }
 
-/// Commits `files` (paths relative to `dir`, already written) to the repository that
-/// holds `dir`. With `branch`, a new branch is created at HEAD and checked out first;
-/// an existing branch of that name is refused.
+/// A commit that git will accept, checked before anything is written: the repository,
+/// its work tree, the author, HEAD and the new branch's name are all known good.
+pub struct Prepared {
+    repo: git2::Repository,
+    workdir: std::path::PathBuf,
+    signature: git2::Signature<'static>,
+    parent: Option<git2::Oid>,
+    branch: Option<String>,
+}
+
+/// Checks that the files of `dir` can be committed by `author` (onto a new branch
+/// `branch`, when given), changing nothing.
 ///
 /// # Errors
-/// A message naming what git refused.
-pub fn commit(
-    dir: &Path,
-    files: &[String],
-    message: &str,
-    author: &Author,
-    branch: Option<&str>,
-) -> Result<Committed, String> {
+/// A message naming what git would refuse.
+pub fn prepare(dir: &Path, author: &Author, branch: Option<&str>) -> Result<Prepared, String> {
     let repo = git2::Repository::discover(dir).map_err(|e| {
         format!(
             "`{}` is not in a git repository: {}",
@@ -71,20 +87,54 @@ pub fn commit(
         )
     })?;
     let parent = match repo.head() {
-        Ok(head) => Some(head.peel_to_commit().map_err(|e| e.message().to_owned())?),
+        Ok(head) => Some(
+            head.peel_to_commit()
+                .map_err(|e| e.message().to_owned())?
+                .id(),
+        ),
         Err(e) if e.code() == git2::ErrorCode::UnbornBranch => None,
         Err(e) => return Err(format!("cannot read HEAD: {}", e.message())),
     };
     if let Some(name) = branch {
-        if !git2::Branch::name_is_valid(name).unwrap_or(false) {
-            return Err(format!("--branch `{name}` is not a valid branch name"));
-        }
         if repo.find_branch(name, git2::BranchType::Local).is_ok() {
             return Err(format!("branch `{name}` already exists"));
         }
-        let Some(parent) = &parent else {
+        if parent.is_none() {
             return Err("--branch needs a first commit to branch from".to_owned());
-        };
+        }
+    }
+    Ok(Prepared {
+        repo,
+        workdir,
+        signature,
+        parent,
+        branch: branch.map(str::to_owned),
+    })
+}
+
+/// Commits `files` (paths relative to `dir`, now written) as `prepare` checked: on a
+/// new branch at HEAD when one was given (created and checked out first).
+///
+/// # Errors
+/// A message naming what git refused.
+pub fn commit(
+    prepared: Prepared,
+    dir: &Path,
+    files: &[String],
+    message: &str,
+) -> Result<Committed, String> {
+    let Prepared {
+        repo,
+        workdir,
+        signature,
+        parent,
+        branch,
+    } = prepared;
+    let parent = match parent {
+        Some(id) => Some(repo.find_commit(id).map_err(|e| e.message().to_owned())?),
+        None => None,
+    };
+    if let (Some(name), Some(parent)) = (&branch, &parent) {
         repo.branch(name, parent, false)
             .map_err(|e| format!("cannot create branch `{name}`: {}", e.message()))?;
         repo.set_head(&format!("refs/heads/{name}"))

@@ -203,13 +203,6 @@ fn overlaid(
     Ok((repo, diags))
 }
 
-fn author(args: &CommitArgs) -> Result<commit::Author, Failure> {
-    match &args.author {
-        Some(a) => commit::Author::parse(a).map_err(Failure::Usage),
-        None => Ok(commit::Author::FromConfig),
-    }
-}
-
 /// Points a problem found in the generated manifest at the event field it came from.
 fn relocate(diags: &mut [Diagnostic], new_file: &str, origin: Option<&Origin>) {
     let Some(origin) = origin else {
@@ -374,20 +367,17 @@ pub(crate) fn onboard(cli: &Cli, args: &OnboardArgs, out: &Output) -> Result<Exi
         out.report(&mut last, &with_lock.sources, "", &serde_json::Value::Null);
         return Ok(Exit::Invalid);
     }
+    let prepared = prepare_commit(cli, &args.commit)?;
     crate::cli::write_files(&cli.dir, &files)?;
     let written: Vec<String> = files.keys().cloned().collect();
-    let committed = if args.commit.commit {
-        let mut message = format!(
-            "Onboard tenant {} ({} tier)\n\n{}, admin {}.",
-            req.id, req.tier, req.name, req.email
-        );
-        if let Some(id) = &req.event_id {
-            let _ = write!(message, "\nFrom onboarding event {id}.");
-        }
-        Some(commit_files(cli, &args.commit, &written, &message)?)
-    } else {
-        None
-    };
+    let mut message = format!(
+        "Onboard tenant {} ({} tier)\n\n{}, admin {}.",
+        req.id, req.tier, req.name, req.email
+    );
+    if let Some(id) = &req.event_id {
+        let _ = write!(message, "\nFrom onboarding event {id}.");
+    }
+    let committed = commit_files(cli, prepared, &written, &message)?;
     Ok(done(
         out,
         &req,
@@ -455,14 +445,28 @@ fn with_new_lock(mut repo: Repo, files: &BTreeMap<String, String>) -> (Repo, Vec
     (repo, diags)
 }
 
+/// With `--commit`, the commit checked before anything is written.
+fn prepare_commit(cli: &Cli, args: &CommitArgs) -> Result<Option<commit::Prepared>, Failure> {
+    if !args.commit {
+        return Ok(None);
+    }
+    let author = args.author.clone().unwrap_or(commit::Author::FromConfig);
+    commit::prepare(&cli.dir, &author, args.branch.as_deref())
+        .map(Some)
+        .map_err(|e| Failure::Foreign(format!("cannot commit: {e}; nothing was written")))
+}
+
 fn commit_files(
     cli: &Cli,
-    args: &CommitArgs,
+    prepared: Option<commit::Prepared>,
     files: &[String],
     message: &str,
-) -> Result<commit::Committed, Failure> {
-    let author = author(args)?;
-    commit::commit(&cli.dir, files, message, &author, args.branch.as_deref())
+) -> Result<Option<commit::Committed>, Failure> {
+    let Some(prepared) = prepared else {
+        return Ok(None);
+    };
+    commit::commit(prepared, &cli.dir, files, message)
+        .map(Some)
         .map_err(|e| Failure::Foreign(format!("the files were written but not committed: {e}")))
 }
 
@@ -562,17 +566,14 @@ pub(crate) fn offboard(cli: &Cli, args: &OffboardArgs, out: &Output) -> Result<E
         return Ok(Exit::Invalid);
     }
     let lock_lines = relock_into(&after, &mut files);
+    let prepared = prepare_commit(cli, &args.commit)?;
     crate::cli::write_files(&cli.dir, &files)?;
     let written: Vec<String> = files.keys().cloned().collect();
-    let committed = if args.commit.commit {
-        let message = format!(
-            "Offboard tenant {} ({})\n\nThe next apply with --allow-destroy deletes its stacks; tables with data_retention retain are kept.",
-            args.id, tenant.value.name
-        );
-        Some(commit_files(cli, &args.commit, &written, &message)?)
-    } else {
-        None
-    };
+    let message = format!(
+        "Offboard tenant {} ({})\n\nThe next apply with --allow-destroy deletes its stacks; tables with data_retention retain are kept.",
+        args.id, tenant.value.name
+    );
+    let committed = commit_files(cli, prepared, &written, &message)?;
     if out.format == Format::Json {
         println!(
             "{}",
