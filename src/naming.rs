@@ -176,3 +176,34 @@ pub const RESERVED_IDS: &[&str] = &[
     // Words that YAML 1.1, JSON or shells read as booleans, nulls or numbers.
     "false", "inf", "nan", "nil", "no", "none", "null", "off", "on", "true", "undefined", "yes",
 ];
+
+/// A CloudFormation logical id part from a label (`acme-co` → `AcmeXco`): the first
+/// letter upper-cased and each hyphen written `X`. Injective on labels, which are
+/// lowercase, so two tenants never share a logical id.
+#[must_use]
+pub fn logical_id(label: &str) -> String {
+    let mut out = String::with_capacity(label.len());
+    for (i, c) in label.chars().enumerate() {
+        match c {
+            '-' => out.push('X'),
+            c if i == 0 => out.push(c.to_ascii_uppercase()),
+            c if c.is_ascii_alphanumeric() => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::logical_id;
+
+    #[test]
+    fn logical_ids_are_injective_on_labels() {
+        assert_eq!(logical_id("acme"), "Acme");
+        assert_eq!(logical_id("acme-co"), "AcmeXco");
+        assert_ne!(logical_id("a-1"), logical_id("a1"));
+        assert_ne!(logical_id("ab-c"), logical_id("a-bc"));
+        assert_eq!(logical_id("7"), "7");
+    }
+}

@@ -200,3 +200,37 @@ fn typed<T: DeserializeOwned>(
         }
     }
 }
+
+/// Loads and decodes the repository at `root`, from the work tree or a revision.
+///
+/// # Errors
+/// A revision that does not resolve, or a read that fails.
+pub fn open(
+    root: &std::path::Path,
+    rev: Option<&str>,
+) -> Result<(Repo, Vec<Diagnostic>), crate::load::LoadError> {
+    open_some(root, rev, None)
+}
+
+/// Like [`open`]; with `tenants`, reads only those tenant files.
+///
+/// # Errors
+/// As [`open`].
+pub fn open_some(
+    root: &std::path::Path,
+    rev: Option<&str>,
+    tenants: Option<&[String]>,
+) -> Result<(Repo, Vec<Diagnostic>), crate::load::LoadError> {
+    let load = |store: &dyn crate::load::Store| match tenants {
+        None => crate::load::load(store),
+        Some(ids) => crate::load::load_tenants(store, ids),
+    };
+    let (raw, diags) = match rev {
+        None => load(&crate::load::WorkTree::new(root)?)?,
+        Some(rev) => {
+            let revision = crate::load::GitRevision::open(root, rev)?;
+            load(&revision.store()?)?
+        }
+    };
+    Ok(decode(raw, diags))
+}

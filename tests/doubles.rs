@@ -30,11 +30,11 @@ use aws_sdk_ecs::Client as Ecs;
 use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
 use aws_sdk_ecs::types::{Deployment, Service};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use tenantops::apply::progress::Progress;
+use tenantops::apply::{Options, Outcome, Runner};
 use tenantops::aws::{Aws, LiveStack};
-use tenantops::deploy::apply::{Options, Outcome, Runner};
-use tenantops::deploy::progress::Progress;
-use tenantops::deploy::{DesiredStack, TAG_HASH};
-use tenantops::render::{Param, StackKind};
+use tenantops::plan::{DesiredStack, TAG_HASH};
+use tenantops::stacks::{Param, StackKind};
 
 const NAME: &str = "saas-prod-tenant-acme";
 
@@ -254,7 +254,7 @@ async fn an_unparseable_status_read_while_waiting_is_read_again() {
     assert!(reason.expect("reason").contains("DescribeStacks"));
     assert_eq!(
         describe.num_calls(),
-        1 + tenantops::deploy::apply::TRANSIENT_READS as usize
+        1 + tenantops::apply::TRANSIENT_READS as usize
     );
 }
 

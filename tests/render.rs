@@ -794,9 +794,9 @@ fn validate_counts_stacks_as_render_plans_them() {
     );
     for f in [Fixture::example(), Fixture::matrix(), synthetic, imported] {
         let repo = decoded(f.path());
-        let planned = tenantops::render::plan::plan(&repo, None).stacks.len();
+        let planned = tenantops::stacks::build(&repo, None).stacks.len();
         assert!(planned > 5);
-        assert_eq!(tenantops::render::plan::stack_count(&repo), planned);
+        assert_eq!(tenantops::stacks::stack_count(&repo), planned);
     }
 }
 

@@ -10,45 +10,47 @@
 
 pub mod commit;
 pub mod event;
+mod offboard;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::io::Read as _;
 use std::path::Path;
 
-use crate::cli::{Cli, CommitArgs, Failure, Format, OffboardArgs, OnboardArgs, Output};
+pub use offboard::{Offboarded, offboard};
+
 use crate::diag::Diagnostic;
-use crate::exit::Exit;
+use crate::failure::Failure;
+use crate::files::write_files;
 use crate::load::{self, LOCK_FILE, Overlay, Sources, TENANTS_DIR, WorkTree};
 use crate::lockfile;
 use crate::model::State;
 use crate::repo::{self, Repo};
 use crate::validate;
-use crate::yaml::{self, NodeValue, Span};
+use crate::yaml::{self, Span};
 
 /// The label that keeps the control plane's own tenant id (the onboarding event's
 /// `tenantId`), which provisioning results are reported under.
 pub const CONTROL_PLANE_LABEL: &str = "control-plane-id";
 
 /// A tenant to onboard, and where each value came from when it came from an event.
-struct Request {
-    id: String,
-    tier: String,
-    name: String,
-    email: String,
-    labels: BTreeMap<String, String>,
+pub struct Request {
+    pub id: String,
+    pub tier: String,
+    pub name: String,
+    pub email: String,
+    pub labels: BTreeMap<String, String>,
     /// The event it came from, for pointing a problem at the event that asked for it.
-    origin: Option<Origin>,
-    event_id: Option<String>,
+    pub origin: Option<Origin>,
+    pub event_id: Option<String>,
 }
 
 /// An onboarding event: its file name, text, and the span of each field used (`id`,
 /// `name`, `tier`, `email`; a field given by a flag has none).
 #[derive(Clone)]
-struct Origin {
-    file: String,
-    text: String,
-    spans: BTreeMap<&'static str, Span>,
+pub struct Origin {
+    pub file: String,
+    pub text: String,
+    pub spans: BTreeMap<&'static str, Span>,
 }
 
 impl Origin {
@@ -62,96 +64,49 @@ impl Origin {
     }
 }
 
-/// Reads the event file (`-`: standard input). Its name in diagnostics is as given,
-/// made absolute when `-C` moved the repository root away from the working directory.
-fn read_input(path: &str, dir: &Path) -> Result<(String, String), Failure> {
-    if path == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| Failure::Io("standard input".to_owned(), e))?;
-        return Ok(("<stdin>".to_owned(), text));
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Failure::Usage(format!("--from-event `{path}`: cannot read it: {e}")))?;
-    let label = if dir == Path::new(".") || Path::new(path).is_absolute() {
-        path.to_owned()
-    } else {
-        std::env::current_dir().map_or_else(
-            |_| path.to_owned(),
-            |cwd| cwd.join(path).display().to_string(),
-        )
-    };
-    Ok((label, text))
+/// What a lifecycle change refuses with: every problem, and the texts to quote them
+/// from (the repository as it would be, and the event).
+pub struct Rejected {
+    pub diagnostics: Vec<Diagnostic>,
+    pub sources: Sources,
 }
 
-/// The request from the flags and, with `--from-event`, the event (flags win).
-fn request(cli: &Cli, args: &OnboardArgs, out: &Output) -> Result<Result<Request, Exit>, Failure> {
-    let mut labels = BTreeMap::new();
-    for (k, v) in &args.labels {
-        labels.insert(k.clone(), v.clone());
+/// Committing the files written: by whom, and on which new branch (else the current one).
+pub struct CommitTo {
+    pub author: commit::Author,
+    pub branch: Option<String>,
+}
+
+/// What onboarding did.
+pub struct Onboarded {
+    pub id: String,
+    /// The tier as the repository names it (a request may name it in another case).
+    pub tier: String,
+    /// The same request was already onboarded: nothing was written.
+    pub already: bool,
+    pub written: Vec<String>,
+    /// The lock's changes.
+    pub lock: Vec<String>,
+    pub committed: Option<commit::Committed>,
+}
+
+impl Request {
+    fn onboarded(
+        self,
+        already: bool,
+        written: Vec<String>,
+        lock: Vec<String>,
+        committed: Option<commit::Committed>,
+    ) -> Onboarded {
+        Onboarded {
+            id: self.id,
+            tier: self.tier,
+            already,
+            written,
+            lock,
+            committed,
+        }
     }
-    let Some(path) = &args.from_event else {
-        let missing: Vec<&str> = [
-            ("--id", args.id.is_none()),
-            ("--tier", args.tier.is_none()),
-            ("--name", args.name.is_none()),
-            ("--email", args.email.is_none()),
-        ]
-        .iter()
-        .filter(|(_, m)| *m)
-        .map(|(f, _)| *f)
-        .collect();
-        if !missing.is_empty() {
-            return Err(Failure::Usage(format!(
-                "onboard needs {} (or --from-event FILE)",
-                missing.join(", ")
-            )));
-        }
-        return Ok(Ok(Request {
-            id: args.id.clone().unwrap_or_default(),
-            tier: args.tier.clone().unwrap_or_default(),
-            name: args.name.clone().unwrap_or_default(),
-            email: args.email.clone().unwrap_or_default(),
-            labels,
-            origin: None,
-            event_id: None,
-        }));
-    };
-    let (file, text) = read_input(path, &cli.dir)?;
-    let mut sources = Sources::default();
-    sources.add(file.clone(), text.clone());
-    let event = match event::parse(&file, &text) {
-        Ok(e) => e,
-        Err(mut problems) => {
-            out.report(&mut problems, &sources, "", &serde_json::Value::Null);
-            return Ok(Err(Exit::Invalid));
-        }
-    };
-    // A `--label control-plane-id=...` wins, like every flag.
-    labels
-        .entry(CONTROL_PLANE_LABEL.to_owned())
-        .or_insert_with(|| event.tenant_id.value.clone());
-    let mut spans = BTreeMap::new();
-    let mut pick = |key: &'static str, flag: &Option<String>, field: &event::Field| {
-        flag.clone().unwrap_or_else(|| {
-            spans.insert(key, field.span);
-            field.value.clone()
-        })
-    };
-    let id = pick("id", &args.id, &event.tenant_id);
-    let name = pick("name", &args.name, &event.name);
-    let tier = pick("tier", &args.tier, &event.tier);
-    let email = pick("email", &args.email, &event.email);
-    Ok(Ok(Request {
-        id,
-        tier,
-        name,
-        email,
-        labels,
-        origin: Some(Origin { file, text, spans }),
-        event_id: event.event_id,
-    }))
 }
 
 /// A YAML scalar for `text`: plain when that reads back as the same string, else
@@ -311,19 +266,25 @@ fn existing(repo: &Repo, req: &Request, new_file: &str) -> Result<bool, Box<Diag
     ))
 }
 
-pub(crate) fn onboard(cli: &Cli, args: &OnboardArgs, out: &Output) -> Result<Exit, Failure> {
-    let mut req = match request(cli, args, out)? {
-        Ok(r) => r,
-        Err(exit) => return Ok(exit),
-    };
-    let current = open_tenant(cli, &req.id)?;
+/// Onboards `req` into the repository at `dir`: writes its manifest and allocation
+/// (and commits them with `commit`) once the repository with them validates.
+///
+/// # Errors
+/// A repository that cannot be read, a commit that cannot be made, files that cannot
+/// be written, or a request whose id cannot be a file name.
+pub fn onboard(
+    dir: &Path,
+    mut req: Request,
+    commit: Option<&CommitTo>,
+) -> Result<Result<Onboarded, Rejected>, Failure> {
+    let current = open_tenant(dir, &req.id)?;
     let origin = req.origin.clone();
     let mut early = check_request(&mut req, &current.tier_names)?;
     let new_file = format!("{TENANTS_DIR}/{}.yaml", req.id);
     if early.is_empty() {
         match existing(&current, &req, &new_file) {
-            Ok(true) => return Ok(done(out, &req, &[], &[], None, true)),
-            Ok(false) if cli.dir.join(&new_file).exists() => {
+            Ok(true) => return Ok(Ok(req.onboarded(true, Vec::new(), Vec::new(), None))),
+            Ok(false) if dir.join(&new_file).exists() => {
                 // A file that did not load is still a file: never written over.
                 early.push(
                     Diagnostic::at_file_start(
@@ -343,14 +304,16 @@ pub(crate) fn onboard(cli: &Cli, args: &OnboardArgs, out: &Output) -> Result<Exi
         if let Some(o) = &origin {
             o.add_to(&mut sources);
         }
-        out.report(&mut early, &sources, "", &serde_json::Value::Null);
-        return Ok(Exit::Invalid);
+        return Ok(Err(Rejected {
+            diagnostics: early,
+            sources,
+        }));
     }
     // The whole repository is validated with the new file in it: problems that were
     // there before are still problems, and nothing is written into a repository that
     // does not validate.
     let mut files = BTreeMap::from([(new_file.clone(), manifest(&req))]);
-    let (with_tenant, mut problems) = overlaid(&cli.dir, &files)?;
+    let (with_tenant, mut problems) = overlaid(dir, &files)?;
     problems.retain(|d| !LOCK_FIXES.contains(&d.code));
     if problems.iter().any(Diagnostic::is_error) || !with_tenant.complete {
         relocate(&mut problems, &new_file, origin.as_ref());
@@ -358,17 +321,21 @@ pub(crate) fn onboard(cli: &Cli, args: &OnboardArgs, out: &Output) -> Result<Exi
         if let Some(o) = &origin {
             o.add_to(&mut sources);
         }
-        out.report(&mut problems, &sources, "", &serde_json::Value::Null);
-        return Ok(Exit::Invalid);
+        return Ok(Err(Rejected {
+            diagnostics: problems,
+            sources,
+        }));
     }
     let lock_lines = relock_into(&with_tenant, &mut files);
-    let (with_lock, mut last) = with_new_lock(with_tenant, &files);
+    let (with_lock, last) = with_new_lock(with_tenant, &files);
     if last.iter().any(Diagnostic::is_error) {
-        out.report(&mut last, &with_lock.sources, "", &serde_json::Value::Null);
-        return Ok(Exit::Invalid);
+        return Ok(Err(Rejected {
+            diagnostics: last,
+            sources: with_lock.sources,
+        }));
     }
-    let prepared = prepare_commit(cli, &args.commit)?;
-    crate::cli::write_files(&cli.dir, &files)?;
+    let prepared = prepare_commit(dir, commit)?;
+    write_files(dir, &files)?;
     let written: Vec<String> = files.keys().cloned().collect();
     let mut message = format!(
         "Onboard tenant {} ({} tier)\n\n{}, admin {}.",
@@ -377,15 +344,8 @@ pub(crate) fn onboard(cli: &Cli, args: &OnboardArgs, out: &Output) -> Result<Exi
     if let Some(id) = &req.event_id {
         let _ = write!(message, "\nFrom onboarding event {id}.");
     }
-    let committed = commit_files(cli, prepared, &written, &message)?;
-    Ok(done(
-        out,
-        &req,
-        &written,
-        &lock_lines,
-        committed.as_ref(),
-        false,
-    ))
+    let committed = commit_files(dir, prepared, &written, &message)?;
+    Ok(Ok(req.onboarded(false, written, lock_lines, committed)))
 }
 
 /// The lock diagnostics that writing the new lock fixes.
@@ -416,8 +376,8 @@ fn relock_into(repo: &Repo, files: &mut BTreeMap<String, String>) -> Vec<String>
 /// The repository with only tenant `id`'s file read (platform, tiers and lock as
 /// usual): what onboarding needs to know before it validates the whole fleet once.
 /// An id that is not a DNS label reads no tenant file (it never becomes a path).
-fn open_tenant(cli: &Cli, id: &str) -> Result<Repo, Failure> {
-    let tree = WorkTree::new(&cli.dir)?;
+fn open_tenant(dir: &Path, id: &str) -> Result<Repo, Failure> {
+    let tree = WorkTree::new(dir)?;
     let ids: Vec<String> = if crate::naming::is_label(id, 63) {
         vec![id.to_owned()]
     } else {
@@ -445,19 +405,18 @@ fn with_new_lock(mut repo: Repo, files: &BTreeMap<String, String>) -> (Repo, Vec
     (repo, diags)
 }
 
-/// With `--commit`, the commit checked before anything is written.
-fn prepare_commit(cli: &Cli, args: &CommitArgs) -> Result<Option<commit::Prepared>, Failure> {
-    if !args.commit {
+/// With a commit asked for, the commit checked before anything is written.
+fn prepare_commit(dir: &Path, to: Option<&CommitTo>) -> Result<Option<commit::Prepared>, Failure> {
+    let Some(to) = to else {
         return Ok(None);
-    }
-    let author = args.author.clone().unwrap_or(commit::Author::FromConfig);
-    commit::prepare(&cli.dir, &author, args.branch.as_deref())
+    };
+    commit::prepare(dir, &to.author, to.branch.as_deref())
         .map(Some)
         .map_err(|e| Failure::Foreign(format!("cannot commit: {e}; nothing was written")))
 }
 
 fn commit_files(
-    cli: &Cli,
+    dir: &Path,
     prepared: Option<commit::Prepared>,
     files: &[String],
     message: &str,
@@ -465,174 +424,7 @@ fn commit_files(
     let Some(prepared) = prepared else {
         return Ok(None);
     };
-    commit::commit(prepared, &cli.dir, files, message)
+    commit::commit(prepared, dir, files, message)
         .map(Some)
         .map_err(|e| Failure::Foreign(format!("the files were written but not committed: {e}")))
-}
-
-/// The files, each quoted, joined with "and".
-fn listed(files: &[String]) -> String {
-    files
-        .iter()
-        .map(|w| format!("`{w}`"))
-        .collect::<Vec<_>>()
-        .join(" and ")
-}
-
-fn done(
-    out: &Output,
-    req: &Request,
-    written: &[String],
-    lock: &[String],
-    committed: Option<&commit::Committed>,
-    already: bool,
-) -> Exit {
-    if out.format == Format::Json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "ok": true,
-                "tenant": req.id,
-                "tier": req.tier,
-                "already_onboarded": already,
-                "written": written,
-                "lock": lock,
-                "commit": committed.map(|c| serde_json::json!({"id": c.id, "branch": c.branch})),
-            })
-        );
-        return Exit::Success;
-    }
-    if already {
-        println!(
-            "ok: tenant `{}` is already onboarded with these values (tier `{}`); nothing was written",
-            req.id, req.tier
-        );
-        return Exit::Success;
-    }
-    for line in lock {
-        println!("{line}");
-    }
-    println!(
-        "onboarded `{}` (tier `{}`): wrote {}",
-        req.id,
-        req.tier,
-        listed(written)
-    );
-    match committed {
-        Some(c) => println!(
-            "committed {} on `{}`",
-            &c.id[..12.min(c.id.len())],
-            c.branch
-        ),
-        None => println!("next: commit them; the apply after merge provisions the tenant"),
-    }
-    Exit::Success
-}
-
-pub(crate) fn offboard(cli: &Cli, args: &OffboardArgs, out: &Output) -> Result<Exit, Failure> {
-    let current = open_tenant(cli, &args.id)?;
-    let Some(tenant) = current.tenants.iter().find(|t| t.value.id == args.id) else {
-        let (current, _) = crate::cli::open(&cli.dir, None)?;
-        let hint = crate::suggest::hint(
-            &args.id,
-            current.tenants.iter().map(|t| t.value.id.as_str()),
-        );
-        return Err(Failure::Usage(format!(
-            "there is no tenant `{}`{hint}",
-            args.id
-        )));
-    };
-    if tenant.value.state == State::Offboarding {
-        if out.format == Format::Json {
-            println!(
-                "{}",
-                serde_json::json!({"ok": true, "tenant": args.id, "already_offboarding": true, "written": []})
-            );
-        } else {
-            println!(
-                "ok: tenant `{}` is already offboarding; nothing was written",
-                args.id
-            );
-        }
-        return Ok(Exit::Success);
-    }
-    let text = crate::diag::SourceText::text(&current.sources, &tenant.file).unwrap_or_default();
-    let new_text = with_state(text, &tenant.node, State::Offboarding);
-    let mut files = BTreeMap::from([(tenant.file.clone(), new_text)]);
-    let (after, mut problems) = overlaid(&cli.dir, &files)?;
-    problems.retain(|d| d.is_error() && !LOCK_FIXES.contains(&d.code));
-    if !problems.is_empty() || !after.complete {
-        out.report(&mut problems, &after.sources, "", &serde_json::Value::Null);
-        return Ok(Exit::Invalid);
-    }
-    let lock_lines = relock_into(&after, &mut files);
-    let prepared = prepare_commit(cli, &args.commit)?;
-    crate::cli::write_files(&cli.dir, &files)?;
-    let written: Vec<String> = files.keys().cloned().collect();
-    let message = format!(
-        "Offboard tenant {} ({})\n\nThe next apply with --allow-destroy deletes its stacks; tables with data_retention retain are kept.",
-        args.id, tenant.value.name
-    );
-    let committed = commit_files(cli, prepared, &written, &message)?;
-    if out.format == Format::Json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "ok": true,
-                "tenant": args.id,
-                "already_offboarding": false,
-                "written": written,
-                "lock": lock_lines,
-                "commit": committed.as_ref().map(|c| serde_json::json!({"id": c.id, "branch": c.branch})),
-            })
-        );
-        return Ok(Exit::Success);
-    }
-    for line in &lock_lines {
-        println!("{line}");
-    }
-    println!("offboarding `{}`: wrote {}", args.id, listed(&written));
-    if let Some(c) = &committed {
-        println!(
-            "committed {} on `{}`",
-            &c.id[..12.min(c.id.len())],
-            c.branch
-        );
-    }
-    println!(
-        "next: `tenantops apply --allow-destroy` deletes its stacks; then delete `{}` and run `tenantops lock`",
-        tenant.file
-    );
-    Ok(Exit::Success)
-}
-
-/// `text` with the top-level `state:` set to `state`: its line replaced when there is
-/// one, else a line appended.
-fn with_state(text: &str, node: &yaml::Node, state: State) -> String {
-    let line = format!("state: {}", state.as_str());
-    let at = match &node.value {
-        NodeValue::Mapping(entries) => entries
-            .iter()
-            .find(|e| {
-                e.key == "state" && e.key_span.col == 1 && e.value.span.line == e.key_span.line
-            })
-            .map(|e| e.key_span.line),
-        _ => None,
-    };
-    if let Some(n) = at {
-        let replaced = format!("{line}\n");
-        let mut lines: Vec<&str> = text.split_inclusive('\n').collect();
-        if let Some(slot) = lines.get_mut(n - 1) {
-            *slot = &replaced;
-            return lines.concat();
-        }
-        return text.to_owned();
-    }
-    let mut out = text.to_owned();
-    if !out.ends_with('\n') && !out.is_empty() {
-        out.push('\n');
-    }
-    out.push_str(&line);
-    out.push('\n');
-    out
 }

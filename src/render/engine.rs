@@ -345,7 +345,7 @@ fn logical_id(value: &Value) -> Result<Value, Error> {
             format!("`logical_id` takes a string, not {}", value.kind()),
         )
     })?;
-    let id = super::plan::logical_id(s);
+    let id = crate::naming::logical_id(s);
     if id.is_empty() {
         return Err(Error::new(
             ErrorKind::InvalidOperation,

@@ -9,8 +9,8 @@
 
 pub mod engine;
 pub mod json;
-pub mod pipeline;
-pub mod plan;
+pub mod quota;
+mod stack;
 pub mod write;
 
 use std::collections::BTreeMap;
@@ -19,24 +19,11 @@ use serde::Serialize;
 
 use crate::diag::Diagnostic;
 use crate::repo::{Repo, parallel_map};
+use crate::stacks::{self, StackSpec};
 pub use engine::Engine;
-pub use pipeline::render_pipeline;
-pub use plan::{Param, StackKind, StackSpec};
+pub use quota::fleet_quotas;
+use stack::{render_stack, upload};
 pub use write::Staging;
-
-/// CloudFormation's limits that a rendered stack must fit.
-pub mod quota {
-    /// Resources per stack.
-    pub const RESOURCES: usize = 500;
-    /// Parameters per stack.
-    pub const PARAMETERS: usize = 200;
-    /// Outputs per stack.
-    pub const OUTPUTS: usize = 200;
-    /// `TemplateBody` bytes; larger templates must go through S3 (`TemplateURL`).
-    pub const BODY_BYTES: usize = 51_200;
-    /// `TemplateURL` bytes.
-    pub const URL_BYTES: usize = 1_000_000;
-}
 
 /// One rendered stack (the template itself is already on disk, or was only checked).
 #[derive(Debug)]
@@ -72,15 +59,6 @@ struct StackRef<'a> {
     template_bytes: usize,
     resources: usize,
     upload: &'static str,
-}
-
-/// How apply hands a template of `bytes` to CloudFormation.
-fn upload(bytes: usize) -> &'static str {
-    if bytes > quota::BODY_BYTES {
-        "s3"
-    } else {
-        "body"
-    }
 }
 
 /// Everything `tenantops render` produces.
@@ -137,36 +115,16 @@ fn render_into(
     keep: bool,
 ) -> Result<Rendered, Vec<Diagnostic>> {
     let engine = Engine::new(repo)?;
-    let plan = plan::plan(repo, only);
-    let mut diags = Vec::new();
+    let set = stacks::build(repo, only);
 
     // Router configs first: a workload's rproxy carries its config.
-    let configs = parallel_map(&plan.nginx, |config| -> Result<String, Box<Diagnostic>> {
-        let text = engine.render_text("nginx.conf.j2", &config.context)?;
-        if let Some(staging) = staging {
-            staging.put(&format!("nginx/{}.conf", config.owner), text.as_bytes());
-        }
-        Ok(text)
-    });
-    let mut nginx = Vec::with_capacity(configs.len());
-    for (config, result) in plan.nginx.iter().zip(configs) {
-        match result {
-            Ok(text) => nginx.push((config.owner.clone(), text)),
-            Err(d) => {
-                diags.push(*d);
-                nginx.push((config.owner.clone(), String::new()));
-            }
-        }
-    }
-    if !diags.is_empty() {
-        return Err(collapse_repeats(diags));
-    }
+    let nginx = render_configs(&engine, &set.nginx, staging)?;
 
     let bucket = repo
         .platform
         .as_ref()
         .and_then(|p| p.value.cloudformation.artifact_bucket.clone());
-    let results = parallel_map(&plan.stacks, |spec| {
+    let results = parallel_map(&set.stacks, |spec| {
         render_stack(&engine, spec, &nginx, bucket.is_some()).map(
             |(template, resources, problems)| {
                 if let Some(staging) = staging {
@@ -191,14 +149,15 @@ fn render_into(
             },
         )
     });
-    let mut stacks = Vec::with_capacity(plan.stacks.len());
-    for (spec, result) in plan.stacks.into_iter().zip(results) {
+    let mut diags = Vec::new();
+    let mut stacks = Vec::with_capacity(set.stacks.len());
+    for (spec, result) in set.stacks.into_iter().zip(results) {
         match result {
             Ok((template_bytes, template, resources, problems)) => {
                 diags.extend(
                     problems
                         .into_iter()
-                        .map(|(code, m)| quota_diag(repo, &spec, code, m)),
+                        .map(|(code, m)| quota::quota_diag(repo, &spec, code, m)),
                 );
                 stacks.push(Stack {
                     spec,
@@ -212,7 +171,7 @@ fn render_into(
         }
     }
     if only.is_none() {
-        diags.extend(stack_quota(repo, stacks.len()));
+        diags.extend(quota::stack_quota(repo, stacks.len()));
     }
     if !diags.is_empty() {
         return Err(collapse_repeats(diags));
@@ -220,10 +179,41 @@ fn render_into(
     Ok(Rendered {
         stacks,
         nginx: nginx.into_iter().map(|(owner, _)| owner).collect(),
-        routing: plan.routing,
-        usage_plans: plan.usage_plans,
-        offboarding: plan.offboarding,
+        routing: set.routing,
+        usage_plans: set.usage_plans,
+        offboarding: set.offboarding,
     })
+}
+
+/// Renders every router config (written to `staging` as each is done): owner and text.
+fn render_configs(
+    engine: &Engine,
+    configs: &[stacks::RouterConfig],
+    staging: Option<&Staging>,
+) -> Result<Vec<(String, String)>, Vec<Diagnostic>> {
+    let texts = parallel_map(configs, |config| -> Result<String, Box<Diagnostic>> {
+        let text = engine.render_text("nginx.conf.j2", &config.context)?;
+        if let Some(staging) = staging {
+            staging.put(&format!("nginx/{}.conf", config.owner), text.as_bytes());
+        }
+        Ok(text)
+    });
+    let mut diags = Vec::new();
+    let mut nginx = Vec::with_capacity(texts.len());
+    for (config, result) in configs.iter().zip(texts) {
+        match result {
+            Ok(text) => nginx.push((config.owner.clone(), text)),
+            Err(d) => {
+                diags.push(*d);
+                nginx.push((config.owner.clone(), String::new()));
+            }
+        }
+    }
+    if diags.is_empty() {
+        Ok(nginx)
+    } else {
+        Err(collapse_repeats(diags))
+    }
 }
 
 /// A template error repeats for every stack the template renders, and a catalog change
@@ -282,155 +272,33 @@ fn collapse_repeats(diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
         .collect()
 }
 
-/// A stack over a CloudFormation limit: the diagnostic code and the message.
-type Problem = (&'static str, String);
-
-/// Renders one stack: its canonical JSON, resource count, and quota problems.
-fn render_stack(
-    engine: &Engine,
-    spec: &StackSpec,
-    nginx: &[(String, String)],
-    bucket: bool,
-) -> Result<(String, usize, Vec<Problem>), Box<Diagnostic>> {
-    let name = engine.resolve(spec.kind.template());
-    let name = name.as_str();
-    let ctx = match spec.nginx {
-        Some(i) => minijinja::context! {
-            nginx_conf => nginx.get(i).map_or("", |(_, c)| c.as_str()),
-            ..spec.context.clone()
-        },
-        None => spec.context.clone(),
-    };
-    let value = engine.render_template(name, &spec.name, &ctx)?;
-    let declared = value
-        .get("Parameters")
-        .and_then(serde_json::Value::as_object);
-    for key in spec.parameters.keys() {
-        if !declared.is_some_and(|d| d.contains_key(key)) {
-            return Err(Box::new(engine.at_template(
-                "template-parameter-missing",
-                name,
-                format!("`{name}` does not declare parameter `{key}`, which tenantops passes to stack `{}`", spec.name),
-            )));
-        }
-    }
-    for (key, decl) in declared.into_iter().flatten() {
-        if decl.get("Default").is_none() && !spec.parameters.contains_key(key) {
-            return Err(Box::new(engine.at_template(
-                "template-parameter-unset",
-                name,
-                format!("`{name}` declares parameter `{key}` without a `Default`, and tenantops passes no value for it to stack `{}`", spec.name),
-            ).help("give it a `Default`, or remove it")));
-        }
-    }
-    let mut value = value;
-    json::canonical(&mut value);
-    let mut bytes = Vec::with_capacity(16 * 1024);
-    let _ = serde_json::to_writer(&mut bytes, &value);
-    // serde_json writes UTF-8.
-    let template = String::from_utf8(bytes).unwrap_or_default();
-    let count = |key: &str| {
-        value
-            .get(key)
-            .and_then(serde_json::Value::as_object)
-            .map_or(0, serde_json::Map::len)
-    };
-    let resources = count("Resources");
-    let mut problems = Vec::new();
-    if resources > quota::RESOURCES {
-        problems.push((
-            "stack-resources",
-            format!(
-                "stack `{}` would have {resources} resources, over CloudFormation's {} per stack",
-                spec.name,
-                quota::RESOURCES
-            ),
-        ));
-    }
-    for (key, limit, code) in [
-        ("Parameters", quota::PARAMETERS, "stack-parameters"),
-        ("Outputs", quota::OUTPUTS, "stack-outputs"),
-    ] {
-        let n = count(key);
-        if n > limit {
-            problems.push((
-                code,
-                format!(
-                    "stack `{}` would have {n} {}, over CloudFormation's {limit} per stack",
-                    spec.name,
-                    key.to_lowercase()
-                ),
-            ));
-        }
-    }
-    let bytes = template.len();
-    if bytes > quota::URL_BYTES || (bytes > quota::BODY_BYTES && !bucket) {
-        problems.push(("stack-template-size", if bucket {
-            format!(
-                "stack `{}`'s template is {bytes} bytes, over CloudFormation's {} for a template in S3",
-                spec.name,
-                quota::URL_BYTES
-            )
-        } else {
-            format!(
-                "stack `{}`'s template is {bytes} bytes, over CloudFormation's {}-byte `TemplateBody`, and `cloudformation.artifact_bucket` is not set",
-                spec.name,
-                quota::BODY_BYTES
-            )
-        }));
-    }
-    Ok((template, resources, problems))
-}
-
-fn quota_diag(repo: &Repo, spec: &StackSpec, code: &'static str, message: String) -> Diagnostic {
-    let node = if spec.origin == crate::load::PLATFORM_FILE {
-        repo.platform.as_ref().map(|d| &d.node)
-    } else if spec.origin == crate::load::LOCK_FILE {
-        repo.lock.as_ref().map(|d| &d.node)
-    } else if let Ok(i) = repo
-        .tenants
-        .binary_search_by(|t| t.file.as_str().cmp(&spec.origin))
-    {
-        // Tenants are in file-name order.
-        Some(&repo.tenants[i].node)
-    } else {
-        repo.tiers
-            .values()
-            .find(|t| t.file == spec.origin)
-            .map(|t| &t.node)
-    };
-    let help = "set `cloudformation.artifact_bucket` for large templates; split what the stack holds (fewer services per tier, fewer tenants per shard)";
-    match node {
-        Some(node) => Diagnostic::error(code, &spec.origin, node.span_of(&spec.pointer), message),
-        None => Diagnostic::unlocated(code, Some(&spec.origin), message),
-    }
-    .help(help)
-}
-
-/// The fleet's stack count against the region's quota, counted without rendering:
-/// what `validate` checks on every run.
-#[must_use]
-pub fn fleet_quotas(repo: &Repo) -> Vec<Diagnostic> {
-    stack_quota(repo, plan::stack_count(repo))
-}
-
-/// `count` stacks against the region's quota.
-fn stack_quota(repo: &Repo, count: usize) -> Vec<Diagnostic> {
-    let mut diags = Vec::new();
+/// The pipeline stack of `repo` (validated), or `None` without a `pipeline` section.
+///
+/// # Errors
+/// Template errors, located.
+pub fn render_pipeline(repo: &Repo) -> Result<Option<Stack>, Vec<Diagnostic>> {
     let Some(platform) = &repo.platform else {
-        return diags;
+        return Ok(None);
     };
-    let quota = platform.value.cloudformation.stack_quota as usize;
-    if count > quota {
-        diags.push(
-            Diagnostic::error(
-                "stack-quota",
-                &platform.file,
-                platform.node.span_of("/cloudformation/stack_quota"),
-                format!("the fleet needs {count} CloudFormation stacks, over `cloudformation.stack_quota: {quota}`"),
-            )
-            .help("raise \"Stack count\" in Service Quotas, then `cloudformation.stack_quota` here; each bridge or silo tenant is one stack"),
-        );
+    let Some(spec) = stacks::pipeline_spec(&platform.value, &platform.file) else {
+        return Ok(None);
+    };
+    let engine = Engine::new(repo)?;
+    let bucket = platform.value.cloudformation.artifact_bucket.is_some();
+    let (template, resources, problems) =
+        render_stack(&engine, &spec, &[], bucket).map_err(|d| vec![*d])?;
+    if let Some((code, message)) = problems.into_iter().next() {
+        return Err(vec![Diagnostic::unlocated(
+            code,
+            Some(&platform.file),
+            message,
+        )]);
     }
-    diags
+    Ok(Some(Stack {
+        template_bytes: template.len(),
+        upload: upload(template.len()),
+        template: Some(template),
+        resources,
+        spec,
+    }))
 }

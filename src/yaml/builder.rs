@@ -35,14 +35,6 @@ pub(super) struct Builder<'a> {
     documents: usize,
 }
 
-pub(super) fn error(span: Span, message: impl Into<String>) -> YamlError {
-    YamlError {
-        span,
-        message: message.into(),
-        help: None,
-    }
-}
-
 impl<'a> Builder<'a> {
     pub(super) fn new(text: &'a str) -> Self {
         Builder {
@@ -60,7 +52,7 @@ impl<'a> Builder<'a> {
         loop {
             let (event, mark) = self.parser.next_token().map_err(|e| {
                 let mark = e.marker();
-                error(
+                YamlError::new(
                     Span::at(*mark, 1),
                     format!("YAML syntax error: {}", e.info()),
                 )
@@ -83,7 +75,10 @@ impl<'a> Builder<'a> {
                 }
                 Event::Alias(id) => {
                     let Some(target) = self.anchors.get(&id) else {
-                        return Err(error(Span::at(mark, 1), "alias to an unknown anchor"));
+                        return Err(YamlError::new(
+                            Span::at(mark, 1),
+                            "alias to an unknown anchor",
+                        ));
                     };
                     let mut node = target.clone();
                     node.span = Span::at(mark, 1);
@@ -108,7 +103,7 @@ impl<'a> Builder<'a> {
                     let is_map = matches!(event, Event::MappingStart(..));
                     check_collection_tag(tag.as_ref(), is_map, mark)?;
                     if self.stack.len() >= MAX_DEPTH {
-                        return Err(error(
+                        return Err(YamlError::new(
                             Span::at(mark, 1),
                             format!("nesting deeper than {MAX_DEPTH} levels"),
                         ));
@@ -148,7 +143,12 @@ impl<'a> Builder<'a> {
                             size,
                             ..
                         }) => self.finish(span, anchor, NodeValue::Mapping(entries), size),
-                        None => return Err(error(Span::at(mark, 1), "unbalanced YAML structure")),
+                        None => {
+                            return Err(YamlError::new(
+                                Span::at(mark, 1),
+                                "unbalanced YAML structure",
+                            ));
+                        }
                     };
                     self.push(node, mark)?;
                 }
@@ -224,10 +224,10 @@ impl<'a> Builder<'a> {
                     NodeValue::Bool(b) => b.to_string(),
                     NodeValue::Number(n) => n.to_string(),
                     NodeValue::Null => {
-                        return Err(error(node.span, "a mapping key is empty or null"));
+                        return Err(YamlError::new(node.span, "a mapping key is empty or null"));
                     }
                     NodeValue::Sequence(_) | NodeValue::Mapping(_) => {
-                        return Err(error(
+                        return Err(YamlError::new(
                             Span::at(mark, 1).min(node.span),
                             "mapping keys must be plain strings, not sequences or mappings",
                         ));

@@ -85,6 +85,17 @@ pub struct YamlError {
     pub help: Option<String>,
 }
 
+impl YamlError {
+    /// A problem at `span`, without help.
+    pub(crate) fn new(span: Span, message: impl Into<String>) -> Self {
+        YamlError {
+            span,
+            message: message.into(),
+            help: None,
+        }
+    }
+}
+
 impl fmt::Display for YamlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}: {}", self.span.line, self.span.col, self.message)

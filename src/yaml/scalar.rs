@@ -4,7 +4,6 @@ use serde_json::Number;
 use yaml_rust2::parser::Tag;
 use yaml_rust2::scanner::TScalarStyle;
 
-use super::builder::error;
 use super::{NodeValue, Span, YamlError};
 
 /// Whether `text` written as a plain scalar would read back as something other than
@@ -49,7 +48,7 @@ pub(super) fn resolve_scalar(
                 if fits {
                     Ok(value)
                 } else {
-                    Err(error(
+                    Err(YamlError::new(
                         span,
                         format!("`{text}` is not a valid `!!{}` value", tag.suffix),
                     ))
@@ -74,13 +73,21 @@ fn resolve_plain(text: String, span: Span) -> Result<NodeValue, YamlError> {
     }
     match resolve_int(&text) {
         Int::Fits(number) => return Ok(NodeValue::Number(number)),
-        Int::TooBig => return Err(error(span, format!("the number `{text}` is out of range"))),
+        Int::TooBig => {
+            return Err(YamlError::new(
+                span,
+                format!("the number `{text}` is out of range"),
+            ));
+        }
         Int::Not => {}
     }
     if is_float(&text) {
         return match text.parse::<f64>().ok().and_then(Number::from_f64) {
             Some(n) => Ok(NodeValue::Number(n)),
-            None => Err(error(span, format!("the number `{text}` is out of range"))),
+            None => Err(YamlError::new(
+                span,
+                format!("the number `{text}` is out of range"),
+            )),
         };
     }
     Ok(NodeValue::String(text))

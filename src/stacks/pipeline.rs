@@ -1,8 +1,10 @@
-//! The delivery pipeline's stack (`tenantops bootstrap`): rendered from `pipeline.json.j2` with the onboarding build's buildspec and the EventBridge input template that carries an onboarding request into it.
+//! The delivery pipeline's stack (`tenantops bootstrap`, template `pipeline.json.j2`): its spec, the onboarding build's buildspec and the EventBridge input template that carries an onboarding request into it.
 
-use super::{Engine, Stack, plan};
-use crate::diag::Diagnostic;
-use crate::repo::Repo;
+use std::collections::BTreeMap;
+
+use super::{StackKind, StackSpec};
+use crate::model::Platform;
+use crate::naming;
 
 /// The onboarding build: rebuilds the onboarding event from the fields the rule's
 /// input transformer passed, runs `tenantops onboard --commit` on the pipeline's
@@ -54,33 +56,49 @@ pub fn input_template() -> String {
     )
 }
 
-/// The pipeline stack of `repo` (validated), or `None` without a `pipeline` section.
-///
-/// # Errors
-/// Template errors, located.
-pub fn render_pipeline(repo: &Repo) -> Result<Option<Stack>, Vec<Diagnostic>> {
-    let Some(platform) = &repo.platform else {
-        return Ok(None);
+/// The delivery pipeline's stack, when `tenantops.yaml` has a `pipeline` section.
+/// It carries no `tenantops:managed` tag: apply never plans it, so a fleet apply can
+/// neither change nor delete the pipeline that runs it.
+#[must_use]
+pub fn pipeline_spec(p: &Platform, file: &str) -> Option<StackSpec> {
+    let pipeline = p.pipeline.as_ref()?;
+    let name = naming::pipeline_stack(p);
+    let tags = BTreeMap::from([
+        ("tenantops:stage".to_owned(), p.stage.clone()),
+        ("tenantops:kind".to_owned(), "pipeline".to_owned()),
+    ]);
+    let onboarding = match pipeline.onboarding {
+        crate::model::Onboarding::Branch => "branch",
+        crate::model::Onboarding::Review => "review",
     };
-    let Some(spec) = plan::pipeline_spec(&platform.value, &platform.file) else {
-        return Ok(None);
+    let context = minijinja::context! {
+        platform => super::context::platform_ctx(p),
+        stack => name.clone(),
+        pipeline => minijinja::context! {
+            connection_arn => pipeline.connection_arn.clone(),
+            install => pipeline.install.clone(),
+            repository => pipeline.repository.clone(),
+            branch => pipeline.branch.clone(),
+            buildspec => pipeline.buildspec.clone(),
+            compute_type => pipeline.compute_type.clone(),
+            image => pipeline.image.clone(),
+            event_bus => pipeline.event_bus.clone(),
+            onboarding => onboarding,
+        },
+        onboard_buildspec => ONBOARD_BUILDSPEC,
+        input_template => input_template(),
+        detail_types => crate::onboard::event::DETAIL_TYPES,
     };
-    let engine = Engine::new(repo)?;
-    let bucket = platform.value.cloudformation.artifact_bucket.is_some();
-    let (template, resources, problems) =
-        super::render_stack(&engine, &spec, &[], bucket).map_err(|d| vec![*d])?;
-    if let Some((code, message)) = problems.into_iter().next() {
-        return Err(vec![Diagnostic::unlocated(
-            code,
-            Some(&platform.file),
-            message,
-        )]);
-    }
-    Ok(Some(Stack {
-        template_bytes: template.len(),
-        upload: super::upload(template.len()),
-        template: Some(template),
-        resources,
-        spec,
-    }))
+    Some(StackSpec {
+        name,
+        kind: StackKind::Pipeline,
+        origin: file.to_owned(),
+        pointer: "/pipeline".to_owned(),
+        parameters: BTreeMap::new(),
+        tags,
+        depends_on: Vec::new(),
+        context,
+        tenant: None,
+        nginx: None,
+    })
 }

@@ -6,23 +6,44 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::apply::{self, Options};
-use super::cmd::{confirmed, runtime};
-use super::{Desired, DesiredStack, lock, show};
+use clap::Args;
+
+use super::args::AwsArgs;
+use super::fleet::{confirmed, head_commit, runner, runtime, take_lock};
+use crate::apply::{self, Options, lock};
 use crate::aws::{Aws, Settings};
-use crate::cli::{BootstrapArgs, Cli, Failure, Format, Output};
 use crate::diag::Diagnostic;
 use crate::exit::Exit;
+use crate::failure::Failure;
+use crate::output::{Format, Output};
+use crate::plan::{self, Desired, DesiredStack};
 use crate::render;
+use crate::repo::open;
 use crate::validate;
+
+#[derive(Debug, Args)]
+pub struct BootstrapArgs {
+    /// Print the pipeline's CloudFormation template instead of deploying it.
+    #[arg(long)]
+    pub print: bool,
+    /// Do not ask for confirmation (required without a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Seconds between the first status polls (doubling up to 20 s).
+    #[arg(long, value_name = "SECS", default_value_t = 2.0, hide = true)]
+    pub poll: f64,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
 
 /// The validated repository's pipeline stack as a desired state, or the exit code of
 /// why there is none (the problems are printed).
-fn load(cli: &Cli, out: &Output) -> Result<Result<Desired, Exit>, Failure> {
-    let (repo, mut diags) = crate::cli::open(&cli.dir, None)?;
+fn load(dir: &Path, out: &Output) -> Result<Result<Desired, Exit>, Failure> {
+    let (repo, mut diags) = open(dir, None)?;
     diags.extend(validate::validate(&repo));
     let stack = if diags.iter().any(Diagnostic::is_error) || !repo.complete {
         None
@@ -47,8 +68,12 @@ fn load(cli: &Cli, out: &Output) -> Result<Result<Desired, Exit>, Failure> {
     Ok(Ok(pipeline_desired(platform, stack)))
 }
 
-pub(crate) fn bootstrap(cli: &Cli, args: &BootstrapArgs, out: &Output) -> Result<Exit, Failure> {
-    let desired = match load(cli, out)? {
+/// Runs `bootstrap`.
+///
+/// # Errors
+/// A repository without a `pipeline` section, a lock held by another run, or AWS.
+pub fn run(dir: &Path, args: &BootstrapArgs, out: &Output) -> Result<Exit, Failure> {
+    let desired = match load(dir, out)? {
         Ok(d) => d,
         Err(exit) => return Ok(exit),
     };
@@ -69,7 +94,7 @@ pub(crate) fn bootstrap(cli: &Cli, args: &BootstrapArgs, out: &Output) -> Result
     };
     let opts = Options {
         poll_initial: Duration::from_secs_f64(args.poll.clamp(0.01, 60.0)),
-        commit: super::cmd::head_commit(&cli.dir),
+        commit: head_commit(dir),
         ..Options::default()
     };
     let rt = runtime()?;
@@ -82,7 +107,7 @@ pub(crate) fn bootstrap(cli: &Cli, args: &BootstrapArgs, out: &Output) -> Result
             .map_err(|e| Failure::Aws(e.to_string()))?
             .into_iter()
             .collect();
-        let plan = super::live(&desired, &live);
+        let plan = plan::live(&desired, &live);
         if plan.is_empty() {
             if out.format == Format::Json {
                 println!(
@@ -102,7 +127,7 @@ pub(crate) fn bootstrap(cli: &Cli, args: &BootstrapArgs, out: &Output) -> Result
         ) {
             return Ok(Exit::Refused);
         }
-        let held = super::cmd::take_lock(
+        let held = take_lock(
             &aws,
             &lock::lock_stack(&desired.base, "-pipeline"),
             &desired.stage,
@@ -110,7 +135,7 @@ pub(crate) fn bootstrap(cli: &Cli, args: &BootstrapArgs, out: &Output) -> Result
             false,
         )
         .await?;
-        let (runner, _) = super::cmd::runner(&aws, &opts, out, &desired, &live);
+        let (runner, _) = runner(&aws, &opts, out, &desired, &live);
         let report = apply::execute(runner, &plan, &desired, &live).await;
         let released = lock::release(&aws, &held).await;
         let outputs = aws
@@ -156,7 +181,7 @@ fn print_report(
             .unwrap_or_default()
         );
     } else {
-        print!("{}", show::report_human(report));
+        print!("{}", apply::report::report_human(report));
         for (k, v) in outputs {
             println!("{k}: {v}");
         }

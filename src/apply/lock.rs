@@ -12,8 +12,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
+use super::progress::timestamp;
 use crate::aws::{Aws, AwsError, TemplateSource};
-use crate::deploy::progress::timestamp;
 
 /// The template of the lock stack: one resource that costs nothing and does nothing.
 const LOCK_TEMPLATE: &str = r#"{"AWSTemplateFormatVersion":"2010-09-09","Description":"tenantops stage lock: an apply is running on this stage (see the tags)","Resources":{"Lock":{"Type":"AWS::CloudFormation::WaitConditionHandle"}}}"#;
@@ -39,7 +39,7 @@ pub enum LockError {
 }
 
 /// The lock stack's name for a stage, or for one part of it (`suffix`, from
-/// [`super::shard::Part::lock_suffix`]).
+/// [`crate::plan::shard::Part::lock_suffix`]).
 #[must_use]
 pub fn lock_stack(base: &str, suffix: &str) -> String {
     format!("{base}-tenantops-lock{suffix}")
@@ -90,7 +90,7 @@ pub async fn acquire(
         ("tenantops:kind".to_owned(), "lock".to_owned()),
         (TAG_HOLDER.to_owned(), me()),
         (TAG_SINCE.to_owned(), timestamp(SystemTime::now())),
-        (super::TAG_COMMIT.to_owned(), commit.to_owned()),
+        (crate::plan::TAG_COMMIT.to_owned(), commit.to_owned()),
     ]);
     let body = TemplateSource::Body(LOCK_TEMPLATE.to_owned());
     let started = std::time::Instant::now();

@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::Desired;
-use super::apply::{Outcome, Report, StackResult};
+use super::report::{Outcome, Report, StackResult};
 use crate::onboard::CONTROL_PLANE_LABEL;
-use crate::render::StackKind;
+use crate::plan::Desired;
+use crate::stacks::StackKind;
 
 /// `DetailType`s of the results.
 pub const PROVISION_SUCCESS: &str = "sbt_aws_provisionSuccess";
@@ -46,7 +46,7 @@ pub fn provisioning(
             .and_then(|k| k.get("output"))
             .and_then(Value::as_str)
             .map_or_else(
-                || format!("ApiKey{}", crate::render::plan::logical_id(id)),
+                || format!("ApiKey{}", crate::naming::logical_id(id)),
                 str::to_owned,
             )
     };

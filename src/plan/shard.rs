@@ -14,7 +14,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::{Change, Desired, Plan};
-use crate::render::StackKind;
+use crate::stacks::StackKind;
 
 /// Shard `index` (from 1) of `count`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,7 +163,7 @@ impl Part {
             return None;
         };
         let platform = &repo.platform.as_ref()?.value;
-        let ids: Vec<String> = super::roster(repo, platform)
+        let ids: Vec<String> = super::desired::roster(repo, platform)
             .into_iter()
             .filter(|t| !t.pooled)
             .map(|t| t.id)

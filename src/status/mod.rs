@@ -1,17 +1,20 @@
 //! `tenantops status`: the fleet as it runs — per tenant its stacks and their CloudFormation status, whether each deployed hash matches git (drift), and its ECS services' desired and running counts.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
-use super::{
+mod show;
+
+pub use show::{human, markdown, summary};
+
+use crate::aws::{Aws, AwsError, LiveStack};
+use crate::plan::{
     Desired, DesiredStack, TAG_COMMIT, TAG_HASH, TAG_TENANT, needs_recreate, outputs_of, stable,
 };
-use crate::aws::{Aws, AwsError, LiveStack};
-use crate::render::StackKind;
+use crate::stacks::StackKind;
 
 /// How a stack compares with git.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -32,7 +35,7 @@ pub enum Sync {
 }
 
 impl Sync {
-    fn word(self) -> &'static str {
+    pub(super) fn word(self) -> &'static str {
         match self {
             Sync::InSync => "in sync",
             Sync::Drift => "drift",
@@ -150,6 +153,46 @@ fn sync_of(
     }
 }
 
+/// Adds the live stacks git no longer wants (`orphan`) under their tenant, or to the
+/// platform stacks.
+fn add_orphans(
+    desired: &Desired,
+    live: &[LiveStack],
+    by_stack: &BTreeMap<&str, &DesiredStack>,
+    only: &[String],
+    tenants: &mut BTreeMap<String, TenantStatus>,
+    platform: &mut Vec<StackStatus>,
+) {
+    for l in live {
+        if by_stack.contains_key(l.name.as_str()) || !desired.manages(&l.tags) {
+            continue;
+        }
+        let s = StackStatus {
+            stack: l.name.clone(),
+            kind: crate::plan::kind_from_tags(&l.tags),
+            status: Some(l.status.clone()),
+            sync: Sync::Orphan,
+            commit: l.tags.get(TAG_COMMIT).cloned(),
+            services: Vec::new(),
+            services_error: None,
+        };
+        match l.tags.get(TAG_TENANT) {
+            Some(t) if only.is_empty() || only.iter().any(|o| o == t) => tenants
+                .entry(t.clone())
+                .or_insert_with(|| TenantStatus {
+                    tenant: t.clone(),
+                    tier: None,
+                    state: None,
+                    stacks: Vec::new(),
+                })
+                .stacks
+                .push(s),
+            None if only.is_empty() => platform.push(s),
+            Some(_) | None => {}
+        }
+    }
+}
+
 /// Reads the status of `desired`'s fleet (only `only` tenants, when given). With
 /// `services`, each live tenant and tier stack's ECS services are read, at most
 /// `concurrency` stacks at a time.
@@ -223,35 +266,7 @@ pub async fn read(
     } else {
         Vec::new()
     };
-    // Live stacks git no longer wants.
-    for l in live {
-        if by_stack.contains_key(l.name.as_str()) || !desired.manages(&l.tags) {
-            continue;
-        }
-        let s = StackStatus {
-            stack: l.name.clone(),
-            kind: super::kind_from_tags(&l.tags),
-            status: Some(l.status.clone()),
-            sync: Sync::Orphan,
-            commit: l.tags.get(TAG_COMMIT).cloned(),
-            services: Vec::new(),
-            services_error: None,
-        };
-        match l.tags.get(TAG_TENANT) {
-            Some(t) if wanted(t) => tenants
-                .entry(t.clone())
-                .or_insert_with(|| TenantStatus {
-                    tenant: t.clone(),
-                    tier: None,
-                    state: None,
-                    stacks: Vec::new(),
-                })
-                .stacks
-                .push(s),
-            None if only.is_empty() => platform.push(s),
-            Some(_) | None => {}
-        }
-    }
+    add_orphans(desired, live, &by_stack, only, &mut tenants, &mut platform);
     let mut status = Status {
         stage: desired.stage.clone(),
         tenants: tenants.into_values().collect(),
@@ -297,9 +312,7 @@ async fn read_services(aws: &Arc<Aws>, status: &mut Status, concurrency: usize) 
 }
 
 async fn services(aws: &Aws, stack: &str) -> Result<Vec<Service>, String> {
-    let by_cluster = super::apply::services_of(aws, stack)
-        .await
-        .map_err(|e| e.to_string())?;
+    let by_cluster = aws.services_of(stack).await.map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for (cluster, arns) in by_cluster {
         for s in aws
@@ -317,147 +330,4 @@ async fn services(aws: &Aws, stack: &str) -> Result<Vec<Service>, String> {
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
-}
-
-fn services_cell(s: &StackStatus) -> String {
-    if let Some(e) = &s.services_error {
-        return format!("unreadable: {e}");
-    }
-    if s.services.is_empty() {
-        return "-".to_owned();
-    }
-    let running: i32 = s.services.iter().map(|v| v.running).sum();
-    let desired: i32 = s.services.iter().map(|v| v.desired).sum();
-    let mut cell = format!("{running}/{desired} tasks in {} services", s.services.len());
-    let unsteady: Vec<String> = s
-        .services
-        .iter()
-        .filter(|v| !v.steady)
-        .map(|v| format!("{} {}/{}", v.name, v.running, v.desired))
-        .collect();
-    if !unsteady.is_empty() {
-        let _ = write!(cell, " (not steady: {})", unsteady.join(", "));
-    }
-    cell
-}
-
-fn rows(status: &Status) -> Vec<[String; 7]> {
-    let mut rows = Vec::new();
-    for t in &status.tenants {
-        for s in &t.stacks {
-            rows.push([
-                t.tenant.clone(),
-                t.tier.clone().unwrap_or_else(|| "(removed)".to_owned()),
-                t.state.map_or("-", crate::model::State::as_str).to_owned(),
-                s.stack.clone(),
-                s.status.clone().unwrap_or_else(|| "-".to_owned()),
-                s.sync.word().to_owned(),
-                services_cell(s),
-            ]);
-        }
-        if t.stacks.is_empty() {
-            rows.push([
-                t.tenant.clone(),
-                t.tier.clone().unwrap_or_default(),
-                t.state.map_or("-", crate::model::State::as_str).to_owned(),
-                "(no stacks)".to_owned(),
-                "-".to_owned(),
-                Sync::InSync.word().to_owned(),
-                "-".to_owned(),
-            ]);
-        }
-    }
-    for s in &status.platform {
-        rows.push([
-            "(platform)".to_owned(),
-            String::new(),
-            String::new(),
-            s.stack.clone(),
-            s.status.clone().unwrap_or_else(|| "-".to_owned()),
-            s.sync.word().to_owned(),
-            services_cell(s),
-        ]);
-    }
-    rows
-}
-
-const HEADER: [&str; 7] = [
-    "TENANT", "TIER", "STATE", "STACK", "STATUS", "SYNC", "SERVICES",
-];
-
-/// The summary line: tenants by sync, and tasks running.
-#[must_use]
-pub fn summary(status: &Status) -> String {
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for t in &status.tenants {
-        *counts.entry(t.sync().word()).or_default() += 1;
-    }
-    let tenants = counts
-        .iter()
-        .map(|(k, v)| format!("{v} {k}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let stacks: Vec<&StackStatus> = status.all_stacks().collect();
-    let services: Vec<&Service> = stacks.iter().flat_map(|s| s.services.iter()).collect();
-    let drifted = stacks.iter().filter(|s| s.sync != Sync::InSync).count();
-    format!(
-        "stage `{}`: {} tenant{} ({}); {} stack{}, {} not in sync; {} of {} services steady",
-        status.stage,
-        status.tenants.len(),
-        crate::cli::plural(status.tenants.len()),
-        if tenants.is_empty() {
-            "none".to_owned()
-        } else {
-            tenants
-        },
-        stacks.len(),
-        crate::cli::plural(stacks.len()),
-        drifted,
-        services.iter().filter(|s| s.steady).count(),
-        services.len()
-    )
-}
-
-/// A plain-text table.
-#[must_use]
-pub fn human(status: &Status) -> String {
-    let rows = rows(status);
-    let mut widths = HEADER.map(str::len);
-    for r in &rows {
-        for (w, cell) in widths.iter_mut().zip(r) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let line = |cells: &[&str], out: &mut String| {
-        let mut text = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            if i + 1 == cells.len() {
-                text.push_str(cell);
-            } else {
-                let _ = write!(text, "{cell:<w$}  ");
-            }
-        }
-        out.push_str(text.trim_end());
-        out.push('\n');
-    };
-    line(&HEADER, &mut out);
-    for r in &rows {
-        line(&r.each_ref().map(String::as_str), &mut out);
-    }
-    let _ = writeln!(out, "{}", summary(status));
-    out
-}
-
-/// A Markdown table, for a step summary or an issue.
-#[must_use]
-pub fn markdown(status: &Status) -> String {
-    let mut out = format!("### tenantops status\n\n{}\n\n", summary(status));
-    let _ = writeln!(out, "| {} |", HEADER.join(" | "));
-    let _ = writeln!(out, "|{}", " --- |".repeat(HEADER.len()));
-    for r in rows(status) {
-        let cells: Vec<String> = r.iter().map(|c| c.replace('|', "\\|")).collect();
-        let _ = writeln!(out, "| {} |", cells.join(" | "));
-    }
-    out
 }

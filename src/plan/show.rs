@@ -1,9 +1,7 @@
-//! How plans and apply reports are printed: human text, Markdown (pull-request comments, step summaries) and JSON.
+//! How plans are printed: human text and Markdown (pull-request comments, step summaries); JSON is the `Plan` serialized.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
-use super::apply::{Outcome, Report};
 use super::{Action, Change, Plan};
 use crate::aws::ResourceChange;
 
@@ -124,93 +122,6 @@ pub fn markdown(plan: &Plan) -> String {
             c.stack,
             owner(c),
             res.join("<br>").replace('|', "\\|")
-        );
-    }
-    out
-}
-
-/// The apply summary table (results that did something, or failed).
-#[must_use]
-pub fn report_human(report: &Report) -> String {
-    let mut out = String::new();
-    let width = report
-        .results
-        .iter()
-        .map(|r| r.stack.len())
-        .max()
-        .unwrap_or(5);
-    let _ = writeln!(
-        out,
-        "{:<12} {:<width$} {:<9} {:<10} {:>9}",
-        "tenant", "stack", "action", "result", "duration"
-    );
-    for r in &report.results {
-        let _ = write!(
-            out,
-            "{:<12} {:<width$} {:<9} {:<10} {:>8.1}s",
-            r.tenant.as_deref().unwrap_or("-"),
-            r.stack,
-            r.action.word(),
-            r.result.word(),
-            Duration::from_millis(r.duration_ms).as_secs_f64()
-        );
-        if let Some(reason) = &r.reason {
-            let _ = write!(out, "  {reason}");
-        }
-        out.push('\n');
-        if !r.retained.is_empty() {
-            let _ = writeln!(out, "{:<12} kept tables: {}", "", r.retained.join(", "));
-        }
-    }
-    out
-}
-
-/// The apply summary's last line.
-#[must_use]
-pub fn report_line(report: &Report) -> String {
-    let mut parts = Vec::new();
-    for outcome in [
-        Outcome::Created,
-        Outcome::Updated,
-        Outcome::Recreated,
-        Outcome::Deleted,
-        Outcome::Unchanged,
-        Outcome::Failed,
-        Outcome::Skipped,
-    ] {
-        let n = report.count(outcome);
-        if n > 0 {
-            parts.push(format!("{n} {}", outcome.word().to_lowercase()));
-        }
-    }
-    format!(
-        "apply: {} in {:.1}s",
-        parts.join(", "),
-        Duration::from_millis(report.duration_ms).as_secs_f64()
-    )
-}
-
-/// The apply summary as Markdown.
-#[must_use]
-pub fn report_markdown(report: &Report) -> String {
-    let mut out = format!(
-        "### tenantops apply\n\n{}\n\n| tenant | stack | action | result | duration | note |\n| --- | --- | --- | --- | --- | --- |\n",
-        report_line(report)
-    );
-    for r in &report.results {
-        let mut note = r.reason.clone().unwrap_or_default();
-        if !r.retained.is_empty() {
-            let _ = write!(note, " kept tables: {}", r.retained.join(", "));
-        }
-        let _ = writeln!(
-            out,
-            "| {} | `{}` | {} | {} | {:.1}s | {} |",
-            r.tenant.as_deref().unwrap_or("-"),
-            r.stack,
-            r.action.word(),
-            r.result.word(),
-            Duration::from_millis(r.duration_ms).as_secs_f64(),
-            note.trim().replace('|', "\\|")
         );
     }
     out

@@ -1,0 +1,323 @@
+//! `tenantops apply`: the repository deployed, behind the deletion guards, a confirmation and the stage lock, with a report and provisioning events.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::args::{AwsArgs, PartArgs};
+use super::fleet::{
+    confirmed, desired, head_commit, list_live, runner, runtime, settings, take_lock,
+};
+use crate::apply::progress::Progress;
+use crate::apply::{self, Options, Runner, lock};
+use crate::aws::Aws;
+use crate::exit::Exit;
+use crate::failure::Failure;
+use crate::output::{Format, Output, plural};
+use crate::plan::{self, Action, Desired, Plan, shard};
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Do not ask for confirmation (required without a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Stacks deployed at once.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    /// Failed tenant stacks a wave may have before later waves are not started.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_failures: usize,
+    /// Allow deleting the stacks of offboarded or removed tenants (and of removed tiers
+    /// or routers). Tables with `DeletionPolicy: Retain` are kept.
+    #[arg(long)]
+    pub allow_destroy: bool,
+    /// Refuse to run when more than N stacks would be deleted.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub max_destroy: usize,
+    /// Seconds a stack's ECS services may take to run their desired count steadily.
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub steady_timeout: u64,
+    /// Seconds to wait for a stack another actor is changing.
+    #[arg(long, value_name = "SECS", default_value_t = 900)]
+    pub busy_timeout: u64,
+    /// Take over the stage lock left by an apply that died on another host.
+    #[arg(long)]
+    pub break_lock: bool,
+    /// The commit recorded in each changed stack's `tenantops:commit` tag [default:
+    /// `CODEBUILD_RESOLVED_SOURCE_VERSION` inside CodeBuild, else the repository's HEAD].
+    #[arg(long, value_name = "SHA")]
+    pub commit: Option<String>,
+    /// Also write the JSON report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Write one provisioning result per tenant the run touched to FILE, as a JSON
+    /// array of EventBridge `PutEvents` entries (`sbt_aws_provisionSuccess` /
+    /// `sbt_aws_provisionFailure`, deprovision for removed tenants).
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+    /// With `--events`, the entries' `Source`.
+    #[arg(
+        long,
+        value_name = "SOURCE",
+        default_value = "tenantops",
+        requires = "events"
+    )]
+    pub event_source: String,
+    /// With `--events`, the entries' `EventBusName` (the control plane's bus).
+    #[arg(long, value_name = "NAME", requires = "events")]
+    pub event_bus: Option<String>,
+    /// Seconds between the first status polls (doubling up to 20 s).
+    #[arg(long, value_name = "SECS", default_value_t = 2.0, hide = true)]
+    pub poll: f64,
+    #[command(flatten)]
+    pub part: PartArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// The environment variable CodeBuild sets to the commit it built. A CodePipeline
+/// source artifact is a zip without `.git`, so this is the only place the commit is.
+pub const CODEBUILD_COMMIT: &str = "CODEBUILD_RESOLVED_SOURCE_VERSION";
+
+/// The commit being deployed: `--commit`, else CodeBuild's resolved source version,
+/// else HEAD of the repository.
+fn commit(dir: &Path, args: &ApplyArgs) -> String {
+    if let Some(c) = &args.commit {
+        return c.clone();
+    }
+    if let Some(c) = std::env::var(CODEBUILD_COMMIT)
+        .ok()
+        .filter(|c| !c.is_empty() && c.len() <= 64 && c.bytes().all(|b| b.is_ascii_alphanumeric()))
+    {
+        return c;
+    }
+    head_commit(dir)
+}
+
+/// Deletions allowed by the guards, or why not.
+fn guard(plan: &Plan, desired: &Desired, args: &ApplyArgs) -> Result<(), String> {
+    let deletions: Vec<&str> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Delete)
+        .map(|c| c.stack.as_str())
+        .collect();
+    if deletions.is_empty() {
+        return Ok(());
+    }
+    let list = deletions.join(", ");
+    if desired.tenants == 0 {
+        return Err(format!(
+            "the repository has no tenants, yet {} stack{} would be deleted ({list}); a repository with zero tenants never deletes anything",
+            deletions.len(),
+            plural(deletions.len())
+        ));
+    }
+    if !args.allow_destroy {
+        return Err(format!(
+            "{} stack{} would be deleted ({list}); rerun with --allow-destroy to delete them",
+            deletions.len(),
+            plural(deletions.len())
+        ));
+    }
+    if deletions.len() > args.max_destroy {
+        return Err(format!(
+            "{} stacks would be deleted ({list}), over --max-destroy {}; raise it to delete them all in one run",
+            deletions.len(),
+            args.max_destroy
+        ));
+    }
+    Ok(())
+}
+
+fn changed_set(plan: &Plan) -> BTreeSet<(String, Action)> {
+    plan.changes
+        .iter()
+        .map(|c| (c.stack.clone(), c.action))
+        .collect()
+}
+
+/// Runs `apply`.
+///
+/// # Errors
+/// A repository that cannot be read, a refusal by a guard or the lock, or AWS.
+pub fn run(dir: &Path, args: &ApplyArgs, out: &Output) -> Result<Exit, Failure> {
+    let part = args.part.part();
+    let Some(desired) = desired(dir, None, out, &part)? else {
+        return Ok(Exit::Invalid);
+    };
+    if !args.yes && !std::io::stdin().is_terminal() {
+        return Err(Failure::Usage(
+            "apply asks before changing anything, and there is no terminal to ask on; pass --yes (nothing was changed)".to_owned(),
+        ));
+    }
+    let opts = Options {
+        concurrency: usize::from(args.concurrency),
+        max_failures: args.max_failures,
+        steady_timeout: Duration::from_secs(args.steady_timeout),
+        busy_timeout: Duration::from_secs(args.busy_timeout),
+        poll_initial: Duration::from_secs_f64(args.poll.clamp(0.01, 60.0)),
+        commit: commit(dir, args),
+        ..Options::default()
+    };
+    let rt = runtime()?;
+    rt.block_on(async {
+        let aws = Arc::new(Aws::connect(&settings(&args.aws, &desired)).await);
+        let live = list_live(&aws, &desired).await?;
+        let plan = shard::restrict(plan::live(&desired, &live), &part, &desired);
+        guard(&plan, &desired, args).map_err(Failure::Refused)?;
+        if plan.is_empty() {
+            write_events(args, &[])?;
+            report(out, args, &plan, &apply::Report::default(), &aws)?;
+            return Ok(Exit::Success);
+        }
+        if !confirmed(out, args.yes, &plan, &format!("apply these {} changes to stage `{}`?", plan.changes.len(), desired.stage)) {
+            return Ok(Exit::Refused);
+        }
+        let lock = take_lock(
+            &aws,
+            &lock::lock_stack(&desired.base, &part.lock_suffix()),
+            &desired.stage,
+            &opts,
+            args.break_lock,
+        )
+        .await?;
+        let result = under_lock(&aws, &plan, &desired, &part, args, &opts, out).await;
+        let released = lock::release(&aws, &lock).await;
+        let (done, after) = result?;
+        if args.events.is_some() {
+            // The endpoints are outputs of stacks this run may have created, which the
+            // runner read as each finished.
+            write_events(args, &apply::events::provisioning(
+                &done,
+                &desired,
+                &plan::outputs_of(&live),
+                &after,
+                &opts.commit,
+                &args.event_source,
+                args.event_bus.as_deref(),
+            ))?;
+        }
+        report(out, args, &plan, &done, &aws)?;
+        if let Err(e) = released {
+            eprintln!("warning: could not release the stage lock `{lock}`: {e}; the next apply takes it over once this process is gone");
+        }
+        Ok(if done.failed() > 0 || done.count(apply::Outcome::Skipped) > 0 {
+            Exit::Failed
+        } else {
+            Exit::Success
+        })
+    })
+}
+
+/// The run once the lock is held: live state listed again (it may have moved while the
+/// plan was read and confirmed) and refused when the plan grew, then executed; the
+/// report and every stack's outputs as last seen.
+async fn under_lock(
+    aws: &Arc<Aws>,
+    plan: &Plan,
+    desired: &Desired,
+    part: &shard::Part,
+    args: &ApplyArgs,
+    opts: &Options,
+    out: &Output,
+) -> Result<(apply::Report, BTreeMap<String, BTreeMap<String, String>>), Failure> {
+    let live = list_live(aws, desired).await?;
+    let fresh = shard::restrict(plan::live(desired, &live), part, desired);
+    let confirmed = changed_set(plan);
+    if let Some((stack, action)) = changed_set(&fresh)
+        .into_iter()
+        .find(|c| !confirmed.contains(c))
+    {
+        return Err(Failure::Refused(format!(
+            "live state changed since the plan: `{stack}` now needs {}; rerun to see the new plan",
+            action.word()
+        )));
+    }
+    guard(&fresh, desired, args).map_err(Failure::Refused)?;
+    let (runner, progress) = runner(aws, opts, out, desired, &live);
+    let watcher = tokio::spawn(on_interrupt(Arc::clone(&runner), progress));
+    let report = apply::execute(Arc::clone(&runner), &fresh, desired, &live).await;
+    watcher.abort();
+    Ok((report, runner.outputs()))
+}
+
+fn write_events(args: &ApplyArgs, events: &[serde_json::Value]) -> Result<(), Failure> {
+    let Some(path) = &args.events else {
+        return Ok(());
+    };
+    let text = serde_json::to_string_pretty(events).unwrap_or_default();
+    std::fs::write(path, format!("{text}\n"))
+        .map_err(|e| Failure::Io(path.display().to_string(), e))
+}
+
+/// The first SIGINT or SIGTERM (Ctrl-C, a cancelled CI job) stops starting stacks:
+/// those in flight finish, the lock is released and the summary printed. A second one
+/// exits at once, leaving the lock to be taken over by the next run on this host.
+async fn on_interrupt(runner: Arc<Runner>, progress: Arc<Progress>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+    runner.interrupt();
+    progress.note(
+        "interrupted: starting no more stacks, finishing those in flight (interrupt again to stop now)",
+    );
+    tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+    std::process::exit(130);
+}
+
+fn report(
+    out: &Output,
+    args: &ApplyArgs,
+    plan: &Plan,
+    done: &apply::Report,
+    aws: &Aws,
+) -> Result<(), Failure> {
+    let calls = aws.calls.snapshot();
+    let json = serde_json::json!({
+        "ok": done.failed() == 0,
+        "plan": {"against": plan.against, "changes": plan.changes.len(), "unchanged": plan.unchanged},
+        "results": done.results,
+        "duration_ms": done.duration_ms,
+        "api_calls": calls,
+        "mutating_calls": aws.calls.mutating(),
+    });
+    let text = serde_json::to_string_pretty(&json).unwrap_or_default();
+    if let Some(path) = &args.report {
+        std::fs::write(path, format!("{text}\n"))
+            .map_err(|e| Failure::Io(path.display().to_string(), e))?;
+    }
+    let calls_line = format!(
+        "{} AWS requests ({} mutating)",
+        aws.calls.total(),
+        aws.calls.mutating()
+    );
+    match out.format {
+        Format::Json => println!("{text}"),
+        Format::Markdown | Format::Github => {
+            print!("{}", apply::report::report_markdown(done));
+            println!("\n{calls_line}");
+        }
+        Format::Human => {
+            if done.results.is_empty() {
+                println!(
+                    "ok: nothing to apply ({} stacks unchanged); {calls_line}",
+                    plan.unchanged
+                );
+            } else {
+                print!("{}", apply::report::report_human(done));
+                println!("{}; {calls_line}", apply::report::report_line(done));
+            }
+        }
+    }
+    Ok(())
+}

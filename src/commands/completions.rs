@@ -1,0 +1,19 @@
+//! `tenantops completions`: the shell completion script (`clap_complete`).
+
+use clap::Args;
+
+use crate::exit::Exit;
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// Prints the completion script of the command line `cmd` for the shell asked for.
+#[must_use]
+pub fn run(args: &CompletionsArgs, mut cmd: clap::Command) -> Exit {
+    clap_complete::generate(args.shell, &mut cmd, "tenantops", &mut std::io::stdout());
+    Exit::Success
+}

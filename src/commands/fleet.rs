@@ -1,0 +1,170 @@
+//! What the commands that talk to AWS share (`plan`, `apply`, `status`, `bootstrap`): the desired state of a revision, the async runtime, the SDK settings, the live listing, confirmation, the stack runner and the stage lock.
+
+use std::io::{BufRead as _, Write as _};
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::apply::lock;
+use crate::apply::progress::Progress;
+use crate::apply::{Options, Runner};
+use crate::aws::{Aws, LiveStack, Settings};
+use crate::commands::args::AwsArgs;
+use crate::diag::Diagnostic;
+use crate::failure::Failure;
+use crate::output::{Format, Output};
+use crate::plan::shard::Part;
+use crate::plan::{Desired, Plan, show};
+use crate::render;
+use crate::repo::open;
+use crate::validate;
+
+/// The desired state of the repository at `rev` (the work tree without one), or the
+/// diagnostics that make it invalid (already printed).
+pub(super) fn desired(
+    dir: &Path,
+    rev: Option<&str>,
+    out: &Output,
+    part: &Part,
+) -> Result<Option<Desired>, Failure> {
+    let (repo, mut diags) = open(dir, rev)?;
+    diags.extend(validate::validate(&repo));
+    if !diags.iter().any(Diagnostic::is_error) && repo.complete {
+        match render::render_in_memory_only(&repo, part.tenants_to_render(&repo).as_deref()) {
+            Ok(rendered) => return Ok(Some(Desired::new(&repo, rendered))),
+            Err(problems) => diags.extend(problems),
+        }
+    }
+    out.report(&mut diags, &repo.sources, "", &serde_json::Value::Null);
+    Ok(None)
+}
+
+/// The base revision's desired state, for an offline plan. A base without
+/// `tenantops.yaml` (the pull request that adds tenantops) is empty.
+pub(super) fn base_desired(dir: &Path, rev: &str, part: &Part) -> Result<Desired, Failure> {
+    let (repo, diags) = open(dir, Some(rev))?;
+    if repo.platform.is_none() {
+        return Ok(Desired::empty());
+    }
+    let mut problems = diags;
+    problems.extend(validate::validate(&repo));
+    if problems.iter().any(Diagnostic::is_error) || !repo.complete {
+        return Err(Failure::Foreign(format!(
+            "the base revision `{rev}` is not a valid repository ({} problems; `tenantops validate --rev {rev}` shows them), so there is nothing to compare with",
+            problems.iter().filter(|d| d.is_error()).count()
+        )));
+    }
+    render::render_in_memory_only(&repo, part.tenants_to_render(&repo).as_deref())
+        .map(|r| Desired::new(&repo, r))
+        .map_err(|_| {
+            Failure::Foreign(format!(
+                "the base revision `{rev}` does not render; `tenantops validate --render --rev {rev}` shows why"
+            ))
+        })
+}
+
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Io("the async runtime".to_owned(), e))
+}
+
+pub(super) fn settings(args: &AwsArgs, desired: &Desired) -> Settings {
+    Settings {
+        endpoint_url: args.endpoint_url.clone(),
+        region: args.region.clone(),
+        profile: args.profile.clone(),
+        fallback_region: Some(desired.region.clone()).filter(|r| !r.is_empty()),
+    }
+}
+
+/// Stacks of this stage that tenantops manages, and the stage's lock stack.
+pub(super) async fn list_live(aws: &Aws, desired: &Desired) -> Result<Vec<LiveStack>, Failure> {
+    aws.list_stacks(|tags| desired.manages(tags))
+        .await
+        .map_err(|e| Failure::Aws(e.to_string()))
+}
+
+/// HEAD of the git repository holding `dir`, or `none`.
+pub(super) fn head_commit(dir: &std::path::Path) -> String {
+    git2::Repository::discover(dir)
+        .ok()
+        .and_then(|r| {
+            r.head()
+                .ok()?
+                .peel_to_commit()
+                .ok()
+                .map(|c| c.id().to_string())
+        })
+        .unwrap_or_else(|| "none".to_owned())
+}
+
+/// Asks on the terminal; `false` without one.
+fn confirm(question: &str) -> bool {
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).is_ok()
+        && matches!(answer.trim(), "y" | "Y" | "yes")
+}
+
+/// The stack runner of a run, and its progress display (timestamped lines under
+/// `--format json`, whose stdout is the report).
+pub(super) fn runner(
+    aws: &Arc<Aws>,
+    opts: &Options,
+    out: &Output,
+    desired: &Desired,
+    live: &[LiveStack],
+) -> (Arc<Runner>, Arc<Progress>) {
+    let progress = Arc::new(if out.format == Format::Json {
+        Progress::Plain
+    } else {
+        Progress::for_stderr()
+    });
+    let runner = Arc::new(Runner::new(
+        Arc::clone(aws),
+        opts.clone(),
+        Arc::clone(&progress),
+        desired.artifact_bucket.clone(),
+        live,
+    ));
+    (runner, progress)
+}
+
+/// Shows the plan (not in JSON output) and asks `question` unless `yes`; says so when
+/// the answer is no.
+pub(super) fn confirmed(out: &Output, yes: bool, plan: &Plan, question: &str) -> bool {
+    if out.format != Format::Json {
+        eprint!("{}", show::human(plan));
+    }
+    if yes || confirm(question) {
+        return true;
+    }
+    eprintln!("nothing was changed");
+    false
+}
+
+/// Takes the lock stack `name`; a lock held by another run is a refusal.
+pub(super) async fn take_lock(
+    aws: &Aws,
+    name: &str,
+    stage: &str,
+    opts: &Options,
+    break_lock: bool,
+) -> Result<String, Failure> {
+    lock::acquire(
+        aws,
+        name,
+        stage,
+        &opts.commit,
+        break_lock,
+        opts.busy_timeout,
+    )
+    .await
+    .map_err(|e| match e {
+        lock::LockError::Held { .. } => Failure::Refused(e.to_string()),
+        lock::LockError::Aws(e) => Failure::Aws(e.to_string()),
+    })
+}

@@ -1,0 +1,173 @@
+//! Comparisons: the desired state against a base revision's (offline, for pull requests) or against live stacks by their hash tags, and resource-level differences between two templates.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{
+    Action, Desired, DesiredStack, Plan, TAG_HASH, change, needs_recreate, order_deletions,
+    outputs_of, removal, stable,
+};
+use crate::aws::{LiveStack, ResourceChange};
+
+/// What a pull request changes: the work tree (or head) against the base revision,
+/// offline. Parameters are compared as written.
+#[must_use]
+pub fn offline(head: &Desired, base: &Desired, base_rev: &str) -> Plan {
+    let old: BTreeMap<&str, &DesiredStack> =
+        base.stacks.iter().map(|s| (s.name.as_str(), s)).collect();
+    let mut plan = Plan {
+        against: format!("base {base_rev}"),
+        ..Plan::default()
+    };
+    let mut seen = BTreeSet::new();
+    for stack in &head.stacks {
+        seen.insert(stack.name.as_str());
+        match old.get(stack.name.as_str()) {
+            None => {
+                let mut c = change(stack, Action::Create, None);
+                c.resources = template_resources(&stack.template);
+                plan.changes.push(c);
+            }
+            Some(before) if before.spec_hash() != stack.spec_hash() => {
+                let mut c = change(stack, Action::Update, None);
+                c.resources = template_diff(&before.template, &stack.template);
+                if c.resources.is_empty() {
+                    c.reason = Some("parameters or tags change".to_owned());
+                }
+                plan.changes.push(c);
+            }
+            Some(_) => plan.unchanged += 1,
+        }
+    }
+    for stack in &base.stacks {
+        if !seen.contains(stack.name.as_str()) {
+            plan.changes.push(removal(&stack.name, &stack.tags));
+        }
+    }
+    order_deletions(&mut plan.changes);
+    plan
+}
+
+/// The desired state against live stacks: by hash tag, without an API call. Change
+/// sets for the updates are added by `apply::describe_updates`.
+#[must_use]
+pub fn live(desired: &Desired, live: &[LiveStack]) -> Plan {
+    let by_name: BTreeMap<&str, &LiveStack> = live.iter().map(|s| (s.name.as_str(), s)).collect();
+    let outputs = outputs_of(live);
+    let mut plan = Plan {
+        against: "live".to_owned(),
+        ..Plan::default()
+    };
+    let wanted: BTreeSet<&str> = desired.stacks.iter().map(|s| s.name.as_str()).collect();
+    for stack in &desired.stacks {
+        let current = by_name.get(stack.name.as_str());
+        let resolved = stack.resolve(&outputs);
+        let c = match (current, &resolved) {
+            (None, _) => {
+                let mut c = change(stack, Action::Create, None);
+                c.resources = template_resources(&stack.template);
+                c
+            }
+            (Some(l), _) if needs_recreate(&l.status) => change(
+                stack,
+                Action::Recreate,
+                Some(format!("its last create failed ({})", l.status)),
+            ),
+            (Some(l), Ok(values)) => {
+                if l.tags.get(TAG_HASH) == Some(&stack.hash(values)) && stable(&l.status) {
+                    plan.unchanged += 1;
+                    continue;
+                }
+                let reason = (!stable(&l.status)).then(|| format!("stack is {}", l.status));
+                change(stack, Action::Update, reason)
+            }
+            (Some(_), Err(missing)) => change(
+                stack,
+                Action::Update,
+                Some(format!("parameters known once `{missing}` is deployed")),
+            ),
+        };
+        plan.changes.push(c);
+    }
+    for l in live {
+        if !wanted.contains(l.name.as_str()) && desired.manages(&l.tags) {
+            plan.changes.push(removal(&l.name, &l.tags));
+        }
+    }
+    order_deletions(&mut plan.changes);
+    plan
+}
+
+/// Every resource of a new stack, as adds.
+fn template_resources(template: &str) -> Vec<ResourceChange> {
+    resources(template)
+        .into_iter()
+        .map(|(logical_id, (resource_type, _))| ResourceChange {
+            action: "Add".to_owned(),
+            logical_id,
+            resource_type,
+            replacement: None,
+        })
+        .collect()
+}
+
+/// Resources of a template: logical id → (type, definition).
+fn resources(template: &str) -> BTreeMap<String, (String, serde_json::Value)> {
+    let value: serde_json::Value = serde_json::from_str(template).unwrap_or_default();
+    value
+        .get("Resources")
+        .and_then(serde_json::Value::as_object)
+        .map(|r| {
+            r.iter()
+                .map(|(id, def)| {
+                    let ty = def
+                        .get("Type")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned();
+                    (id.clone(), (ty, def.clone()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Resource-level differences between two templates (offline: no replacement
+/// information, which only CloudFormation knows).
+pub(super) fn template_diff(before: &str, after: &str) -> Vec<ResourceChange> {
+    let old = resources(before);
+    let new = resources(after);
+    let mut out = Vec::new();
+    for (id, (ty, def)) in &new {
+        let action = match old.get(id) {
+            None => "Add",
+            Some((old_ty, _)) if old_ty != ty => {
+                out.push(ResourceChange {
+                    action: "Modify".to_owned(),
+                    logical_id: id.clone(),
+                    resource_type: ty.clone(),
+                    replacement: Some("True".to_owned()),
+                });
+                continue;
+            }
+            Some((_, old_def)) if old_def != def => "Modify",
+            Some(_) => continue,
+        };
+        out.push(ResourceChange {
+            action: action.to_owned(),
+            logical_id: id.clone(),
+            resource_type: ty.clone(),
+            replacement: None,
+        });
+    }
+    for (id, (ty, _)) in &old {
+        if !new.contains_key(id) {
+            out.push(ResourceChange {
+                action: "Remove".to_owned(),
+                logical_id: id.clone(),
+                resource_type: ty.clone(),
+                replacement: None,
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,190 @@
+//! The plan stage: desired stacks (rendered in memory, each with its desired-state hash), compared with a base revision offline or with live CloudFormation state, into a [`Plan`] of per-stack changes.
+//!
+//! A stack's hash covers its template, its parameters and its tags (all but
+//! `tenantops:hash` and `tenantops:commit`), so a stack whose `tenantops:hash` tag
+//! matches is unchanged and costs no API call beyond the listing. Offline, parameters
+//! that read a producer's output are hashed as the reference; live, as the producer's
+//! current output value, so a replaced producer resource updates its consumers.
+
+mod compare;
+mod desired;
+pub mod shard;
+pub mod show;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+pub use compare::{live, offline};
+pub use desired::{Desired, DesiredStack, TenantInfo, WAVE_LABEL};
+
+use crate::aws::{LiveStack, ResourceChange};
+use crate::stacks::StackKind;
+
+/// Tag: every stack tenantops manages.
+pub const TAG_MANAGED: &str = "tenantops:managed";
+/// Tag: the stage (`tenantops.yaml` `stage`).
+pub const TAG_STAGE: &str = "tenantops:stage";
+/// Tag: the desired-state hash the stack was last deployed with.
+pub const TAG_HASH: &str = "tenantops:hash";
+/// Tag: the commit the stack was last deployed from.
+pub const TAG_COMMIT: &str = "tenantops:commit";
+/// Tag: the stack's kind (`tenant`, `tier`, ...).
+pub const TAG_KIND: &str = "tenantops:kind";
+/// Tag: the tenant a stack belongs to.
+pub const TAG_TENANT: &str = "tenantops:tenant";
+/// Tag: the tier a stack belongs to.
+pub const TAG_TIER: &str = "tenantops:tier";
+
+/// What happens to a stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Create,
+    Update,
+    /// A stack whose create failed (`ROLLBACK_COMPLETE`): deleted, then created again.
+    Recreate,
+    Delete,
+}
+
+impl Action {
+    /// The plan's symbol: `+` create, `~` update, `!` recreate (replace), `-` delete.
+    #[must_use]
+    pub fn symbol(self) -> char {
+        match self {
+            Action::Create => '+',
+            Action::Update => '~',
+            Action::Recreate => '!',
+            Action::Delete => '-',
+        }
+    }
+
+    #[must_use]
+    pub fn word(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Recreate => "recreate",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+/// One stack that changes.
+#[derive(Clone, Debug, Serialize)]
+pub struct Change {
+    pub stack: String,
+    pub kind: StackKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+    pub wave: u32,
+    pub action: Action,
+    /// Why, when it is not plain (a failed create, parameters known only after a producer applies).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Resource-level changes (a live plan's change set, or a new stack's resources).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<ResourceChange>,
+}
+
+/// The changes a run makes, in apply order (deletions last, dependents first).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Plan {
+    /// `live` or `base <rev>`.
+    pub against: String,
+    pub changes: Vec<Change>,
+    pub unchanged: usize,
+}
+
+impl Plan {
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    #[must_use]
+    pub fn count(&self, action: Action) -> usize {
+        self.changes.iter().filter(|c| c.action == action).count()
+    }
+}
+
+pub(crate) fn change(stack: &DesiredStack, action: Action, reason: Option<String>) -> Change {
+    Change {
+        stack: stack.name.clone(),
+        kind: stack.kind,
+        tenant: stack.tenant.clone(),
+        tier: stack.tier.clone(),
+        wave: stack.wave,
+        action,
+        reason,
+        resources: Vec::new(),
+    }
+}
+
+/// A live stack's kind, from its kind tag (the kind's serialized name); without a
+/// known one, a tenant stack, so that it is deleted with the tenants, first.
+#[must_use]
+pub fn kind_from_tags(tags: &BTreeMap<String, String>) -> StackKind {
+    tags.get(TAG_KIND)
+        .and_then(|k| serde_json::from_value(serde_json::Value::String(k.clone())).ok())
+        .unwrap_or(StackKind::Tenant)
+}
+
+/// A stack that is no longer wanted, from what is known of it.
+pub(crate) fn removal(name: &str, tags: &BTreeMap<String, String>) -> Change {
+    Change {
+        stack: name.to_owned(),
+        kind: kind_from_tags(tags),
+        tenant: tags.get(TAG_TENANT).cloned(),
+        tier: tags.get(TAG_TIER).cloned(),
+        wave: 0,
+        action: Action::Delete,
+        reason: None,
+        resources: Vec::new(),
+    }
+}
+
+/// Deletions go last, in reverse apply order: tenants before packs, tiers, routers and
+/// the network they use.
+pub(crate) fn order_deletions(changes: &mut [Change]) {
+    changes.sort_by(|a, b| {
+        let del = |c: &Change| c.action == Action::Delete;
+        del(a).cmp(&del(b)).then_with(|| {
+            if del(a) && del(b) {
+                b.kind.cmp(&a.kind).then_with(|| a.stack.cmp(&b.stack))
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+    });
+}
+
+/// Outputs of live stacks, by stack.
+#[must_use]
+pub fn outputs_of(live: &[LiveStack]) -> BTreeMap<String, BTreeMap<String, String>> {
+    live.iter()
+        .map(|s| (s.name.clone(), s.outputs.clone()))
+        .collect()
+}
+
+/// A stack left by a failed create: it can only be deleted.
+#[must_use]
+pub fn needs_recreate(status: &str) -> bool {
+    matches!(
+        status,
+        "ROLLBACK_COMPLETE" | "ROLLBACK_FAILED" | "REVIEW_IN_PROGRESS"
+    )
+}
+
+/// A status from which a stack is usable as it is.
+#[must_use]
+pub fn stable(status: &str) -> bool {
+    matches!(
+        status,
+        "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "IMPORT_COMPLETE"
+    )
+}
