@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use clap::{CommandFactory as _, Parser, Subcommand};
 
 use crate::commands::{
-    apply, bootstrap, completions, lock, man, offboard, onboard, plan, render, schema, status,
-    validate,
+    activate, apply, bootstrap, completions, lock, man, offboard, onboard, plan, render, schema,
+    status, suspend, validate,
 };
 use crate::exit::{Exit, help_table};
 use crate::output::{Color, Format, Output};
@@ -64,6 +64,13 @@ pub enum Command {
     /// Mark a tenant `offboarding`: the next apply with `--allow-destroy` deletes its stacks.
     #[command(after_help = help_table())]
     Offboard(offboard::OffboardArgs),
+    /// Mark a tenant `suspended`: the next apply scales its services to zero and
+    /// disables its API key.
+    #[command(after_help = help_table())]
+    Suspend(suspend::SuspendArgs),
+    /// Mark a suspended tenant `active` again.
+    #[command(after_help = help_table())]
+    Activate(activate::ActivateArgs),
     /// Allocate router shard and listener-rule priority to new routed tenants in `tenants.lock`.
     #[command(after_help = help_table())]
     Lock(lock::LockArgs),
@@ -94,6 +101,8 @@ impl Command {
             | Command::Apply(_)
             | Command::Onboard(_)
             | Command::Offboard(_)
+            | Command::Suspend(_)
+            | Command::Activate(_)
             | Command::Bootstrap(_)
             | Command::Man(_) => true,
         }
@@ -135,6 +144,8 @@ pub fn run(cli: &Cli) -> Exit {
         Command::Man(args) => man::run(args, Cli::command()),
         Command::Onboard(args) => onboard::run(dir, args, &out),
         Command::Offboard(args) => offboard::run(dir, args, &out),
+        Command::Suspend(args) => suspend::run(dir, args, &out),
+        Command::Activate(args) => activate::run(dir, args, &out),
     };
     result.unwrap_or_else(|e| {
         out.fatal(&e);

@@ -106,6 +106,23 @@ impl Output {
         }
     }
 
+    /// Prints warnings alone (no closing line) to standard error: human text, or
+    /// annotations under `--format github`; JSON output carries none.
+    pub(crate) fn warnings(&self, diagnostics: &[Diagnostic], sources: &dyn diag::SourceText) {
+        if diagnostics.is_empty() {
+            return;
+        }
+        let mut sorted = diagnostics.to_vec();
+        diag::sort(&mut sorted);
+        match self.format {
+            Format::Human | Format::Markdown => {
+                eprint!("{}", diag::human(&sorted, sources, &self.root, self.color));
+            }
+            Format::Github => print!("{}", diag::github(&sorted, &self.root)),
+            Format::Json => {}
+        }
+    }
+
     fn failed_line(&self, errors: usize, warnings: usize) -> String {
         let mut line = format!("error: {errors} problem{} found", plural(errors));
         if warnings > 0 {

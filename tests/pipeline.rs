@@ -235,6 +235,53 @@ fn check_buildspec(name: &str, spec: &Value) {
     }
 }
 
+/// Each rule's input template is JSON once EventBridge substitutes each (quoted) value,
+/// and passes the variables the lifecycle build reads.
+fn check_rule_inputs(r: &Value) {
+    for (rule, expected) in [
+        (
+            "OnboardRule",
+            &[
+                "EVENT_ID",
+                "EVENT_DETAIL_TYPE",
+                "EVENT_SOURCE",
+                "TENANT_ID",
+                "TENANT_REGISTRATION_ID",
+                "TENANT_NAME",
+                "TENANT_EMAIL",
+                "TENANT_TIER",
+                "USE_FEDERATION",
+                "USE_EC2",
+                "USE_RPROXY",
+            ][..],
+        ),
+        (
+            "LifecycleRule",
+            &[
+                "EVENT_ID",
+                "EVENT_DETAIL_TYPE",
+                "EVENT_SOURCE",
+                "TENANT_ID",
+                "TENANT_REGISTRATION_ID",
+            ][..],
+        ),
+    ] {
+        let transformer = &r[rule]["Properties"]["Targets"][0]["InputTransformer"];
+        let mut filled = transformer["InputTemplate"].as_str().unwrap().to_owned();
+        for key in transformer["InputPathsMap"].as_object().unwrap().keys() {
+            filled = filled.replace(&format!("<{key}>"), "\"a \\\"quoted\\\" value\"");
+        }
+        let doc: Value = serde_json::from_str(&filled).unwrap_or_else(|e| panic!("{e}: {filled}"));
+        let names: Vec<&str> = doc["environmentVariablesOverride"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, expected, "{rule}");
+    }
+}
+
 #[test]
 fn bootstrap_renders_a_pipeline_that_passes_cfn_lint() {
     let f = Fixture::example();
@@ -272,42 +319,28 @@ fn bootstrap_renders_a_pipeline_that_passes_cfn_lint() {
         r["ApplyProject"]["Properties"]["Source"]["BuildSpec"],
         "buildspec.yml"
     );
+    // SBT's rule shape: `source` and `detail-type` (sbt-aws `EventManager.getOrCreateRule`).
     let rule = &r["OnboardRule"]["Properties"];
     assert_eq!(rule["EventBusName"], "saas-control-plane");
     assert_eq!(
-        rule["EventPattern"]["detail-type"],
-        serde_json::json!(["sbt_aws_onboardingRequest", "onboardingRequest"])
+        rule["EventPattern"],
+        serde_json::json!({
+            "source": ["sbt.control.plane", "controlPlaneEventSource"],
+            "detail-type": ["sbt_aws_onboardingRequest", "onboardingRequest"],
+        })
     );
-    // The input template is JSON once EventBridge substitutes each (quoted) value.
-    let input = rule["Targets"][0]["InputTransformer"]["InputTemplate"]
-        .as_str()
-        .unwrap();
-    let mut filled = input.to_owned();
-    for key in rule["Targets"][0]["InputTransformer"]["InputPathsMap"]
-        .as_object()
-        .unwrap()
-        .keys()
-    {
-        filled = filled.replace(&format!("<{key}>"), "\"a \\\"quoted\\\" value\"");
-    }
-    let doc: Value = serde_json::from_str(&filled).unwrap_or_else(|e| panic!("{e}: {filled}"));
-    let names: Vec<&str> = doc["environmentVariablesOverride"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["name"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        names,
-        [
-            "EVENT_ID",
-            "EVENT_DETAIL_TYPE",
-            "TENANT_ID",
-            "TENANT_NAME",
-            "TENANT_EMAIL",
-            "TENANT_TIER"
-        ]
+        r["LifecycleRule"]["Properties"]["EventPattern"]["detail-type"],
+        serde_json::json!([
+            "sbt_aws_offboardingRequest",
+            "offboardingRequest",
+            "sbt_aws_activateRequest",
+            "activateRequest",
+            "sbt_aws_deactivateRequest",
+            "deactivateRequest"
+        ])
     );
+    check_rule_inputs(r);
     // The deploy role may manage only the fleet's own roles.
     let iam = &r["DeployRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0]["Resource"]
         ["Fn::Sub"];
@@ -316,12 +349,12 @@ fn bootstrap_renders_a_pipeline_that_passes_cfn_lint() {
         "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/saas-prod-*"
     );
 
-    // The onboarding build's inline buildspec, and the repository's apply buildspec.
+    // The lifecycle build's inline buildspec, and the repository's apply buildspec.
     let onboard = r["OnboardProject"]["Properties"]["Source"]["BuildSpec"]
         .as_str()
         .unwrap();
     check_buildspec(
-        "onboard",
+        "lifecycle",
         &tenantops::yaml::parse(onboard).unwrap().to_json(),
     );
     check_buildspec(
@@ -477,7 +510,15 @@ fn completions_and_man_pages_cover_every_command() {
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
         let run = f.run(&["completions", shell]);
         assert_eq!(run.code, 0, "{shell}: {}", run.all());
-        for command in ["onboard", "offboard", "status", "bootstrap", "apply"] {
+        for command in [
+            "onboard",
+            "offboard",
+            "suspend",
+            "activate",
+            "status",
+            "bootstrap",
+            "apply",
+        ] {
             assert_contains(&run.stdout, command);
         }
     }
@@ -517,4 +558,223 @@ fn completions_and_man_pages_cover_every_command() {
             std::fs::read_to_string(dir.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
         assert_contains(&text, ".SH SYNOPSIS");
     }
+}
+
+/// The environment variables a rule's target receives (`environmentVariablesOverride`).
+fn start_build_env(input: &Value) -> Vec<(String, String)> {
+    input["environmentVariablesOverride"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["name"].as_str().unwrap().to_owned(),
+                v["value"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The lifecycle build as CodeBuild runs it: a bare `origin` holding the fleet, the
+/// rendered pipeline template, and the build's commands.
+struct LifecycleBuild {
+    moto: Moto,
+    scratch: tempfile::TempDir,
+    origin: PathBuf,
+    branch: String,
+    template_file: PathBuf,
+    script: String,
+    path: String,
+}
+
+impl LifecycleBuild {
+    fn new() -> LifecycleBuild {
+        let moto = Moto::start(0.2, &[]);
+        let f = Fixture::example();
+        f.commit("fleet");
+        let scratch = tempfile::tempdir().unwrap();
+        let origin = scratch.path().join("origin.git");
+        let out = Command::new("git")
+            .args(["clone", "-q", "--bare"])
+            .arg(f.path())
+            .arg(&origin)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let branch = git(&origin, &["symbolic-ref", "--short", "HEAD"])
+            .trim()
+            .to_owned();
+        let printed = f.run(&["bootstrap", "--print"]);
+        assert_eq!(printed.code, 0, "{}", printed.all());
+        let template_file = scratch.path().join("pipeline.json");
+        std::fs::write(&template_file, &printed.stdout).unwrap();
+        let template: Value = serde_json::from_str(&printed.stdout).unwrap();
+        let spec = tenantops::yaml::parse(
+            template["Resources"]["OnboardProject"]["Properties"]["Source"]["BuildSpec"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap()
+        .to_json();
+        let mut script = String::new();
+        for phase in ["install", "pre_build", "build"] {
+            for c in spec["phases"][phase]["commands"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                script.push_str(c.as_str().unwrap());
+                script.push('\n');
+            }
+        }
+        let bin = PathBuf::from(env!("CARGO_BIN_EXE_tenantops"));
+        let path = format!(
+            "{}:{}",
+            bin.parent().unwrap().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        LifecycleBuild {
+            moto,
+            scratch,
+            origin,
+            branch,
+            template_file,
+            script,
+            path,
+        }
+    }
+
+    /// What the build receives when SBT puts request `event` on the bus that carries
+    /// the pipeline's rule `rule` (`null`: the rule does not match it).
+    fn deliver(&self, rule: &str, event: &str) -> Value {
+        let out = Command::new(tool("python"))
+            .arg(shipped().join("tests/support/sbt_events.py"))
+            .args(["deliver", &self.moto.endpoint])
+            .arg(&self.template_file)
+            .arg(rule)
+            .arg(shipped().join("tests/fixtures/events/sbt").join(event))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Runs build `n` with the rule's `input` in a fresh clone of `origin`; its log.
+    fn build(&self, n: usize, input: &Value) -> String {
+        let work = self.scratch.path().join(format!("build-{n}")).join("src");
+        std::fs::create_dir_all(work.parent().unwrap()).unwrap();
+        let out = Command::new("git")
+            .args(["clone", "-q"])
+            .arg(&self.origin)
+            .arg(&work)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let out = Command::new("bash")
+            .args([
+                "--noprofile",
+                "--norc",
+                "-eo",
+                "pipefail",
+                "-c",
+                &self.script,
+            ])
+            .current_dir(&work)
+            .envs(start_build_env(input))
+            .env("PATH", &self.path)
+            .env("HOME", self.scratch.path())
+            .env("CODEBUILD_SRC_DIR", &work)
+            .env("TENANTOPS_BRANCH", &self.branch)
+            .env("TENANTOPS_ONBOARDING", "branch")
+            .env("TENANTOPS_INSTALL", "false")
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{all}");
+        all
+    }
+
+    /// `path` on the pushed branch.
+    fn pushed(&self, path: &str) -> String {
+        git(&self.origin, &["show", &format!("{}:{path}", self.branch)])
+    }
+}
+
+#[test]
+fn sbt_requests_reach_the_lifecycle_build_through_the_rules_and_become_pushed_commits() {
+    let b = LifecycleBuild::new();
+    // Each request reaches its own rule, and no other.
+    assert_eq!(
+        b.deliver("LifecycleRule", "onboarding-advanced.json"),
+        Value::Null
+    );
+    assert_eq!(
+        b.deliver("OnboardRule", "offboarding-advanced.json"),
+        Value::Null
+    );
+
+    let onboarding = b.deliver("OnboardRule", "onboarding-advanced.json");
+    let log = b.build(1, &onboarding);
+    assert_contains(&log, "onboarded `initrode-global` (tier `advanced`)");
+    assert_contains(
+        &b.pushed("tenants/initrode-global.yaml"),
+        "control-plane-registration-id: \"0b9e8d7c-6a5f-4e3d-9c2b-1a0f9e8d7c6b\"",
+    );
+    // Delivered twice (EventBridge delivers at least once): nothing new is pushed.
+    let head = git(&b.origin, &["rev-parse", &b.branch]);
+    b.build(2, &onboarding);
+    assert_eq!(git(&b.origin, &["rev-parse", &b.branch]), head);
+
+    for (n, event, state) in [
+        (3, "deactivate-advanced.json", "suspended"),
+        (4, "activate-advanced.json", "active"),
+        (5, "offboarding-advanced.json", "offboarding"),
+    ] {
+        let log = b.build(n, &b.deliver("LifecycleRule", event));
+        assert_contains(
+            &log,
+            format!("{state} `initrode-global`: wrote `tenants/initrode-global.yaml`"),
+        );
+        assert_contains(
+            &b.pushed("tenants/initrode-global.yaml"),
+            format!("\nstate: {state}\n"),
+        );
+    }
+    let subjects = git(&b.origin, &["log", "--format=%s", &b.branch]);
+    assert_eq!(
+        subjects.lines().take(4).collect::<Vec<_>>(),
+        [
+            "Offboard tenant initrode-global (Initrode Global)",
+            "Activate tenant initrode-global (Initrode Global)",
+            "Suspend tenant initrode-global (Initrode Global)",
+            "Onboard tenant initrode-global (advanced tier)",
+        ]
+    );
 }

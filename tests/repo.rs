@@ -207,6 +207,8 @@ fn help_text_is_reviewed() {
         &["status", "--help"],
         &["onboard", "--help"],
         &["offboard", "--help"],
+        &["suspend", "--help"],
+        &["activate", "--help"],
         &["bootstrap", "--help"],
         &["completions", "--help"],
         &["man", "--help"],

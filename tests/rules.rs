@@ -149,6 +149,48 @@ fn overrides_the_tier_does_not_allow() {
 }
 
 #[test]
+fn a_compute_override_needs_a_silo_tier_that_allows_it() {
+    let f = Fixture::example();
+    f.write(
+        "tenants/umbrella.yaml",
+        f.read("tenants/umbrella.yaml") + "overrides:\n  compute: fargate\n",
+    );
+    let stark = f.read("tenants/stark.yaml");
+    f.write(
+        "tenants/stark.yaml",
+        stark.clone() + "overrides:\n  compute: ec2\n",
+    );
+    let run = f.run(&["validate"]);
+    let umbrella_line = f.read("tenants/umbrella.yaml").lines().count();
+    assert_invalid(
+        &run,
+        &format!("tenants/umbrella.yaml:{umbrella_line}:3"),
+        "tenants of the `bridge` tier `advanced` share its cluster, so they cannot choose `compute`",
+    );
+    let stark_line = stark.lines().count() + 2;
+    assert_invalid(
+        &run,
+        &format!("tenants/stark.yaml:{stark_line}:3"),
+        "tier `premium` does not let tenants choose `compute`",
+    );
+    // Allowed by the tier: it validates, and the tenant's stack runs on EC2 capacity.
+    f.write(
+        "tenants/umbrella.yaml",
+        f.read("tenants/umbrella.yaml")
+            .replace("overrides:\n  compute: fargate\n", ""),
+    );
+    f.write(
+        "tiers/premium.yaml",
+        f.read("tiers/premium.yaml").replace(
+            "  dedicated_alb: true\n",
+            "  dedicated_alb: true\n  compute: true\n",
+        ),
+    );
+    let run = f.run(&["validate", "--render"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+}
+
+#[test]
 fn tier_only_options_in_the_wrong_tier() {
     let f = Fixture::example();
     f.write(

@@ -57,7 +57,8 @@ fn events(path: &std::path::Path) -> Vec<(String, Value)> {
                     .all(|k| ["Source", "DetailType", "Detail", "EventBusName"].contains(k)),
                 "a PutEvents entry has only PutEvents keys: {keys:?}"
             );
-            assert_eq!(e["Source"], "tenantops");
+            // SBT's rules match its application plane's source (sbt-aws event-manager.ts).
+            assert_eq!(e["Source"], "sbt.application.plane");
             let detail: Value = serde_json::from_str(e["Detail"].as_str().unwrap()).unwrap();
             (e["DetailType"].as_str().unwrap().to_owned(), detail)
         })
@@ -232,6 +233,7 @@ fn unsteady_services_show_in_status_and_provisioning_events_report_each_tenant()
         [
             "commit",
             "endpoint",
+            "jobOutput",
             "routing",
             "stacks",
             "stage",
@@ -240,6 +242,28 @@ fn unsteady_services_show_in_status_and_provisioning_events_report_each_tenant()
             "tenantopsId",
             "tier"
         ]
+    );
+    // What SBT's PATCH handler stores, as the reference architecture's job exports it.
+    assert_eq!(
+        globex["jobOutput"]["tenantRegistrationData"],
+        serde_json::json!({"registrationStatus": "Created"})
+    );
+    let config: Value = serde_json::from_str(
+        globex["jobOutput"]["tenantData"]["tenantConfig"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["apiGatewayUrl"], globex["endpoint"]);
+    assert!(
+        config["userPoolId"].as_str().is_some_and(|p| !p.is_empty()),
+        "{config}"
+    );
+    assert!(
+        config["appClientId"]
+            .as_str()
+            .is_some_and(|p| !p.is_empty()),
+        "{config}"
     );
     assert_eq!(globex["tenantId"], "globex");
     assert_eq!(globex["tier"], "advanced");
@@ -267,6 +291,11 @@ fn unsteady_services_show_in_status_and_provisioning_events_report_each_tenant()
 
     let (kind, umbrella) = &by_id["umbrella"];
     assert_eq!(kind, "sbt_aws_provisionFailure");
+    // SBT's failure status (`ProvisioningScriptJob.jobFailureStatus`).
+    assert_eq!(
+        umbrella["jobOutput"],
+        serde_json::json!({"tenantStatus": "Failed to provision tenant."})
+    );
     assert_contains(
         umbrella["reason"].as_str().unwrap(),
         "saas-prod-tenant-umbrella: ECS services not steady",
@@ -297,34 +326,163 @@ fn unsteady_services_show_in_status_and_provisioning_events_report_each_tenant()
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "[]\n");
 }
 
+/// The entries of `events` put on a moto bus carrying SBT's result rules and handled
+/// as SBT's PATCH handler does (`tests/support/sbt_events.py consume`), over the
+/// registrations and tenants SBT made when it sent the onboarding requests.
+fn consume(moto: &Moto, events: &std::path::Path, state: &Value) -> Value {
+    let state_file = events.with_extension("state.json");
+    std::fs::write(&state_file, state.to_string()).unwrap();
+    let out = std::process::Command::new(common::tool("python"))
+        .arg(common::shipped().join("tests/support/sbt_events.py"))
+        .args(["consume", &moto.endpoint])
+        .arg(events)
+        .arg(&state_file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// What SBT's control plane holds for a tenant it asked to onboard: its registration
+/// item and tenant record, read from the request it sent.
+fn sbt_state(requests: &[&str]) -> Value {
+    let mut registrations = Vec::new();
+    let mut tenants = Vec::new();
+    for name in requests {
+        let path = common::shipped().join(format!("tests/fixtures/events/sbt/{name}.json"));
+        let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let d = &event["detail"];
+        registrations.push(serde_json::json!({
+            "tenantRegistrationId": d["tenantRegistrationId"],
+            "sbtaws_active": true,
+            "registrationStatus": d["registrationStatus"],
+            "tenantId": d["tenantId"],
+        }));
+        tenants.push(serde_json::json!({
+            "tenantId": d["tenantId"],
+            "tenantName": d["tenantName"],
+            "email": d["email"],
+            "tier": d["tier"],
+            "tenantRegistrationId": d["tenantRegistrationId"],
+            "sbtaws_active": true,
+        }));
+    }
+    serde_json::json!({"registrations": registrations, "tenants": tenants})
+}
+
+/// Each tenant's `tenantConfig` as SBT stored it names the user pool and client the
+/// stacks tenantops deployed output, and the router's endpoint.
+fn configurations_are_the_deployed_ones(moto: &Moto, sbt_side: &Value) {
+    let outputs = |stack: &str| {
+        moto.python(&format!(
+            "print({{o['OutputKey']: o['OutputValue'] for o in cfn.describe_stacks(StackName='{stack}')['Stacks'][0]['Outputs']}})"
+        ))
+    };
+    for t in sbt_side["tenants"].as_array().unwrap() {
+        let config: Value = serde_json::from_str(t["tenantConfig"].as_str().unwrap()).unwrap();
+        let pool = config["userPoolId"].as_str().unwrap();
+        let client = config["appClientId"].as_str().unwrap();
+        let stack = if t["tier"] == "BASIC" {
+            "saas-prod-tier-basic"
+        } else {
+            "saas-prod-tenant-initrode-global"
+        };
+        let deployed = outputs(stack);
+        assert!(
+            !pool.is_empty() && deployed.contains(pool),
+            "{t}: {deployed}"
+        );
+        assert!(
+            !client.is_empty() && deployed.contains(client),
+            "{t}: {deployed}"
+        );
+        assert!(
+            config["apiGatewayUrl"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://"),
+            "{config}"
+        );
+    }
+}
+
+/// A deactivation request (bridge tenant, found by its control-plane id) and a
+/// suspension by id (pooled tenant) are answered after the apply that carries them out,
+/// with the registration id; then an activation.
+fn suspension_and_activation_are_answered(moto: &Moto, f: &Fixture, out: &std::path::Path) {
+    let sbt = |name: &str| {
+        common::shipped()
+            .join(format!("tests/fixtures/events/sbt/{name}.json"))
+            .display()
+            .to_string()
+    };
+    let suspend = f.run(&["suspend", "--from-event", &sbt("deactivate-advanced")]);
+    assert_eq!(suspend.code, 0, "{}", suspend.all());
+    assert_eq!(f.run(&["suspend", "soylent-corp"]).code, 0);
+    let run = apply(
+        moto,
+        f,
+        &["--events", out.to_str().unwrap(), "--event-bus", "sbt-bus"],
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    let got = events(out);
+    let kinds: Vec<(&str, &str, Option<&str>)> = got
+        .iter()
+        .map(|(k, d)| {
+            (
+                k.as_str(),
+                d["tenantopsId"].as_str().unwrap(),
+                d["tenantRegistrationId"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (
+                "sbt_aws_deactivateSuccess",
+                "initrode-global",
+                Some("0b9e8d7c-6a5f-4e3d-9c2b-1a0f9e8d7c6b")
+            ),
+            (
+                "sbt_aws_deactivateSuccess",
+                "soylent-corp",
+                Some("5d0c2f4e-9b1a-4c3d-8e7f-0a1b2c3d4e5f")
+            ),
+        ]
+    );
+    let activate = f.run(&["activate", "--from-event", &sbt("activate-advanced")]);
+    assert_eq!(activate.code, 0, "{}", activate.all());
+    let run = apply(moto, f, &["--events", out.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let got = events(out);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, "sbt_aws_activateSuccess");
+    assert_eq!(got[0].1["state"], "active");
+}
+
 #[test]
-fn an_onboarded_tenant_is_reported_under_the_control_planes_id_and_offboarding_deprovisions() {
+fn sbt_requests_onboard_and_offboard_and_sbts_handler_stores_the_results() {
     let moto = Moto::start(0.2, &[]);
     let f = Fixture::example();
     f.commit("fleet");
     assert_eq!(apply(&moto, &f, &[]).code, 0);
 
-    let event = f.path().join("event.json");
-    std::fs::write(
-        &event,
-        std::fs::read_to_string(common::shipped().join("tests/fixtures/events/valid.json"))
-            .unwrap()
-            .replace(
-                "\"tenantId\": \"initrode\"",
-                "\"tenantId\": \"0b9e4c1d-5a7f\"",
-            ),
-    )
-    .unwrap();
-    let onboard = f.run(&[
-        "onboard",
-        "--from-event",
-        event.to_str().unwrap(),
-        "--id",
-        "initrode",
-    ]);
-    assert_eq!(onboard.code, 0, "{}", onboard.all());
-    std::fs::remove_file(&event).unwrap();
-    f.commit("onboard initrode");
+    let sbt = |name: &str| {
+        common::shipped()
+            .join(format!("tests/fixtures/events/sbt/{name}.json"))
+            .display()
+            .to_string()
+    };
+    for name in ["onboarding-advanced", "onboarding-basic"] {
+        let onboard = f.run(&["onboard", "--from-event", &sbt(name)]);
+        assert_eq!(onboard.code, 0, "{}", onboard.all());
+    }
+    f.commit("onboard initrode-global and soylent-corp");
 
     // Inside CodeBuild the commit comes from CodeBuild's environment.
     let out = f.path().join("events.json");
@@ -337,6 +495,8 @@ fn an_onboarded_tenant_is_reported_under_the_control_planes_id_and_offboarding_d
             "0.05",
             "--events",
             out.to_str().unwrap(),
+            "--event-bus",
+            "sbt-bus",
         ],
     );
     cmd.env(
@@ -346,31 +506,73 @@ fn an_onboarded_tenant_is_reported_under_the_control_planes_id_and_offboarding_d
     let run = common::run_command(&mut cmd, f.path());
     assert_eq!(run.code, 0, "{}", run.all());
     let got = events(&out);
-    assert_eq!(got.len(), 1, "{got:?}");
-    assert_eq!(got[0].0, "sbt_aws_provisionSuccess");
-    assert_eq!(got[0].1["tenantId"], "0b9e4c1d-5a7f");
-    assert_eq!(got[0].1["tenantopsId"], "initrode");
+    assert_eq!(got.len(), 2, "{got:?}");
+    let bridge = got
+        .iter()
+        .find(|(_, d)| d["tenantopsId"] == "initrode-global")
+        .unwrap();
+    assert_eq!(bridge.0, "sbt_aws_provisionSuccess");
+    assert_eq!(bridge.1["tenantId"], "c3f1a2b4-5d6e-4f70-8a9b-0c1d2e3f4a5b");
     assert_eq!(
-        got[0].1["commit"],
+        bridge.1["tenantRegistrationId"],
+        "0b9e8d7c-6a5f-4e3d-9c2b-1a0f9e8d7c6b"
+    );
+    assert_eq!(
+        bridge.1["commit"],
         "feedc0de00000000000000000000000000000001"
     );
     let tags = moto.python(
-        "print({t['Key']: t['Value'] for t in cfn.describe_stacks(StackName='saas-prod-tenant-initrode')['Stacks'][0]['Tags']}['tenantops:commit'])",
+        "print({t['Key']: t['Value'] for t in cfn.describe_stacks(StackName='saas-prod-tenant-initrode-global')['Stacks'][0]['Tags']}['tenantops:commit'])",
     );
     assert_eq!(tags.trim(), "feedc0de00000000000000000000000000000001");
 
-    assert_eq!(f.run(&["offboard", "initrode"]).code, 0);
+    // SBT's rules match every entry; its handler marks both registrations `Created` and
+    // stores each tenant's configuration, read from the stacks tenantops deployed.
+    let sbt_side = consume(
+        &moto,
+        &out,
+        &sbt_state(&["onboarding-advanced", "onboarding-basic"]),
+    );
+    assert_eq!(
+        sbt_side["delivered"],
+        serde_json::json!([
+            {"detail-type": "sbt_aws_provisionSuccess", "tenantRegistrationId": "0b9e8d7c-6a5f-4e3d-9c2b-1a0f9e8d7c6b"},
+            {"detail-type": "sbt_aws_provisionSuccess", "tenantRegistrationId": "5d0c2f4e-9b1a-4c3d-8e7f-0a1b2c3d4e5f"},
+        ])
+    );
+    for r in sbt_side["registrations"].as_array().unwrap() {
+        assert_eq!(r["registrationStatus"], "Created", "{r}");
+    }
+    configurations_are_the_deployed_ones(&moto, &sbt_side);
+    suspension_and_activation_are_answered(&moto, &f, &out);
+
+    // SBT's offboarding request (found by the control-plane id) deprovisions the tenant.
+    let offboard = f.run(&["offboard", "--from-event", &sbt("offboarding-advanced")]);
+    assert_eq!(offboard.code, 0, "{}", offboard.all());
     let run = apply(
         &moto,
         &f,
-        &["--allow-destroy", "--events", out.to_str().unwrap()],
+        &[
+            "--allow-destroy",
+            "--events",
+            out.to_str().unwrap(),
+            "--event-bus",
+            "sbt-bus",
+        ],
     );
     assert_eq!(run.code, 0, "{}", run.all());
     let got = events(&out);
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].0, "sbt_aws_deprovisionSuccess");
-    assert_eq!(got[0].1["tenantId"], "0b9e4c1d-5a7f");
+    assert_eq!(got[0].1["tenantId"], "c3f1a2b4-5d6e-4f70-8a9b-0c1d2e3f4a5b");
     assert!(got[0].1.get("endpoint").is_none());
+    let mut state = sbt_state(&["onboarding-advanced"]);
+    state["registrations"][0]["registrationStatus"] = "Created".into();
+    let sbt_side = consume(&moto, &out, &state);
+    assert_eq!(
+        sbt_side["registrations"][0]["registrationStatus"],
+        "Deleted"
+    );
 }
 
 #[test]

@@ -1,5 +1,18 @@
 //! Provisioning results for the control plane: after an apply, one EventBridge entry per tenant the run touched, in the SaaS Builder Toolkit's event shape (`sbt_aws_provisionSuccess` / `sbt_aws_provisionFailure`, and the deprovision pair for removed tenants).
 //!
+//! The shape is SBT 0.9.1's own (`src/core-app-plane/script-job.ts`): `source:
+//! sbt.application.plane`, a `detail` with the job identifier `tenantRegistrationId`
+//! and `jobOutput`. SBT's rule (`tenant-registration.service.ts`) sends
+//! `$.detail.jobOutput` as the body of `PATCH /tenant-registrations/{tenantRegistrationId}`,
+//! whose handler stores `jobOutput.tenantRegistrationData` on the registration and
+//! `PUT`s `jobOutput.tenantData` on the tenant. A provisioned tenant's `tenantData`
+//! carries `tenantConfig`, the JSON string `{userPoolId, appClientId, apiGatewayUrl}`
+//! the reference architecture's provisioning job exports, with `tenantName` and
+//! `email`; its `tenantRegistrationData` is `{registrationStatus: Created}`
+//! (`Deleted` on deprovisioning). A failure's `jobOutput` is SBT's failure status
+//! (`{tenantStatus: "Failed to provision tenant."}`). tenantops' own fields
+//! (`tenantopsId`, `stacks`, `routing`, ...) sit beside them.
+//!
 //! The file is a JSON array of `PutEvents` entries (`Source`, `DetailType`, `Detail` as
 //! a JSON string, and `EventBusName` when one is given), so a CI step can put them on
 //! the bus ten at a time with `aws events put-events --entries`. A tenant onboarded
@@ -12,7 +25,8 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::report::{Outcome, Report, StackResult};
-use crate::onboard::CONTROL_PLANE_LABEL;
+use crate::model::State;
+use crate::onboard::{CONTROL_PLANE_LABEL, REGISTRATION_LABEL};
 use crate::plan::Desired;
 use crate::stacks::StackKind;
 
@@ -21,6 +35,10 @@ pub const PROVISION_SUCCESS: &str = "sbt_aws_provisionSuccess";
 pub const PROVISION_FAILURE: &str = "sbt_aws_provisionFailure";
 pub const DEPROVISION_SUCCESS: &str = "sbt_aws_deprovisionSuccess";
 pub const DEPROVISION_FAILURE: &str = "sbt_aws_deprovisionFailure";
+pub const ACTIVATE_SUCCESS: &str = "sbt_aws_activateSuccess";
+pub const ACTIVATE_FAILURE: &str = "sbt_aws_activateFailure";
+pub const DEACTIVATE_SUCCESS: &str = "sbt_aws_deactivateSuccess";
+pub const DEACTIVATE_FAILURE: &str = "sbt_aws_deactivateFailure";
 
 /// The events of `report`. `before` and `after` are the live stacks' outputs before
 /// and after the run: a pool pack that changed reports the tenants it gained (whose
@@ -62,17 +80,119 @@ pub fn provisioning(
                 .filter(|t| t.pack.as_deref() == Some(r.stack.as_str()))
             {
                 let present = had.is_some_and(|outputs| outputs.contains_key(&key_output(&t.id)));
-                let offboarding = t.state == crate::model::State::Offboarding;
+                let offboarding = t.state == State::Offboarding;
                 if present == offboarding {
                     by_tenant.entry(t.id.as_str()).or_default().push(r);
                 }
             }
         }
     }
-    by_tenant
-        .into_iter()
-        .map(|(id, results)| entry(id, &results, desired, after, commit, source, bus))
-        .collect()
+    // A tenant whose stack changed to carry out a suspension or activation is answered
+    // for that request alone: it was provisioned before.
+    let (answers, changed) = state_changes(report, desired, before, after, commit, source, bus);
+    let mut entries: Vec<Value> = by_tenant
+        .iter()
+        .filter(|(id, _)| !changed.contains(*id))
+        .map(|(id, results)| entry(id, results, desired, after, commit, source, bus))
+        .collect();
+    entries.extend(answers);
+    entries
+}
+
+/// The answers to activation and deactivation requests: a tenant whose stack that
+/// holds its state (its own, or its pool pack) changed in this run, and whose state
+/// output (`TenantState`, or the pack's `State<Tenant>`) was the other state before it.
+/// A stack created in this run is provisioning, answered above.
+fn state_changes<'d>(
+    report: &Report,
+    desired: &'d Desired,
+    before: &BTreeMap<String, BTreeMap<String, String>>,
+    after: &BTreeMap<String, BTreeMap<String, String>>,
+    commit: &str,
+    source: &str,
+    bus: Option<&str>,
+) -> (Vec<Value>, std::collections::BTreeSet<&'d str>) {
+    let mut out = Vec::new();
+    let mut changed = std::collections::BTreeSet::new();
+    for t in &desired.roster {
+        let wanted = match t.state {
+            State::Active => "active",
+            State::Suspended => "suspended",
+            State::Offboarding => continue,
+        };
+        let (stack, key) = if t.pooled {
+            let Some(pack) = &t.pack else { continue };
+            (
+                pack.clone(),
+                format!("State{}", crate::naming::logical_id(&t.id)),
+            )
+        } else {
+            let Some(own) = desired.stacks.iter().find(|s| {
+                s.kind == StackKind::Tenant && s.tenant.as_deref() == Some(t.id.as_str())
+            }) else {
+                continue;
+            };
+            (own.name.clone(), "TenantState".to_owned())
+        };
+        let Some(result) = report.results.iter().find(|r| r.stack == stack) else {
+            continue;
+        };
+        let Some(was) = before.get(&stack).and_then(|o| o.get(&key)) else {
+            continue;
+        };
+        if was == wanted {
+            continue;
+        }
+        let ok = !matches!(result.result, Outcome::Failed | Outcome::Skipped)
+            && after
+                .get(&stack)
+                .and_then(|o| o.get(&key))
+                .map(String::as_str)
+                == Some(wanted);
+        let detail_type = match (t.state, ok) {
+            (State::Active, true) => ACTIVATE_SUCCESS,
+            (State::Active, false) => ACTIVATE_FAILURE,
+            (_, true) => DEACTIVATE_SUCCESS,
+            (_, false) => DEACTIVATE_FAILURE,
+        };
+        let mut detail = json!({
+            "tenantId": t.labels.get(CONTROL_PLANE_LABEL).cloned().unwrap_or_else(|| t.id.clone()),
+            "tenantopsId": t.id,
+            "tenantName": t.name,
+            "tier": t.tier,
+            "stage": desired.stage,
+            "commit": commit,
+            "state": wanted,
+            "stacks": [{"stack": result.stack, "action": result.action, "result": result.result}],
+        });
+        if let Some(r) = t.labels.get(REGISTRATION_LABEL) {
+            detail["tenantRegistrationId"] = json!(r);
+        }
+        if !ok {
+            detail["reason"] = json!(format!(
+                "{}: {}",
+                result.stack,
+                result.reason.as_deref().unwrap_or(result.result.word())
+            ));
+        }
+        out.push(put_entry(detail_type, detail, source, bus));
+        changed.insert(t.id.as_str());
+    }
+    (out, changed)
+}
+
+/// One `PutEvents` entry.
+fn put_entry(detail_type: &str, mut detail: Value, source: &str, bus: Option<&str>) -> Value {
+    crate::render::json::canonical(&mut detail);
+    let mut entry = json!({
+        "Source": source,
+        "DetailType": detail_type,
+        "Detail": serde_json::to_string(&detail).unwrap_or_default(),
+    });
+    if let Some(bus) = bus {
+        entry["EventBusName"] = json!(bus);
+    }
+    entry
 }
 
 fn entry(
@@ -88,7 +208,7 @@ fn entry(
         .iter()
         .all(|r| !matches!(r.result, Outcome::Failed | Outcome::Skipped));
     let tenant = desired.tenant(id);
-    let removing = tenant.is_none_or(|t| t.state == crate::model::State::Offboarding);
+    let removing = tenant.is_none_or(|t| t.state == State::Offboarding);
     let detail_type = match (removing, ok) {
         (false, true) => PROVISION_SUCCESS,
         (false, false) => PROVISION_FAILURE,
@@ -129,6 +249,10 @@ fn entry(
             });
         }
     }
+    if let Some(r) = tenant.and_then(|t| t.labels.get(REGISTRATION_LABEL)) {
+        detail["tenantRegistrationId"] = json!(r);
+    }
+    detail["jobOutput"] = job_output(id, removing, ok, desired, outputs, endpoint.as_deref());
     if !ok {
         let reasons: Vec<String> = results
             .iter()
@@ -143,14 +267,53 @@ fn entry(
             .collect();
         detail["reason"] = json!(reasons.join("; "));
     }
-    crate::render::json::canonical(&mut detail);
-    let mut entry = json!({
-        "Source": source,
-        "DetailType": detail_type,
-        "Detail": serde_json::to_string(&detail).unwrap_or_default(),
-    });
-    if let Some(bus) = bus {
-        entry["EventBusName"] = json!(bus);
+    put_entry(detail_type, detail, source, bus)
+}
+
+/// What SBT stores of the result (`jobOutput`): on success the tenant's configuration
+/// and the registration's status, as the reference architecture's provisioning and
+/// deprovisioning jobs export them; on failure SBT's own failure status.
+fn job_output(
+    id: &str,
+    removing: bool,
+    ok: bool,
+    desired: &Desired,
+    outputs: &BTreeMap<String, BTreeMap<String, String>>,
+    endpoint: Option<&str>,
+) -> Value {
+    match (removing, ok) {
+        (false, false) => json!({"tenantStatus": "Failed to provision tenant."}),
+        (true, false) => json!({"tenantStatus": "Failed to deprovision tenant."}),
+        (true, true) => json!({"tenantRegistrationData": {"registrationStatus": "Deleted"}}),
+        (false, true) => {
+            let tenant = desired.tenant(id);
+            // The user pool: a bridge or silo tenant's own stack's, a pool tenant's tier's.
+            let identity = desired.stacks.iter().find(|s| match tenant {
+                Some(t) if t.pooled => {
+                    s.kind == StackKind::Tier && s.tier.as_deref() == Some(t.tier.as_str())
+                }
+                _ => s.kind == StackKind::Tenant && s.tenant.as_deref() == Some(id),
+            });
+            let output = |key: &str| {
+                identity
+                    .and_then(|s| outputs.get(&s.name))
+                    .and_then(|o| o.get(key))
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let config = json!({
+                "userPoolId": output("UserPoolId"),
+                "appClientId": output("UserPoolClientId"),
+                "apiGatewayUrl": endpoint.unwrap_or_default(),
+            });
+            json!({
+                "tenantData": {
+                    "tenantConfig": serde_json::to_string(&config).unwrap_or_default(),
+                    "tenantName": tenant.map(|t| t.name.as_str()),
+                    "email": tenant.map(|t| t.email.as_str()),
+                },
+                "tenantRegistrationData": {"registrationStatus": "Created"},
+            })
+        }
     }
-    entry
 }

@@ -59,11 +59,11 @@ pub struct ApplyArgs {
     /// `sbt_aws_provisionFailure`, deprovision for removed tenants).
     #[arg(long, value_name = "FILE")]
     pub events: Option<PathBuf>,
-    /// With `--events`, the entries' `Source`.
+    /// With `--events`, the entries' `Source` (SBT's rules match `sbt.application.plane`).
     #[arg(
         long,
         value_name = "SOURCE",
-        default_value = "tenantops",
+        default_value = "sbt.application.plane",
         requires = "events"
     )]
     pub event_source: String,

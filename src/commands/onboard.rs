@@ -1,16 +1,19 @@
 //! `tenantops onboard`: a tenant from flags or the control plane's onboarding event, written as its manifest and allocation (and optionally committed) once the repository with it validates.
 
 use std::collections::BTreeMap;
-use std::io::Read as _;
 use std::path::Path;
 
 use clap::Args;
 
 use super::args::CommitArgs;
+use super::lifecycle::{event_sources, read_event, refused};
 use crate::exit::Exit;
 use crate::failure::Failure;
 use crate::load::Sources;
-use crate::onboard::{self, CONTROL_PLANE_LABEL, Onboarded, Origin, Rejected, Request, event};
+use crate::onboard::event::{self, RequestKind};
+use crate::onboard::{
+    self, CONTROL_PLANE_LABEL, Onboarded, Origin, REGISTRATION_LABEL, Rejected, Request,
+};
 use crate::output::{Format, Output, listed};
 
 #[derive(Debug, Args)]
@@ -35,6 +38,10 @@ pub struct OnboardArgs {
     /// Builder Toolkit shape) in FILE, or `-` for standard input. Flags override its values.
     #[arg(long, value_name = "FILE|-")]
     pub from_event: Option<String>,
+    /// With `--from-event`, the `source` the control plane's requests come from
+    /// [default: `sbt.control.plane`, or `controlPlaneEventSource` before sbt-aws 0.9].
+    #[arg(long, value_name = "SOURCE", requires = "from_event")]
+    pub event_source: Option<String>,
     #[command(flatten)]
     pub commit: CommitArgs,
 }
@@ -44,29 +51,6 @@ fn parse_label(text: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
         _ => Err(format!("`{text}` is not KEY=VALUE")),
     }
-}
-
-/// Reads the event file (`-`: standard input). Its name in diagnostics is as given,
-/// made absolute when `-C` moved the repository root away from the working directory.
-fn read_input(path: &str, dir: &Path) -> Result<(String, String), Failure> {
-    if path == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| Failure::Io("standard input".to_owned(), e))?;
-        return Ok(("<stdin>".to_owned(), text));
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Failure::Usage(format!("--from-event `{path}`: cannot read it: {e}")))?;
-    let label = if dir == Path::new(".") || Path::new(path).is_absolute() {
-        path.to_owned()
-    } else {
-        std::env::current_dir().map_or_else(
-            |_| path.to_owned(),
-            |cwd| cwd.join(path).display().to_string(),
-        )
-    };
-    Ok((label, text))
 }
 
 /// The request from the flags and, with `--from-event`, the event (flags win).
@@ -94,18 +78,37 @@ fn request(dir: &Path, args: &OnboardArgs) -> Result<Result<Request, Rejected>, 
         }
         return Ok(Ok(Request {
             id: args.id.clone().unwrap_or_default(),
+            id_from_name: false,
             tier: args.tier.clone().unwrap_or_default(),
             name: args.name.clone().unwrap_or_default(),
             email: args.email.clone().unwrap_or_default(),
             labels,
             origin: None,
             event_id: None,
+            use_ec2: None,
+            use_federation: None,
+            use_rproxy: None,
+            warnings: Vec::new(),
         }));
     };
-    let (file, text) = read_input(path, dir)?;
+    from_event(dir, path, args, labels)
+}
+
+/// The request from the event in `path`, with the flags winning over its fields.
+fn from_event(
+    dir: &Path,
+    path: &str,
+    args: &OnboardArgs,
+    mut labels: BTreeMap<String, String>,
+) -> Result<Result<Request, Rejected>, Failure> {
+    let (file, text) = match read_event(path, dir)? {
+        Ok(read) => read,
+        Err(rejected) => return Ok(Err(rejected)),
+    };
     let mut sources = Sources::default();
     sources.add(file.clone(), text.clone());
-    let event = match event::parse(&file, &text) {
+    let accepted = event_sources(args.event_source.as_deref());
+    let event = match event::parse(&file, &text, RequestKind::Onboarding, &accepted) {
         Ok(e) => e,
         Err(problems) => {
             return Ok(Err(Rejected {
@@ -118,25 +121,61 @@ fn request(dir: &Path, args: &OnboardArgs) -> Result<Result<Request, Rejected>, 
     labels
         .entry(CONTROL_PLANE_LABEL.to_owned())
         .or_insert_with(|| event.tenant_id.value.clone());
+    if let Some(r) = &event.registration_id {
+        labels
+            .entry(REGISTRATION_LABEL.to_owned())
+            .or_insert_with(|| r.value.clone());
+    }
     let mut spans = BTreeMap::new();
-    let mut pick = |key: &'static str, flag: &Option<String>, field: &event::Field| {
+    let mut pick = |key: &'static str, flag: &Option<String>, field: Option<&event::Field>| {
         flag.clone().unwrap_or_else(|| {
-            spans.insert(key, field.span);
-            field.value.clone()
+            field.map_or_else(String::new, |f| {
+                spans.insert(key, f.span);
+                f.value.clone()
+            })
         })
     };
-    let id = pick("id", &args.id, &event.tenant_id);
-    let name = pick("name", &args.name, &event.name);
-    let tier = pick("tier", &args.tier, &event.tier);
-    let email = pick("email", &args.email, &event.email);
+    let name = pick("name", &args.name, event.name.as_ref());
+    let tier = pick("tier", &args.tier, event.tier.as_ref());
+    let email = pick("email", &args.email, event.email.as_ref());
+    // SBT's tenant ids are uuid4s: the id is then made from the name (`--id` wins).
+    let usable = !onboard::is_uuid(&event.tenant_id.value)
+        && crate::naming::is_label(&event.tenant_id.value, 63);
+    let (id, id_from_name) = match &args.id {
+        Some(id) => (id.clone(), false),
+        None if usable => {
+            spans.insert("id", event.tenant_id.span);
+            (event.tenant_id.value.clone(), false)
+        }
+        None => {
+            if let Some(f) = &event.name {
+                spans.insert("id", f.span);
+            }
+            (String::new(), true)
+        }
+    };
+    for (key, flag) in [
+        ("useEc2", event.use_ec2),
+        ("useFederation", event.use_federation),
+        ("useRProxy", event.use_rproxy),
+    ] {
+        if let Some(f) = flag {
+            spans.insert(key, f.span);
+        }
+    }
     Ok(Ok(Request {
         id,
+        id_from_name,
         tier,
         name,
         email,
         labels,
         origin: Some(Origin { file, text, spans }),
         event_id: event.event_id,
+        use_ec2: event.use_ec2.map(|f| f.value),
+        use_federation: event.use_federation.map(|f| f.value),
+        use_rproxy: event.use_rproxy.map(|f| f.value),
+        warnings: event.warnings,
     }))
 }
 
@@ -156,19 +195,9 @@ pub fn run(dir: &Path, args: &OnboardArgs, out: &Output) -> Result<Exit, Failure
     }
 }
 
-/// Prints a lifecycle change's problems.
-pub(super) fn refused(out: &Output, mut rejected: Rejected) -> Exit {
-    out.report(
-        &mut rejected.diagnostics,
-        &rejected.sources,
-        "",
-        &serde_json::Value::Null,
-    );
-    Exit::Invalid
-}
-
-/// Prints what onboarding did.
+/// Prints what onboarding did (and its warnings, on standard error).
 fn done(out: &Output, o: &Onboarded) -> Exit {
+    out.warnings(&o.warnings, &o.sources);
     let (written, lock, committed, already) =
         (&o.written, &o.lock, o.committed.as_ref(), o.already);
     if out.format == Format::Json {
@@ -179,6 +208,7 @@ fn done(out: &Output, o: &Onboarded) -> Exit {
                 "tenant": o.id,
                 "tier": o.tier,
                 "already_onboarded": already,
+                "warnings": o.warnings,
                 "written": written,
                 "lock": lock,
                 "commit": committed.map(|c| serde_json::json!({"id": c.id, "branch": c.branch})),

@@ -77,10 +77,13 @@ pub struct Pipeline {
     #[serde(default = "default_image")]
     #[schemars(length(min = 1, max = 255))]
     pub image: String,
-    /// The EventBridge bus the control plane publishes onboarding requests on, and
-    /// where provisioning results are put.
+    /// The EventBridge bus the control plane publishes lifecycle requests on, and where
+    /// provisioning results are put: its name, or its ARN (as sbt-aws's `EventManager`
+    /// outputs it).
     #[serde(default = "default_bus")]
-    #[schemars(regex(pattern = r"^[A-Za-z0-9._/-]{1,256}$"))]
+    #[schemars(regex(
+        pattern = r"^([A-Za-z0-9._/-]{1,256}|arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/[A-Za-z0-9._/-]{1,256})$"
+    ))]
     pub event_bus: String,
     /// Where an onboarding commit goes: `branch` (the pipeline applies it at once) or
     /// `review` (a branch `onboard/<id>` is pushed for a pull request).

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::DataRetention;
+use super::{Compute, DataRetention};
 
 /// One tenant. Its file is `tenants/<id>.yaml`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -75,4 +75,8 @@ pub struct TenantOverrides {
     /// What happens to this tenant's silo tables when its stacks are deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_retention: Option<DataRetention>,
+    /// Where this tenant's tasks run, instead of the tier's `compute` (silo tiers whose
+    /// `overrides.compute` allows it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute: Option<Compute>,
 }

@@ -159,6 +159,10 @@ pub struct OverrideBounds {
     /// Whether a tenant may choose its own `data_retention` (tiers with silo storage only).
     #[serde(default)]
     pub data_retention: bool,
+    /// Whether a tenant may choose its own `compute` (silo tiers only: a bridge tier's
+    /// tenants share its cluster).
+    #[serde(default)]
+    pub compute: bool,
 }
 
 /// An inclusive range.

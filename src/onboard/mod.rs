@@ -10,13 +10,17 @@
 
 pub mod commit;
 pub mod event;
-mod offboard;
+mod manifest;
+mod request;
+mod state;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
-pub use offboard::{Offboarded, offboard};
+use manifest::{compute_word, manifest, relocate};
+pub use request::{CONTROL_PLANE_LABEL, Origin, REGISTRATION_LABEL, Request, is_uuid, slug};
+pub use state::{StateChanged, Target, set_state};
 
 use crate::diag::Diagnostic;
 use crate::failure::Failure;
@@ -26,43 +30,7 @@ use crate::lockfile;
 use crate::model::State;
 use crate::repo::{self, Repo};
 use crate::validate;
-use crate::yaml::{self, Span};
-
-/// The label that keeps the control plane's own tenant id (the onboarding event's
-/// `tenantId`), which provisioning results are reported under.
-pub const CONTROL_PLANE_LABEL: &str = "control-plane-id";
-
-/// A tenant to onboard, and where each value came from when it came from an event.
-pub struct Request {
-    pub id: String,
-    pub tier: String,
-    pub name: String,
-    pub email: String,
-    pub labels: BTreeMap<String, String>,
-    /// The event it came from, for pointing a problem at the event that asked for it.
-    pub origin: Option<Origin>,
-    pub event_id: Option<String>,
-}
-
-/// An onboarding event: its file name, text, and the span of each field used (`id`,
-/// `name`, `tier`, `email`; a field given by a flag has none).
-#[derive(Clone)]
-pub struct Origin {
-    pub file: String,
-    pub text: String,
-    pub spans: BTreeMap<&'static str, Span>,
-}
-
-impl Origin {
-    fn span(&self, key: &str) -> Option<Span> {
-        self.spans.get(key).copied()
-    }
-
-    /// `sources` with the event added, so that diagnostics can quote it.
-    fn add_to(&self, sources: &mut Sources) {
-        sources.add(self.file.clone(), self.text.clone());
-    }
-}
+use crate::yaml;
 
 /// What a lifecycle change refuses with: every problem, and the texts to quote them
 /// from (the repository as it would be, and the event).
@@ -88,6 +56,10 @@ pub struct Onboarded {
     /// The lock's changes.
     pub lock: Vec<String>,
     pub committed: Option<commit::Committed>,
+    /// Warnings about the request (fields read and not used), and the event's text to
+    /// quote them from.
+    pub warnings: Vec<Diagnostic>,
+    pub sources: Sources,
 }
 
 impl Request {
@@ -98,6 +70,10 @@ impl Request {
         lock: Vec<String>,
         committed: Option<commit::Committed>,
     ) -> Onboarded {
+        let mut sources = Sources::default();
+        if let Some(o) = &self.origin {
+            o.add_to(&mut sources);
+        }
         Onboarded {
             id: self.id,
             tier: self.tier,
@@ -105,45 +81,11 @@ impl Request {
             written,
             lock,
             committed,
+            warnings: self.warnings,
+            sources,
         }
     }
 }
-
-/// A YAML scalar for `text`: plain when that reads back as the same string, else
-/// double-quoted (JSON string syntax, which YAML reads the same way).
-fn scalar(text: &str) -> String {
-    if yaml::needs_quotes(text) {
-        serde_json::to_string(text).unwrap_or_default()
-    } else {
-        text.to_owned()
-    }
-}
-
-/// The manifest of a new tenant. The line of each field is fixed (see [`FIELD_LINES`]).
-fn manifest(req: &Request) -> String {
-    let mut text = format!(
-        "# yaml-language-server: $schema=../schemas/tenant.schema.json\nid: {}\nname: {}\ntier: {}\nadmin_email: {}\n",
-        scalar(&req.id),
-        scalar(&req.name),
-        scalar(&req.tier),
-        scalar(&req.email)
-    );
-    if !req.labels.is_empty() {
-        text.push_str("labels:\n");
-        for (k, v) in &req.labels {
-            let _ = writeln!(
-                text,
-                "  {}: {}",
-                scalar(k),
-                serde_json::to_string(v).unwrap_or_default()
-            );
-        }
-    }
-    text
-}
-
-/// Which field each line of [`manifest`]'s output holds.
-const FIELD_LINES: [(usize, &str); 4] = [(2, "id"), (3, "name"), (4, "tier"), (5, "email")];
 
 /// Loads the work tree with `files` written over it, and validates it.
 fn overlaid(
@@ -156,27 +98,6 @@ fn overlaid(
     let (repo, mut diags) = repo::decode(raw, diags);
     diags.extend(validate::validate(&repo));
     Ok((repo, diags))
-}
-
-/// Points a problem found in the generated manifest at the event field it came from.
-fn relocate(diags: &mut [Diagnostic], new_file: &str, origin: Option<&Origin>) {
-    let Some(origin) = origin else {
-        return;
-    };
-    for d in diags.iter_mut() {
-        if d.file.as_deref() != Some(new_file) {
-            continue;
-        }
-        let field = d
-            .span
-            .and_then(|s| FIELD_LINES.iter().find(|(line, _)| *line == s.line))
-            .map(|(_, f)| *f);
-        if let Some(span) = field.and_then(|f| origin.span(f)) {
-            d.message = format!("{} (in the tenant the event asks for)", d.message);
-            d.file = Some(origin.file.clone());
-            d.span = Some(span);
-        }
-    }
 }
 
 /// Problems with the request itself, before it is written as a file: an id that is
@@ -192,6 +113,20 @@ fn check_request(
             .as_ref()
             .and_then(|o| o.span(key).map(|span| (o.file.clone(), span)))
     };
+    if req.id.is_empty() {
+        problems.push(
+            req.problem(
+                "bad-tenant-id",
+                "id",
+                format!(
+                    "the tenant's name `{}` has no letter or digit to make an id from",
+                    req.name
+                ),
+            )
+            .help("pass --id to choose the tenant's id"),
+        );
+        return Ok(problems);
+    }
     if !crate::naming::is_label(&req.id, 63) {
         let msg = format!(
             "tenant id `{}` is not a lowercase DNS label (a letter, then letters, digits and single hyphens, at most 63)",
@@ -214,7 +149,10 @@ fn check_request(
         req.tier = (*only).clone();
         return Ok(problems);
     }
-    let hint = crate::suggest::hint(&req.tier, tier_names.iter().map(String::as_str));
+    let hint = crate::suggest::hint(
+        &req.tier.to_ascii_lowercase(),
+        tier_names.iter().map(String::as_str),
+    );
     let msg = format!("there is no tier `{}` in `tiers/`{hint}", req.tier);
     let help = format!(
         "the tiers are: {}",
@@ -242,12 +180,28 @@ fn existing(repo: &Repo, req: &Request, new_file: &str) -> Result<bool, Box<Diag
         return Ok(false);
     };
     let t = &existing.value;
-    if t.tier == req.tier
+    let ours = req.labels.get(CONTROL_PLANE_LABEL);
+    let same_tenant = ours.is_none() || t.labels.get(CONTROL_PLANE_LABEL) == ours;
+    if same_tenant
+        && t.tier == req.tier
         && t.name == req.name
         && t.admin_email == req.email
         && t.state != State::Offboarding
     {
         return Ok(true);
+    }
+    if req.id_from_name {
+        return Err(Box::new(
+            req.problem(
+                "id-taken",
+                "id",
+                format!(
+                    "the tenant's name makes the id `{}`, which tenant `{}` ({}) already has",
+                    req.id, t.id, t.name
+                ),
+            )
+            .help("pass --id to choose another id for this tenant"),
+        ));
     }
     Err(Box::new(
         Diagnostic::error(
@@ -266,6 +220,81 @@ fn existing(repo: &Repo, req: &Request, new_file: &str) -> Result<bool, Box<Diag
     ))
 }
 
+/// The problems of a refused request, with the texts to quote them from.
+fn rejected(
+    diagnostics: Vec<Diagnostic>,
+    mut sources: Sources,
+    origin: Option<&Origin>,
+) -> Rejected {
+    if let Some(o) = origin {
+        o.add_to(&mut sources);
+    }
+    Rejected {
+        diagnostics,
+        sources,
+    }
+}
+
+/// Another tenant file that holds the same control-plane tenant (its `control-plane-id`
+/// label): the same request delivered again after the tenant was onboarded under
+/// another id (`Ok`: that id, nothing to do), or a second tenant asking for a
+/// control-plane tenant that already has one (a located collision).
+fn onboarded_elsewhere(
+    repo: &Repo,
+    req: &Request,
+    new_file: &str,
+) -> Option<Result<String, Box<Diagnostic>>> {
+    let ours = req.labels.get(CONTROL_PLANE_LABEL)?;
+    let other = repo
+        .tenants
+        .iter()
+        .find(|t| t.file != new_file && t.value.labels.get(CONTROL_PLANE_LABEL) == Some(ours))?;
+    let t = &other.value;
+    if t.tier.eq_ignore_ascii_case(&req.tier)
+        && t.name == req.name
+        && t.admin_email == req.email
+        && t.state != State::Offboarding
+    {
+        return Some(Ok(t.id.clone()));
+    }
+    Some(Err(Box::new(
+        Diagnostic::error(
+            "tenant-exists",
+            &other.file,
+            other.node.key_span_of(&format!("/labels/{CONTROL_PLANE_LABEL}")),
+            format!(
+                "control-plane tenant `{ours}` is already tenant `{}` ({}, tier `{}`, {}), so it cannot be onboarded again",
+                t.id, t.name, t.tier, t.state.as_str()
+            ),
+        )
+        .help("change the existing tenant in a reviewed commit"),
+    )))
+}
+
+/// Makes the request's id from its name (the slug fits every AWS name it feeds); a
+/// slug that is a reserved id or a tier's name is refused, located at the name.
+fn id_from_name(dir: &Path, req: &mut Request) -> Result<Option<Rejected>, Failure> {
+    let base = open_tenant(dir, "")?;
+    if let Some(platform) = &base.platform {
+        req.id = slug(&req.name, crate::naming::max_tenant_id_len(&platform.value));
+    }
+    if !crate::naming::RESERVED_IDS.contains(&req.id.as_str()) && !base.tier_names.contains(&req.id)
+    {
+        return Ok(None);
+    }
+    let d = req
+        .problem(
+            "id-reserved",
+            "id",
+            format!(
+                "the tenant's name makes the id `{}`, which is reserved",
+                req.id
+            ),
+        )
+        .help("pass --id to choose the tenant's id");
+    Ok(Some(rejected(vec![d], base.sources, req.origin.as_ref())))
+}
+
 /// Onboards `req` into the repository at `dir`: writes its manifest and allocation
 /// (and commits them with `commit`) once the repository with them validates.
 ///
@@ -277,9 +306,22 @@ pub fn onboard(
     mut req: Request,
     commit: Option<&CommitTo>,
 ) -> Result<Result<Onboarded, Rejected>, Failure> {
+    if req.id_from_name
+        && let Some(refused) = id_from_name(dir, &mut req)?
+    {
+        return Ok(Err(refused));
+    }
     let current = open_tenant(dir, &req.id)?;
     let origin = req.origin.clone();
     let mut early = check_request(&mut req, &current.tier_names)?;
+    let mut compute = None;
+    if let Some(tier) = current.tiers.get(&req.tier).filter(|_| early.is_empty()) {
+        let (chosen, problems) = request::choices(&req, &req.tier, &tier.value);
+        compute = chosen;
+        req.warnings
+            .extend(problems.iter().filter(|d| !d.is_error()).cloned());
+        early.extend(problems.into_iter().filter(Diagnostic::is_error));
+    }
     let new_file = format!("{TENANTS_DIR}/{}.yaml", req.id);
     if early.is_empty() {
         match existing(&current, &req, &new_file) {
@@ -300,31 +342,34 @@ pub fn onboard(
         }
     }
     if !early.is_empty() {
-        let mut sources = current.sources;
-        if let Some(o) = &origin {
-            o.add_to(&mut sources);
-        }
-        return Ok(Err(Rejected {
-            diagnostics: early,
-            sources,
-        }));
+        return Ok(Err(rejected(early, current.sources, origin.as_ref())));
     }
     // The whole repository is validated with the new file in it: problems that were
     // there before are still problems, and nothing is written into a repository that
     // does not validate.
-    let mut files = BTreeMap::from([(new_file.clone(), manifest(&req))]);
+    let mut files = BTreeMap::from([(new_file.clone(), manifest(&req, compute))]);
     let (with_tenant, mut problems) = overlaid(dir, &files)?;
     problems.retain(|d| !LOCK_FIXES.contains(&d.code));
+    if let Some(found) = onboarded_elsewhere(&with_tenant, &req, &new_file) {
+        return match found {
+            Ok(id) => {
+                req.id = id;
+                Ok(Ok(req.onboarded(true, Vec::new(), Vec::new(), None)))
+            }
+            Err(d) => Ok(Err(rejected(
+                vec![*d],
+                with_tenant.sources,
+                origin.as_ref(),
+            ))),
+        };
+    }
     if problems.iter().any(Diagnostic::is_error) || !with_tenant.complete {
         relocate(&mut problems, &new_file, origin.as_ref());
-        let mut sources = with_tenant.sources;
-        if let Some(o) = &origin {
-            o.add_to(&mut sources);
-        }
-        return Ok(Err(Rejected {
-            diagnostics: problems,
-            sources,
-        }));
+        return Ok(Err(rejected(
+            problems,
+            with_tenant.sources,
+            origin.as_ref(),
+        )));
     }
     let lock_lines = relock_into(&with_tenant, &mut files);
     let (with_lock, last) = with_new_lock(with_tenant, &files);

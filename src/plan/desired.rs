@@ -140,6 +140,8 @@ pub struct Desired {
 pub struct TenantInfo {
     pub id: String,
     pub name: String,
+    /// Its first admin user's email.
+    pub email: String,
     pub tier: String,
     pub state: crate::model::State,
     /// Its tier pools tenants: it has no stack of its own, only a place in a pack.
@@ -257,6 +259,7 @@ pub(crate) fn roster(repo: &Repo, platform: &crate::model::Platform) -> Vec<Tena
             TenantInfo {
                 id: t.id.clone(),
                 name: t.name.clone(),
+                email: t.admin_email.clone(),
                 tier: t.tier.clone(),
                 state: t.state,
                 pooled: repo

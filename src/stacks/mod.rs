@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 pub use count::stack_count;
-pub use pipeline::{ONBOARD_BUILDSPEC, input_template, pipeline_spec};
+pub use pipeline::{LIFECYCLE_BUILDSPEC, RuleInput, pipeline_spec, rule_input};
 
 use crate::model::{DEFAULT_CIDR, Lock, Platform, State, Tenant, Tier};
 use crate::naming;

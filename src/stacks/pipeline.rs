@@ -5,12 +5,15 @@ use std::collections::BTreeMap;
 use super::{StackKind, StackSpec};
 use crate::model::Platform;
 use crate::naming;
+use crate::onboard::event::{CONTROL_PLANE_SOURCES, RequestKind};
 
-/// The onboarding build: rebuilds the onboarding event from the fields the rule's
-/// input transformer passed, runs `tenantops onboard --commit` on the pipeline's
-/// branch (or, for `onboarding: review`, on a new `onboard/<id>` branch) and pushes.
-/// A request delivered twice finds its tenant already there and pushes nothing new.
-pub const ONBOARD_BUILDSPEC: &str = r#"version: 0.2
+/// The lifecycle build: rebuilds the control plane's request from the fields the rule's
+/// input transformer passed, runs the command that maps it (`onboard`, `offboard`,
+/// `activate` or `suspend`, by `detail-type`) with `--commit` on the pipeline's branch
+/// (or, for an onboarding with `onboarding: review`, on a new branch
+/// `onboard/<tenantRegistrationId>`) and pushes. A request delivered twice finds its
+/// change already made and pushes nothing new.
+pub const LIFECYCLE_BUILDSPEC: &str = r#"version: 0.2
 env:
   shell: bash
   git-credential-helper: yes
@@ -23,37 +26,75 @@ phases:
       - git fetch origin "$TENANTOPS_BRANCH"
       - git checkout -B "$TENANTOPS_BRANCH" FETCH_HEAD
       - >-
-        jq -n --arg type "$EVENT_DETAIL_TYPE" --arg id "$EVENT_ID" --arg tenant "$TENANT_ID"
-        --arg name "$TENANT_NAME" --arg email "$TENANT_EMAIL" --arg tier "$TENANT_TIER"
-        '{"detail-type": $type, id: $id, detail: {tenantId: $tenant, tenantData: {tenantName: $name, email: $email, tier: $tier}}}'
-        > "$CODEBUILD_SRC_DIR/../onboarding-event.json"
-      - if [ "$TENANTOPS_ONBOARDING" = review ]; then set -- --branch "onboard/$TENANT_ID"; else set --; fi
-      - tenantops onboard --from-event "$CODEBUILD_SRC_DIR/../onboarding-event.json" --commit --author "tenantops onboarding <tenantops-onboarding@users.noreply.github.com>" "$@"
+        jq -n --arg type "$EVENT_DETAIL_TYPE" --arg source "$EVENT_SOURCE" --arg id "$EVENT_ID"
+        --arg tenant "$TENANT_ID" --arg registration "${TENANT_REGISTRATION_ID-}"
+        --arg name "${TENANT_NAME-}" --arg email "${TENANT_EMAIL-}" --arg tier "${TENANT_TIER-}"
+        --arg federation "${USE_FEDERATION-}" --arg ec2 "${USE_EC2-}" --arg rproxy "${USE_RPROXY-}"
+        '{"detail-type": $type, source: $source, id: $id, detail: ({tenantId: $tenant, tenantRegistrationId: $registration, tenantName: $name, email: $email, tier: $tier, useFederation: $federation, useEc2: $ec2, useRProxy: $rproxy} | with_entries(select(.value != "")))}'
+        > "$CODEBUILD_SRC_DIR/../control-plane-event.json"
+      - >-
+        case "$EVENT_DETAIL_TYPE" in *offboardingRequest) command=offboard ;; *deactivateRequest) command=suspend ;;
+        *activateRequest) command=activate ;; *onboardingRequest) command=onboard ;;
+        *) echo "not a lifecycle request: $EVENT_DETAIL_TYPE" >&2; exit 1 ;; esac
+      - if [ "$command" = onboard ] && [ "$TENANTOPS_ONBOARDING" = review ]; then set -- --branch "onboard/$TENANT_REGISTRATION_ID"; else set --; fi
+      - tenantops "$command" --from-event "$CODEBUILD_SRC_DIR/../control-plane-event.json" --commit --author "tenantops lifecycle <tenantops-lifecycle@users.noreply.github.com>" "$@"
       - git push origin HEAD
 "#;
 
-/// What the rule passes to `StartBuild`: each field of the request as an environment
-/// variable. EventBridge quotes each substituted string, so no value can break out.
+/// What a rule's input transformer passes to `StartBuild`: an environment variable per
+/// field, from the event's paths. EventBridge quotes each substituted string, so no
+/// value can break out.
+pub struct RuleInput {
+    /// Placeholder → JSON path in the event (`InputPathsMap`).
+    pub paths: BTreeMap<&'static str, &'static str>,
+    /// `InputTemplate`: `{"environmentVariablesOverride": [...]}`.
+    pub template: String,
+}
+
+/// The variables every rule passes: which request, from where, for which tenant.
+const COMMON_VARS: [(&str, &str, &str); 5] = [
+    ("EVENT_ID", "eventId", "$.id"),
+    ("EVENT_DETAIL_TYPE", "detailType", "$.detail-type"),
+    ("EVENT_SOURCE", "source", "$.source"),
+    ("TENANT_ID", "tenantId", "$.detail.tenantId"),
+    (
+        "TENANT_REGISTRATION_ID",
+        "registrationId",
+        "$.detail.tenantRegistrationId",
+    ),
+];
+
+/// The onboarding request's own fields, as sbt-aws's registration function merges them
+/// into `detail` (every one is in every onboarding request the reference
+/// architecture's console sends).
+const ONBOARDING_VARS: [(&str, &str, &str); 6] = [
+    ("TENANT_NAME", "tenantName", "$.detail.tenantName"),
+    ("TENANT_EMAIL", "email", "$.detail.email"),
+    ("TENANT_TIER", "tier", "$.detail.tier"),
+    ("USE_FEDERATION", "useFederation", "$.detail.useFederation"),
+    ("USE_EC2", "useEc2", "$.detail.useEc2"),
+    ("USE_RPROXY", "useRProxy", "$.detail.useRProxy"),
+];
+
+/// The input of the onboarding rule (`onboarding`) or of the rule for the other
+/// requests, which carry only the tenant's ids.
 #[must_use]
-pub fn input_template() -> String {
-    let vars = [
-        ("EVENT_ID", "eventId"),
-        ("EVENT_DETAIL_TYPE", "detailType"),
-        ("TENANT_ID", "tenantId"),
-        ("TENANT_NAME", "tenantName"),
-        ("TENANT_EMAIL", "email"),
-        ("TENANT_TIER", "tier"),
-    ];
+pub fn rule_input(onboarding: bool) -> RuleInput {
+    let extra: &[(&str, &str, &str)] = if onboarding { &ONBOARDING_VARS } else { &[] };
+    let vars: Vec<&(&str, &str, &str)> = COMMON_VARS.iter().chain(extra).collect();
     let items: Vec<String> = vars
         .iter()
-        .map(|(name, path)| {
-            format!(r#"{{"name": "{name}", "type": "PLAINTEXT", "value": <{path}>}}"#)
+        .map(|(name, key, _)| {
+            format!(r#"{{"name": "{name}", "type": "PLAINTEXT", "value": <{key}>}}"#)
         })
         .collect();
-    format!(
-        r#"{{"environmentVariablesOverride": [{}]}}"#,
-        items.join(", ")
-    )
+    RuleInput {
+        paths: vars.iter().map(|(_, key, path)| (*key, *path)).collect(),
+        template: format!(
+            r#"{{"environmentVariablesOverride": [{}]}}"#,
+            items.join(", ")
+        ),
+    }
 }
 
 /// The delivery pipeline's stack, when `tenantops.yaml` has a `pipeline` section.
@@ -85,9 +126,9 @@ pub fn pipeline_spec(p: &Platform, file: &str) -> Option<StackSpec> {
             event_bus => pipeline.event_bus.clone(),
             onboarding => onboarding,
         },
-        onboard_buildspec => ONBOARD_BUILDSPEC,
-        input_template => input_template(),
-        detail_types => crate::onboard::event::DETAIL_TYPES,
+        lifecycle_buildspec => LIFECYCLE_BUILDSPEC,
+        onboarding_rule => rule_pattern_and_input(&[RequestKind::Onboarding], true),
+        lifecycle_rule => rule_pattern_and_input(&[RequestKind::Offboarding, RequestKind::Activate, RequestKind::Deactivate], false),
     };
     Some(StackSpec {
         name,
@@ -101,4 +142,23 @@ pub fn pipeline_spec(p: &Platform, file: &str) -> Option<StackSpec> {
         tenant: None,
         nginx: None,
     })
+}
+
+/// A rule's event pattern (SBT's own: `source` and `detail-type`, as `EventManager`
+/// builds its rules) and its input transformer, as the template uses them.
+fn rule_pattern_and_input(kinds: &[RequestKind], onboarding: bool) -> minijinja::Value {
+    let input = rule_input(onboarding);
+    let detail_types: Vec<&str> = kinds
+        .iter()
+        .flat_map(|k| k.detail_types())
+        .copied()
+        .collect();
+    minijinja::context! {
+        pattern => minijinja::context! {
+            source => CONTROL_PLANE_SOURCES,
+            detail_types => detail_types,
+        },
+        paths => input.paths,
+        template => input.template,
+    }
 }

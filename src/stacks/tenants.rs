@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use super::workload::{
-    EC2_CAPACITY, TableCtx, nginx_ctx, pooled_tables, retention, silo_tables, workload_ctx,
+    EC2_CAPACITY, TableCtx, effective_compute, nginx_ctx, pooled_tables, retention, silo_tables,
+    workload_ctx,
 };
 use super::{Build, Member, Param, RouterConfig, StackKind, StackSet, StackSpec, out};
 use crate::lockfile::dedicated_alb;
@@ -166,7 +167,7 @@ fn tenant_stack(b: &Build<'_>, m: &Member<'_>, route: &Route) -> (RouterConfig, 
             workload => minijinja::Value::from_serialize(&wl),
             silo_tables => minijinja::Value::from_serialize(&silo),
             retention => retain,
-            capacity => (m.tier.isolation == Isolation::Silo && m.tier.compute == Compute::Ec2).then_some(EC2_CAPACITY),
+            capacity => (m.tier.isolation == Isolation::Silo && effective_compute(m.tier, Some(m)) == Compute::Ec2).then_some(EC2_CAPACITY),
         },
         tenant: Some(t.id.clone()),
         nginx: None,

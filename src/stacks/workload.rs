@@ -125,6 +125,14 @@ pub(super) fn retention(r: DataRetention) -> &'static str {
     }
 }
 
+/// Where a workload's tasks run: a silo tenant's own `compute` override, else the tier's.
+pub(super) fn effective_compute(tier: &Tier, member: Option<&Member<'_>>) -> Compute {
+    member
+        .filter(|_| tier.isolation == Isolation::Silo)
+        .and_then(|m| m.tenant.overrides.compute)
+        .unwrap_or(tier.compute)
+}
+
 pub(super) fn compute(c: Compute) -> &'static str {
     match c {
         Compute::Fargate => "fargate",
@@ -256,7 +264,7 @@ pub(super) fn workload_ctx<'a>(
         owner,
         ports,
         isolation: tier.isolation.as_str(),
-        compute: compute(tier.compute),
+        compute: compute(effective_compute(tier, member)),
         owns_cluster: tier.isolation != Isolation::Bridge,
         cluster_name: format!("{base}-{owner}"),
         desired_count,

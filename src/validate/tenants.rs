@@ -362,6 +362,20 @@ fn overrides(
             );
         }
     }
+    if let Some(compute) = o.compute {
+        let pointer = "/overrides/compute";
+        if tier.isolation != Isolation::Silo {
+            out.push(refuse(pointer, format!("tenants of the `{}` tier `{tier_name}` share its cluster, so they cannot choose `compute`", tier.isolation.as_str())).help("remove the override, or move the tenant to a silo tier"));
+        } else if !tier.overrides.compute && compute != tier.compute {
+            out.push(
+                refuse(
+                    pointer,
+                    format!("tier `{tier_name}` does not let tenants choose `compute`"),
+                )
+                .help("remove the override, or set `overrides.compute: true` in the tier"),
+            );
+        }
+    }
 }
 
 #[cfg(test)]
