@@ -751,6 +751,22 @@ fn sbt_requests_reach_the_lifecycle_build_through_the_rules_and_become_pushed_co
     let head = git(&b.origin, &["rev-parse", &b.branch]);
     b.build(2, &onboarding);
     assert_eq!(git(&b.origin, &["rev-parse", &b.branch]), head);
+    // Every tier's request becomes a tenant named after it.
+    for (n, event, file, tier) in [
+        (10, "onboarding-basic.json", "soylent-corp", "basic"),
+        (
+            11,
+            "onboarding-premium.json",
+            "vandelay-industries",
+            "premium",
+        ),
+    ] {
+        b.build(n, &b.deliver("OnboardRule", event));
+        assert_contains(
+            &b.pushed(&format!("tenants/{file}.yaml")),
+            format!("\ntier: {tier}\n"),
+        );
+    }
 
     for (n, event, state) in [
         (3, "deactivate-advanced.json", "suspended"),
@@ -769,11 +785,13 @@ fn sbt_requests_reach_the_lifecycle_build_through_the_rules_and_become_pushed_co
     }
     let subjects = git(&b.origin, &["log", "--format=%s", &b.branch]);
     assert_eq!(
-        subjects.lines().take(4).collect::<Vec<_>>(),
+        subjects.lines().take(6).collect::<Vec<_>>(),
         [
             "Offboard tenant initrode-global (Initrode Global)",
             "Activate tenant initrode-global (Initrode Global)",
             "Suspend tenant initrode-global (Initrode Global)",
+            "Onboard tenant vandelay-industries (premium tier)",
+            "Onboard tenant soylent-corp (basic tier)",
             "Onboard tenant initrode-global (advanced tier)",
         ]
     );
