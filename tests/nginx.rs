@@ -1,24 +1,40 @@
-//! The rendered nginx router configs: `nginx -t` accepts every one, and real nginx routes real requests to each tenant's own Service Connect upstreams, resolved by a real dnsmasq on loopback.
+//! The rendered nginx router configs under Service Connect's name resolution: `nginx -t` accepts every one, and real nginx, in a mount namespace whose `/etc/hosts` holds the Service Connect names while DNS answers NXDOMAIN for them, routes real requests to each owner's own upstreams.
 
 mod common;
 
+use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Fixture, assert_contains};
 
-/// `nginx -t` on one config, with its own pid file.
+/// `nginx -t` on one config, with its own pid file, in a mount namespace whose
+/// `/etc/hosts` has the config's Service Connect names (as an ECS task's has them): a
+/// static upstream must resolve when nginx loads the config.
 #[track_caller]
 fn nginx_t(conf: &Path, scratch: &Path) {
-    let out = Command::new(common::tool("nginx"))
-        .arg("-t")
-        .arg("-c")
-        .arg(conf)
-        .arg("-g")
-        .arg(format!("pid {};", scratch.join("t.pid").display()))
+    let text = std::fs::read_to_string(conf).unwrap();
+    let mut hosts = String::from("127.0.0.1 localhost\n");
+    for line in text.lines() {
+        if let Some(url) = line.trim().strip_prefix("proxy_pass \"http://") {
+            let host = url.split([':', '/', ';']).next().unwrap_or_default();
+            let _ = writeln!(hosts, "127.0.0.2 {host}");
+        }
+    }
+    let hosts_file = scratch.join("t-hosts");
+    std::fs::write(&hosts_file, hosts).unwrap();
+    let script = format!(
+        "mount --bind '{}' /etc/hosts && exec '{}' -t -c '{}' -g 'pid {};'",
+        hosts_file.display(),
+        common::tool("nginx").display(),
+        conf.display(),
+        scratch.join("t.pid").display()
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
         .output()
         .expect("run nginx -t");
     assert!(
@@ -50,18 +66,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// A loopback port free for both UDP and TCP: dnsmasq listens on both, and exits when
-/// either is taken (other tests start servers on free TCP ports at the same time).
-fn free_dns_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
 }
 
 /// A child process killed when the test ends, pass or fail.
@@ -155,134 +159,246 @@ fn wait_for(port: u16) {
     }
 }
 
-/// Starts nginx with `tenant`'s rendered config, changed only to listen on a free
-/// loopback port instead of the router port. Returns that port.
-fn start_nginx(f: &Fixture, tenant: &str, router_port: u16) -> (u16, Guard) {
-    let conf_path = f.path().join(format!("rendered/nginx/{tenant}.conf"));
-    nginx_t(&conf_path, f.path());
+/// Where the routing test runs nginx: a private mount namespace whose `/etc/hosts`
+/// holds the Service Connect names (as ECS writes them into a task) and whose
+/// `/etc/resolv.conf` names a DNS server that answers NXDOMAIN for them (Service
+/// Connect "doesn't use or create DNS hosted zones").
+struct TaskNamespace {
+    hosts: std::path::PathBuf,
+    resolv: std::path::PathBuf,
+    dns_ip: String,
+}
+
+/// Starts nginx with `conf` (a rendered router config, changed only to listen on a
+/// free loopback port instead of `router_port`) inside `ns`. Returns that port.
+fn start_nginx(
+    f: &Fixture,
+    ns: &TaskNamespace,
+    name: &str,
+    conf: &str,
+    router_port: u16,
+) -> (u16, Guard) {
     let port = free_port();
-    let conf = std::fs::read_to_string(&conf_path).unwrap().replace(
+    let conf = conf.replace(
         &format!("listen {router_port};"),
         &format!("listen 127.0.0.1:{port};"),
     );
-    let run_conf = f.path().join(format!("{tenant}-run.conf"));
+    let run_conf = f.path().join(format!("{name}-run.conf"));
     std::fs::write(&run_conf, conf).unwrap();
-    let nginx = Command::new(common::tool("nginx"))
-        .arg("-c")
-        .arg(&run_conf)
-        .arg("-g")
-        .arg(format!(
-            "daemon off; pid {};",
-            f.path().join(format!("{tenant}.pid")).display()
-        ))
+    nginx_t_in(ns, &run_conf, f.path());
+    let script = format!(
+        "mount --bind '{}' /etc/hosts && mount --bind '{}' /etc/resolv.conf && exec '{}' -c '{}' -g 'daemon off; pid {};'",
+        ns.hosts.display(),
+        ns.resolv.display(),
+        common::tool("nginx").display(),
+        run_conf.display(),
+        f.path().join(format!("{name}.pid")).display()
+    );
+    let nginx = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("start nginx");
+        .expect("start nginx in a mount namespace");
     (port, Guard(nginx))
 }
 
+/// `nginx -t` inside `ns` (a static upstream must resolve when the config loads).
+#[track_caller]
+fn nginx_t_in(ns: &TaskNamespace, conf: &Path, scratch: &Path) {
+    let script = format!(
+        "mount --bind '{}' /etc/hosts && mount --bind '{}' /etc/resolv.conf && exec '{}' -t -c '{}' -g 'pid {};'",
+        ns.hosts.display(),
+        ns.resolv.display(),
+        common::tool("nginx").display(),
+        conf.display(),
+        scratch.join("t.pid").display()
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("run nginx -t in a mount namespace");
+    assert!(
+        out.status.success(),
+        "nginx -t rejects {}:\n{}",
+        conf.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The earlier router config's way (a `resolver` and a variable `proxy_pass`), made
+/// from `conf`: what Service Connect's name resolution defeats.
+fn with_resolver(conf: &str, dns_ip: &str) -> String {
+    let mut out = String::new();
+    for line in conf.lines() {
+        let trimmed = line.trim_start();
+        if let Some(target) = trimmed.strip_prefix("proxy_pass ") {
+            let _ = write!(
+                out,
+                "            set $tenantops_upstream {target}\n            proxy_pass $tenantops_upstream;\n"
+            );
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+        if trimmed.starts_with("server_tokens off;") {
+            let _ = writeln!(out, "    resolver {dns_ip} valid=10s ipv6=off;");
+        }
+    }
+    out
+}
+
+/// The router of `owner` listening on `port` sends each service's requests to that
+/// owner's own upstream, refuses other methods, proxies its health check, and 404s
+/// anything else.
+fn check_router(owner: &str, port: u16) {
+    wait_for(port);
+    for (method, path, service) in [
+        ("GET", "/orders", "orders"),
+        ("POST", "/orders", "orders"),
+        ("GET", "/orders/17", "orders"),
+        ("DELETE", "/orders/17", "orders"),
+        ("GET", "/products?page=2", "products"),
+        ("PUT", "/products/42", "products"),
+        ("GET", "/users", "users"),
+        ("OPTIONS", "/users", "users"),
+    ] {
+        let (status, _, body) = request(port, method, path, "");
+        assert_eq!(status, 200, "{owner} {method} {path}: {body}");
+        assert!(
+            body.starts_with(&format!(
+                "{owner}:{service} {method} {path} HTTP/1.1 xff=127.0.0.1"
+            )),
+            "{owner} {method} {path} reached `{body}`"
+        );
+    }
+    let (status, _, _) = request(port, "HEAD", "/orders", "");
+    assert_eq!(status, 200, "{owner}: HEAD is allowed");
+    for method in ["PATCH", "TRACE", "PROPFIND"] {
+        let (status, _, body) = request(port, method, "/orders", "");
+        assert_eq!(status, 405, "{owner} {method}: {body}");
+    }
+    // The health check goes through the router to the first service's health path.
+    let (status, _, body) = request(port, "GET", "/health", "");
+    assert_eq!(status, 200, "{owner}: {body}");
+    assert!(
+        body.starts_with(&format!("{owner}:orders GET /orders/health HTTP/1.1")),
+        "{owner} /health reached `{body}`"
+    );
+    // A prefix that only looks like a service is not one.
+    let (status, _, _) = request(port, "GET", "/ordersx", "");
+    assert_eq!(status, 404);
+    let (status, _, _) = request(port, "GET", "/billing", "");
+    assert_eq!(status, 404);
+    // gzip on JSON.
+    let (status, head, _) = request(port, "GET", "/orders/big", "Accept-Encoding: gzip\r\n");
+    assert_eq!(status, 200);
+    assert_contains(&head.to_ascii_lowercase(), "content-encoding: gzip");
+}
+
 #[test]
-fn nginx_routes_each_tenant_to_its_own_service_connect_upstreams() {
+fn nginx_routes_each_tenant_to_its_own_service_connect_upstreams_under_ecs_name_resolution() {
     let f = Fixture::example();
     let service_port = free_port();
-    let dns_port = free_dns_port();
-    let tenants = ["globex", "umbrella"];
+    // A bridge tenant, a silo tenant and the pool tier.
+    let owners = ["globex", "stark", "basic"];
     let services = ["orders", "products", "users"];
-    let mut router_ports = Vec::new();
     let mut platform = f
         .read("tenantops.yaml")
         .replace("port: 3010", &format!("port: {service_port}"));
-    platform = platform.replace(
-        "resolver: 169.254.169.253",
-        &format!("resolver: 127.0.0.1:{dns_port}"),
-    );
     let router_port = free_port();
     platform = platform.replace("port: 8080", &format!("port: {router_port}"));
     f.write("tenantops.yaml", platform);
     f.render(&[]);
 
-    // Every Service Connect name of every tenant gets its own loopback address, with a
-    // stub upstream that says whose it is.
-    let mut dnsmasq = Command::new(common::tool("dnsmasq"));
-    dnsmasq.args([
-        "--keep-in-foreground",
-        "--no-resolv",
-        "--no-hosts",
-        "--conf-file=/dev/null",
-        "--listen-address=127.0.0.1",
-        "--bind-interfaces",
-        "--user=root",
-        "--pid-file=",
-    ]);
-    dnsmasq.arg(format!("--port={dns_port}"));
-    for (t, tenant) in tenants.iter().enumerate() {
+    // Every Service Connect name gets its own loopback address in the task's hosts file,
+    // with a stub upstream that says whose it is; DNS knows none of them.
+    let octet = std::process::id() % 200 + 20;
+    let dns_ip = format!("127.53.{octet}.{}", octet % 7 + 1);
+    let mut hosts = String::from("127.0.0.1 localhost\n");
+    for (t, owner) in owners.iter().enumerate() {
         for (s, service) in services.iter().enumerate() {
             let ip = format!("127.0.{}.{}", t + 10, s + 1);
-            stub(&ip, service_port, format!("{tenant}:{service}"));
-            dnsmasq.arg(format!(
-                "--address=/{service}-api.saas-prod-{tenant}.sc/{ip}"
-            ));
+            stub(&ip, service_port, format!("{owner}:{service}"));
+            let _ = writeln!(hosts, "{ip} {service}-api.saas-prod-{owner}.sc");
         }
     }
-    let _dns = Guard(
-        dnsmasq
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start dnsmasq"),
-    );
-    // dnsmasq answers on TCP too: once it accepts, nginx's first lookup is answered
-    // (under load, a lookup sent before dnsmasq listens fails the first request).
-    wait_for(dns_port);
-
-    for tenant in tenants {
-        let (port, guard) = start_nginx(&f, tenant, router_port);
-        router_ports.push((tenant, port, guard));
-    }
-
-    for (tenant, port, _) in &router_ports {
-        wait_for(*port);
-        for (method, path, service) in [
-            ("GET", "/orders", "orders"),
-            ("POST", "/orders", "orders"),
-            ("GET", "/orders/17", "orders"),
-            ("DELETE", "/orders/17", "orders"),
-            ("GET", "/products?page=2", "products"),
-            ("PUT", "/products/42", "products"),
-            ("GET", "/users", "users"),
-            ("OPTIONS", "/users", "users"),
-        ] {
-            let (status, _, body) = request(*port, method, path, "");
-            assert_eq!(status, 200, "{tenant} {method} {path}: {body}");
-            assert!(
-                body.starts_with(&format!(
-                    "{tenant}:{service} {method} {path} HTTP/1.1 xff=127.0.0.1"
-                )),
-                "{tenant} {method} {path} reached `{body}`"
-            );
-        }
-        let (status, _, _) = request(*port, "HEAD", "/orders", "");
-        assert_eq!(status, 200, "{tenant}: HEAD is allowed");
-        for method in ["PATCH", "TRACE", "PROPFIND"] {
-            let (status, _, body) = request(*port, method, "/orders", "");
-            assert_eq!(status, 405, "{tenant} {method}: {body}");
-        }
-        let (status, head, body) = request(*port, "GET", "/health", "");
-        assert_eq!(status, 200);
-        assert_contains(&head.to_ascii_lowercase(), "content-type: application/json");
-        assert_eq!(
-            body,
-            format!("{{\"status\":\"ok\",\"router\":\"{tenant}\"}}")
+    let ns = TaskNamespace {
+        hosts: f.path().join("task-hosts"),
+        resolv: f.path().join("task-resolv.conf"),
+        dns_ip: dns_ip.clone(),
+    };
+    std::fs::write(&ns.hosts, hosts).unwrap();
+    std::fs::write(&ns.resolv, format!("nameserver {dns_ip}\n")).unwrap();
+    let dnsmasq = Command::new(common::tool("dnsmasq"))
+        .args([
+            "--keep-in-foreground",
+            "--no-resolv",
+            "--no-hosts",
+            "--conf-file=/dev/null",
+            "--bind-interfaces",
+            "--user=root",
+            "--pid-file=",
+            "--port=53",
+            // NXDOMAIN for every Service Connect name.
+            "--address=/sc/",
+        ])
+        .arg(format!("--listen-address={dns_ip}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start dnsmasq");
+    let _dns = Guard(dnsmasq);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect((dns_ip.as_str(), 53)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "dnsmasq does not listen on {dns_ip}:53"
         );
-        // A prefix that only looks like a service is not one.
-        let (status, _, _) = request(*port, "GET", "/ordersx", "");
-        assert_eq!(status, 404);
-        let (status, _, _) = request(*port, "GET", "/billing", "");
-        assert_eq!(status, 404);
-        // gzip on JSON.
-        let (status, head, _) = request(*port, "GET", "/orders/big", "Accept-Encoding: gzip\r\n");
-        assert_eq!(status, 200);
-        assert_contains(&head.to_ascii_lowercase(), "content-encoding: gzip");
+        std::thread::sleep(Duration::from_millis(50));
     }
+
+    let mut routers = Vec::new();
+    for owner in owners {
+        let conf = f.read(&format!("rendered/nginx/{owner}.conf"));
+        let (port, guard) = start_nginx(&f, &ns, owner, &conf, router_port);
+        routers.push((owner, port, guard));
+    }
+    for (owner, port, _) in &routers {
+        check_router(owner, *port);
+    }
+
+    // The earlier config (`resolver` + variable `proxy_pass`), in the same task: every
+    // service request is a 502, because DNS does not know Service Connect's names.
+    let conf = with_resolver(&f.read("rendered/nginx/globex.conf"), &ns.dns_ip);
+    let (port, _old) = start_nginx(&f, &ns, "globex-resolver", &conf, router_port);
+    wait_for(port);
+    let (status, _, body) = request(port, "GET", "/orders/17", "");
+    assert_eq!(status, 502, "the resolver config reached `{body}`");
+
+    // A router whose services are not (yet) in its hosts file does not start: its task
+    // fails instead of passing health checks while answering 502.
+    let empty = TaskNamespace {
+        hosts: f.path().join("empty-hosts"),
+        resolv: ns.resolv.clone(),
+        dns_ip: ns.dns_ip.clone(),
+    };
+    std::fs::write(&empty.hosts, "127.0.0.1 localhost\n").unwrap();
+    let script = format!(
+        "mount --bind '{}' /etc/hosts && mount --bind '{}' /etc/resolv.conf && exec '{}' -t -c '{}' -g 'pid {};'",
+        empty.hosts.display(),
+        empty.resolv.display(),
+        common::tool("nginx").display(),
+        f.path().join("rendered/nginx/globex.conf").display(),
+        f.path().join("t2.pid").display()
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_contains(
+        &String::from_utf8_lossy(&out.stderr),
+        "host not found in upstream",
+    );
 }

@@ -821,3 +821,105 @@ fn an_invalid_repository_renders_nothing() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// Every ingress rule of every security group in `template`.
+fn ingress_rules(template: &Value) -> Vec<&Value> {
+    let mut rules = Vec::new();
+    for (_, sg) in resources_of(template, "AWS::EC2::SecurityGroup") {
+        rules.extend(
+            sg["Properties"]["SecurityGroupIngress"]
+                .as_array()
+                .into_iter()
+                .flatten(),
+        );
+    }
+    for (_, rule) in resources_of(template, "AWS::EC2::SecurityGroupIngress") {
+        rules.push(&rule["Properties"]);
+    }
+    rules
+}
+
+#[test]
+fn no_router_admits_a_cidr_only_api_gateways_vpc_link_reaches_it() {
+    for f in [Fixture::example(), Fixture::matrix()] {
+        f.render(&[]);
+        let mut routers = 0;
+        for (name, template) in common::templates(&f.path().join("rendered")) {
+            if !name.contains("-router-") {
+                continue;
+            }
+            routers += 1;
+            for rule in ingress_rules(&template) {
+                assert!(
+                    rule.get("CidrIp").is_none() && rule.get("CidrIpv6").is_none(),
+                    "{name} admits a CIDR: {rule}"
+                );
+            }
+            let nlb = &template["Resources"]["NlbSecurityGroup"]["Properties"];
+            assert!(nlb.get("SecurityGroupIngress").is_none(), "{name}: {nlb}");
+            let nlb_lb = &template["Resources"]["Nlb"]["Properties"];
+            assert_eq!(
+                nlb_lb["EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic"],
+                "off"
+            );
+            assert!(template["Parameters"].get("VpcCidr").is_none(), "{name}");
+        }
+        assert!(routers > 0);
+    }
+}
+
+#[test]
+fn the_router_starts_after_every_service_it_proxies_to_and_rolls_when_the_catalog_grows() {
+    let f = Fixture::example();
+    f.render(&[]);
+    let before = common::templates(&f.path().join("rendered"));
+    for (name, template) in &before {
+        let Some(router) = template["Resources"].get("RouterService") else {
+            continue;
+        };
+        let depends: Vec<&str> = router["DependsOn"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_str().unwrap())
+            .collect();
+        for (logical, _) in resources_of(template, "AWS::ECS::Service") {
+            if logical != "RouterService" {
+                assert!(
+                    depends.contains(&logical.as_str()),
+                    "{name}: RouterService does not wait for {logical}"
+                );
+            }
+        }
+    }
+    // A new catalog service: every router's task definition changes (its config
+    // proxies to the new service), so ECS rolls the routers.
+    f.write(
+        "tenantops.yaml",
+        f.read("tenantops.yaml").replace(
+            "services:\n",
+            "services:\n  billing:\n    image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/saas/billing:1.0.0\n    port: 3040\n    cpu: 256\n    memory: 512\n    health_path: /billing/health\n",
+        ),
+    );
+    f.render(&[]);
+    let after = common::templates(&f.path().join("rendered"));
+    let mut routers = 0;
+    for (name, template) in &after {
+        let Some(task) = template["Resources"].get("RouterTaskDefinition") else {
+            continue;
+        };
+        routers += 1;
+        assert_ne!(
+            Some(task),
+            before[name]["Resources"].get("RouterTaskDefinition"),
+            "{name}: the router does not roll"
+        );
+        assert!(
+            task.to_string().contains("billing-api."),
+            "{name}: the router's config does not proxy to the new service"
+        );
+        let depends = template["Resources"]["RouterService"]["DependsOn"].to_string();
+        assert!(depends.contains("BillingService"), "{name}: {depends}");
+    }
+    assert_eq!(routers, 5);
+}

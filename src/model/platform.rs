@@ -369,13 +369,10 @@ pub struct Router {
     #[serde(default = "default_health_path")]
     #[schemars(regex(pattern = r"^/[A-Za-z0-9/_.-]*$"))]
     pub health_path: String,
-    /// DNS resolver nginx asks for the Service Connect names (`resolver` directive),
-    /// an IPv4 address with an optional port. Default: the VPC's Amazon DNS server.
-    #[serde(default = "default_resolver")]
+    /// No longer used, and a warning when set: nginx resolves each Service Connect name
+    /// once, at start, through the task's `/etc/hosts` (where ECS writes them; they are
+    /// in no DNS), not through a `resolver`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]{1,3}\.){3}[0-9]{1,3}(:[0-9]{1,5})?$"))]
-    pub resolver: String,
-}
-
-fn default_resolver() -> String {
-    "169.254.169.253".to_owned()
+    pub resolver: Option<String>,
 }

@@ -33,7 +33,7 @@ use serde::Serialize;
 pub use count::stack_count;
 pub use pipeline::{LIFECYCLE_BUILDSPEC, RuleInput, pipeline_spec, rule_input};
 
-use crate::model::{DEFAULT_CIDR, Lock, Platform, State, Tenant, Tier};
+use crate::model::{Lock, Platform, State, Tenant, Tier};
 use crate::naming;
 use crate::repo::Repo;
 
@@ -241,7 +241,6 @@ impl Build<'_> {
         let n = &self.p.network;
         match (&n.vpc_id, name) {
             (Some(vpc), "VpcId") => value(vpc.clone()),
-            (Some(_), "VpcCidr") => value(n.cidr.as_deref().unwrap_or(DEFAULT_CIDR)),
             (Some(_), "SubnetIds") => value(
                 n.subnet_ids
                     .iter()

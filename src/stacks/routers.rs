@@ -70,7 +70,9 @@ pub(super) fn build(b: &Build<'_>, routers: &[Router<'_, '_>], set: &mut StackSe
             (None, Some(doc)) => (doc.file.clone(), String::new(), Some(key), None),
             (None, None) => (b.pfile.to_owned(), "/routing".to_owned(), None, None),
         };
-        let parameters = ["VpcId", "SubnetIds", "VpcCidr"]
+        // No `VpcCidr`: nothing in the VPC may reach a router but API Gateway's VPC link
+        // (PrivateLink traffic is not held to the NLB's inbound rules, and it has none).
+        let parameters = ["VpcId", "SubnetIds"]
             .into_iter()
             .map(|n| (n.to_owned(), b.net_param(n)))
             .collect();

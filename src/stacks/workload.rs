@@ -296,7 +296,7 @@ pub(super) fn nginx_ctx(p: &Platform, wl: &WorkloadCtx<'_>) -> minijinja::Value 
         router => &p.router,
         services => minijinja::Value::from_serialize(
             wl.services.iter().map(|s| minijinja::context! {
-                name => s.name, dns => &s.dns, port => s.port,
+                name => s.name, dns => &s.dns, port => s.port, health_path => s.health_path,
             }).collect::<Vec<_>>()
         ),
     }

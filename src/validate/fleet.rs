@@ -15,6 +15,18 @@ const ALB_RULES_QUOTA: u32 = 100;
 pub(super) fn platform(doc: &Doc<Platform>, repo: &Repo, out: &mut Vec<Diagnostic>) {
     let p = &doc.value;
     let file = doc.file.as_str();
+    if p.router.resolver.is_some() {
+        out.push(
+            Diagnostic::error(
+                "unused-setting",
+                file,
+                doc.node.key_span_of("/router/resolver"),
+                "`router.resolver` is not used: nginx resolves each Service Connect name once, at start, through the task's `/etc/hosts`, where ECS writes them (they are in no DNS)",
+            )
+            .warning()
+            .help("remove the setting"),
+        );
+    }
     for name in p.services.keys() {
         let pointer = format!("/services/{name}");
         if !is_service_name(name) {
