@@ -316,7 +316,10 @@ fn tenant_stacks_are_isolated() {
     let numbat = &all["saas-prod-tenant-numbat"]["Resources"];
     assert_eq!(numbat["ApiKey"]["Properties"]["Enabled"], true);
     // Tables follow the tenant's data retention: kept by default, deleted on request.
-    assert_eq!(numbat["OrdersTable"]["DeletionPolicy"], "Retain");
+    assert_eq!(
+        numbat["OrdersTable"]["DeletionPolicy"],
+        "RetainExceptOnCreate"
+    );
     assert_eq!(
         all["saas-prod-tenant-echidna"]["Resources"]["OrdersTable"]["DeletionPolicy"],
         "Delete"
@@ -922,4 +925,113 @@ fn the_router_starts_after_every_service_it_proxies_to_and_rolls_when_the_catalo
         assert!(depends.contains("BillingService"), "{name}: {depends}");
     }
     assert_eq!(routers, 5);
+}
+
+#[test]
+fn kept_tables_survive_deletion_but_not_a_failed_first_create() {
+    // A failed first create deletes what it made (RetainExceptOnCreate), so the
+    // "delete, then create" recovery never meets its own table; a deletion keeps it.
+    for f in [Fixture::example(), Fixture::matrix()] {
+        f.render(&[]);
+        let mut tables = 0;
+        for (name, template) in common::templates(&f.path().join("rendered")) {
+            for (logical, table) in resources_of(&template, "AWS::DynamoDB::Table") {
+                tables += 1;
+                let deletion = table["DeletionPolicy"].as_str().unwrap();
+                let replace = table["UpdateReplacePolicy"].as_str().unwrap();
+                assert!(
+                    (deletion, replace) == ("RetainExceptOnCreate", "Retain")
+                        || (deletion, replace) == ("Delete", "Delete"),
+                    "{name} {logical}: {deletion}/{replace}"
+                );
+                assert_ne!(deletion, "Retain", "{name} {logical}");
+            }
+        }
+        assert!(tables > 0);
+    }
+}
+
+#[test]
+fn tasks_on_ec2_cannot_take_the_instance_role() {
+    let f = Fixture::matrix();
+    f.render(&[]);
+    let mut instances = 0;
+    for (name, template) in common::templates(&f.path().join("rendered")) {
+        for (_, lt) in resources_of(&template, "AWS::EC2::LaunchTemplate") {
+            instances += 1;
+            let data = &lt["Properties"]["LaunchTemplateData"];
+            assert_eq!(data["MetadataOptions"]["HttpTokens"], "required", "{name}");
+            assert_eq!(
+                data["MetadataOptions"]["HttpPutResponseHopLimit"], 1,
+                "{name}"
+            );
+            let user_data = data["UserData"].to_string();
+            assert!(
+                user_data.contains("ECS_AWSVPC_BLOCK_IMDS=true"),
+                "{name}: {user_data}"
+            );
+        }
+        for (_, role) in resources_of(&template, "AWS::IAM::Role") {
+            let policies = role["Properties"]["ManagedPolicyArns"].to_string();
+            assert!(
+                !policies.contains("AmazonSSMManagedInstanceCore"),
+                "{name}: {policies}"
+            );
+        }
+    }
+    assert!(instances > 0);
+}
+
+/// The router `name`'s deployment: its logical id, and the id its stage deploys.
+fn deployment_of(f: &Fixture, name: &str) -> (String, String) {
+    let template = &common::templates(&f.path().join("rendered"))[name];
+    let (id, _) = resources_of(template, "AWS::ApiGateway::Deployment")
+        .into_iter()
+        .next()
+        .expect("a deployment");
+    let stage = template["Resources"]["Stage"]["Properties"]["DeploymentId"]["Ref"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (id.clone(), stage)
+}
+
+#[test]
+fn an_api_change_anywhere_in_the_rendered_api_reaches_the_stage() {
+    let f = Fixture::example();
+    f.render(&[]);
+    let (before, stage) = deployment_of(&f, "saas-prod-router-1");
+    assert_eq!(before, stage);
+    // Rendering again changes nothing.
+    f.render(&[]);
+    assert_eq!(deployment_of(&f, "saas-prod-router-1").0, before);
+    // A template override that changes only an integration (no path or method) gives
+    // the stage a new deployment, which CloudFormation deploys.
+    override_template(&f, "router.json.j2", |t| {
+        t.replace(
+            "\"IntegrationHttpMethod\": {{ m | json }},",
+            "\"IntegrationHttpMethod\": {{ m | json }}, \"TimeoutInMillis\": 20000,",
+        )
+    });
+    f.render(&[]);
+    let (after, stage) = deployment_of(&f, "saas-prod-router-1");
+    assert_ne!(
+        after, before,
+        "an integration change keeps the old deployment"
+    );
+    assert_eq!(after, stage);
+    // A change to the NLB behind the VPC link (which replaces it, and the URIs its
+    // integrations resolve to) does too.
+    override_template(&f, "router.json.j2", |t| {
+        t.replace(
+            "\"Type\": \"network\",",
+            "\"Type\": \"network\",\n        \"IpAddressType\": \"ipv4\",",
+        )
+    });
+    f.render(&[]);
+    let (nlb_changed, _) = deployment_of(&f, "saas-prod-router-1");
+    assert_ne!(
+        nlb_changed, before,
+        "a replaced NLB keeps the old deployment"
+    );
 }

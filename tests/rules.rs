@@ -472,3 +472,22 @@ fn colour_only_when_asked_or_on_a_terminal() {
             .contains("\u{1b}[1;31m")
     );
 }
+
+#[test]
+fn a_router_resolver_is_a_warning_service_connect_names_are_in_etc_hosts() {
+    let f = Fixture::example();
+    f.write(
+        "tenantops.yaml",
+        f.read("tenantops.yaml").replace(
+            "  health_path: /health\n",
+            "  health_path: /health\n  resolver: 169.254.169.253\n",
+        ),
+    );
+    let run = f.run(&["validate"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_contains(
+        &run.stderr,
+        "warning[unused-setting]: `router.resolver` is not used",
+    );
+    assert_contains(&run.stdout, "(1 warning)");
+}

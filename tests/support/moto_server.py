@@ -1,5 +1,5 @@
 """Starts moto's server (the AWS API emulator the tests drive tenantops against), after
-correcting four moto 5.2 gaps that would otherwise stop every stack tenantops renders
+correcting five moto 5.2 gaps that would otherwise stop every stack tenantops renders
 or make every update look undone:
 
 - CloudFormation's AWS::ElasticLoadBalancingV2::LoadBalancer ignores `Type`, so an NLB
@@ -16,6 +16,11 @@ or make every update look undone:
 - ExecuteChangeSet leaves the stack's outputs as they were before the update (UpdateStack
   recomputes them); CloudFormation's outputs are those of the new template, which
   consumers' parameters and provisioning results are read from.
+- Deleting a stack keeps only resources with `DeletionPolicy: Retain`; CloudFormation
+  also keeps those with `RetainExceptOnCreate` once the stack was created ("retain the
+  resource ... except if the resource was created during a stack create operation that
+  failed", the DeletionPolicy attribute's documentation). A stack moto deletes was
+  created, so the patch treats them as `Retain`.
 
 The request recorder (which the tests read to count requests) appends each request
 to its file from whichever server thread handles it; concurrent requests with large
@@ -140,6 +145,18 @@ def _record_serially(self, request, body=None):
 
 
 Recorder._record_request = _record_serially
+
+_delete_resources = parsing.ResourceMap.delete
+
+
+def _delete_keeping_retain_except_on_create(self):
+    for value in self._resource_json_map.values():
+        if isinstance(value, dict) and value.get("DeletionPolicy") == "RetainExceptOnCreate":
+            value["DeletionPolicy"] = "Retain"
+    return _delete_resources(self)
+
+
+parsing.ResourceMap.delete = _delete_keeping_retain_except_on_create
 
 if __name__ == "__main__":
     main()
