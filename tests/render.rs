@@ -1035,3 +1035,69 @@ fn an_api_change_anywhere_in_the_rendered_api_reaches_the_stage() {
         "a replaced NLB keeps the old deployment"
     );
 }
+
+#[test]
+fn users_carry_the_claims_the_reference_authorizer_reads_and_survive_their_stack() {
+    // aws-samples/saas-reference-architecture-ecs tenant_authorizer.py reads
+    // custom:tenantId, custom:userRole and custom:tenantTier from the token; tenantops
+    // adds custom:tenantPath, the routing value the authorizer returns.
+    let f = Fixture::example();
+    f.render(&[]);
+    let routing: Value = serde_json::from_str(&f.read("rendered/routing.json")).unwrap();
+    let mut users = 0;
+    for (name, template) in common::templates(&f.path().join("rendered")) {
+        for (logical, pool) in resources_of(&template, "AWS::Cognito::UserPool") {
+            assert_eq!(
+                pool["DeletionPolicy"], "RetainExceptOnCreate",
+                "{name} {logical}"
+            );
+            assert_eq!(pool["UpdateReplacePolicy"], "Retain", "{name} {logical}");
+            assert_eq!(
+                pool["Properties"]["DeletionProtection"], "ACTIVE",
+                "{name} {logical}"
+            );
+            let schema = pool["Properties"]["Schema"].to_string();
+            for attr in ["tenantId", "tenantTier", "tenantPath", "userRole"] {
+                assert!(schema.contains(&format!("\"{attr}\"")), "{name}: {schema}");
+            }
+        }
+        for (logical, user) in resources_of(&template, "AWS::Cognito::UserPoolUser") {
+            users += 1;
+            let attrs: std::collections::BTreeMap<&str, &str> =
+                user["Properties"]["UserAttributes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| {
+                        (
+                            a["Name"].as_str().unwrap(),
+                            a["Value"].as_str().unwrap_or_default(),
+                        )
+                    })
+                    .collect();
+            let tenant = attrs["custom:tenantId"];
+            let route = &routing[tenant];
+            assert_eq!(
+                attrs["custom:tenantTier"], route["tier"],
+                "{name} {logical}"
+            );
+            assert_eq!(
+                attrs["custom:tenantPath"], route["header"]["value"],
+                "{name} {logical}"
+            );
+            assert_eq!(attrs["custom:userRole"], "TenantAdmin", "{name} {logical}");
+        }
+        for (logical, task) in resources_of(&template, "AWS::ECS::TaskDefinition") {
+            if logical == "RouterTaskDefinition" {
+                continue;
+            }
+            let env = task["Properties"]["ContainerDefinitions"][0]["Environment"].to_string();
+            assert!(
+                env.contains("USER_POOL_ID") && env.contains("APP_CLIENT_ID"),
+                "{name} {logical}: {env}"
+            );
+        }
+    }
+    // Every tenant's admin: four of their own pools, three in the basic tier's.
+    assert_eq!(users, 7);
+}

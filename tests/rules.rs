@@ -491,3 +491,50 @@ fn a_router_resolver_is_a_warning_service_connect_names_are_in_etc_hosts() {
     );
     assert_contains(&run.stdout, "(1 warning)");
 }
+
+#[test]
+fn images_the_network_cannot_pull_and_prefixes_ecs_refuses() {
+    let f = Fixture::example();
+    let platform = f.read("tenantops.yaml");
+    f.write(
+        "tenantops.yaml",
+        platform
+            .replace(
+                "image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/saas/orders:1.4.2",
+                "image: docker.io/library/orders:1.4.2",
+            )
+            .replace(
+                "image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/saas/rproxy:1.4.2",
+                "image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/saas/rproxy:1.4.2",
+            ),
+    );
+    let run = f.run(&["validate"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_contains(
+        &run.stderr,
+        "warning[image-unreachable]: image `docker.io/library/orders:1.4.2` is not in this region's private ECR",
+    );
+    assert_contains(
+        &run.stderr,
+        "image `123456789012.dkr.ecr.eu-west-1.amazonaws.com/saas/rproxy:1.4.2`",
+    );
+    assert_contains(&run.stdout, "(2 warnings)");
+
+    let g = Fixture::example();
+    let text = g.read("tenantops.yaml");
+    let line = text
+        .lines()
+        .position(|l| l.trim_start().starts_with("prefix:"))
+        .unwrap()
+        + 1;
+    g.write(
+        "tenantops.yaml",
+        text.replace("prefix: saas", "prefix: ecsprod"),
+    );
+    let run = g.run(&["validate"]);
+    assert_invalid(
+        &run,
+        &format!("tenantops.yaml:{line}:11"),
+        "naming prefix `ecsprod` begins with `ecs`, and ECS refuses capacity provider names",
+    );
+}

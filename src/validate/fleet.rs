@@ -15,6 +15,27 @@ const ALB_RULES_QUOTA: u32 = 100;
 pub(super) fn platform(doc: &Doc<Platform>, repo: &Repo, out: &mut Vec<Diagnostic>) {
     let p = &doc.value;
     let file = doc.file.as_str();
+    // ECS refuses capacity provider names that begin with `aws`, `ecs` or `fargate`
+    // (CreateCapacityProvider's `name`), and CloudFormation names each after its stack,
+    // whose name begins with the prefix.
+    if let Some(reserved) = ["aws", "ecs", "fargate"]
+        .into_iter()
+        .find(|r| p.naming.prefix.starts_with(r))
+    {
+        out.push(
+            Diagnostic::error(
+                "reserved-prefix",
+                file,
+                doc.node.span_of("/naming/prefix"),
+                format!(
+                    "naming prefix `{}` begins with `{reserved}`, and ECS refuses capacity provider names that begin with `aws`, `ecs` or `fargate` (CloudFormation names them after the stack)",
+                    p.naming.prefix
+                ),
+            )
+            .help("choose a prefix that begins otherwise"),
+        );
+    }
+    images(doc, out);
     if p.router.resolver.is_some() {
         out.push(
             Diagnostic::error(
@@ -407,4 +428,41 @@ fn tier_only(doc: &Doc<crate::model::Tier>, pointer: &str, message: &str) -> Dia
         message,
     )
     .help("remove this setting")
+}
+
+/// A warning for each container image that is not in this region's private ECR: the
+/// network tenantops creates has no NAT gateway, so tasks pull only through its ECR
+/// endpoints (`ecr.api`, `ecr.dkr`, and S3 for the layers), from the region's own
+/// registries. An imported network may have a way out: no warning there.
+fn images(doc: &Doc<Platform>, out: &mut Vec<Diagnostic>) {
+    let p = &doc.value;
+    if p.network.vpc_id.is_some() {
+        return;
+    }
+    let suffix = format!(".dkr.ecr.{}.amazonaws.com/", p.region);
+    let local = |image: &str| {
+        image.split_once(&suffix).is_some_and(|(account, _)| {
+            account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())
+        })
+    };
+    let mut check = |pointer: String, image: &str| {
+        if !local(image) {
+            out.push(
+                Diagnostic::error(
+                    "image-unreachable",
+                    &doc.file,
+                    doc.node.span_of(&pointer),
+                    format!(
+                        "image `{image}` is not in this region's private ECR (`<account>{suffix}...`), and the network has no NAT gateway: its tasks cannot pull it"
+                    ),
+                )
+                .warning()
+                .help("push the image to ECR in this region (or use ECR pull-through cache), or import a network with a NAT gateway"),
+            );
+        }
+    };
+    for (name, service) in &p.services {
+        check(format!("/services/{name}/image"), &service.image);
+    }
+    check("/router/image".to_owned(), &p.router.image);
 }
