@@ -7,6 +7,7 @@
 
 pub mod apply;
 pub mod aws;
+pub mod capacity;
 pub mod cli;
 pub mod commands;
 pub mod diag;

@@ -538,3 +538,54 @@ fn images_the_network_cannot_pull_and_prefixes_ecs_refuses() {
         "naming prefix `ecsprod` begins with `ecs`, and ECS refuses capacity provider names",
     );
 }
+
+#[test]
+fn an_ec2_cluster_that_cannot_place_its_tasks_is_refused() {
+    // The shipped advanced tier on its earlier capacity (m5.large, 2 awsvpc tasks each
+    // without ENI trunking, at most 10): its two tenants' 24 peak tasks do not fit.
+    let f = Fixture::example();
+    f.write(
+        "tiers/advanced.yaml",
+        f.read("tiers/advanced.yaml")
+            .replace("instance_type: m5.4xlarge", "instance_type: m5.large")
+            .replace("max_instances: 30", "max_instances: 10"),
+    );
+    let text = f.read("tiers/advanced.yaml");
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("capacity:"))
+        .unwrap()
+        + 1;
+    let run = f.run(&["validate"]);
+    assert_invalid(
+        &run,
+        &format!("tiers/advanced.yaml:{line}:1"),
+        "tier `advanced`'s cluster must hold 24 tasks at a deployment's peak (6144 CPU units, 12288 MiB), which takes 12 `m5.large` instances (each holds 2 awsvpc tasks, one per ENI), over `capacity.max_instances: 10`",
+    );
+    // Raised: it fits, and the Auto Scaling group may grow that far.
+    f.write(
+        "tiers/advanced.yaml",
+        text.replace("max_instances: 10", "max_instances: 12"),
+    );
+    assert_eq!(f.run(&["validate"]).code, 0);
+    f.render(&[]);
+    let tier: serde_json::Value =
+        serde_json::from_str(&f.read("rendered/stacks/saas-prod-tier-advanced.json")).unwrap();
+    assert_eq!(
+        tier["Resources"]["AutoScalingGroup"]["Properties"]["MaxSize"],
+        "12"
+    );
+    assert_eq!(tier["Parameters"]["InstanceType"]["Default"], "m5.large");
+
+    // An instance type tenantops knows nothing of.
+    f.write(
+        "tiers/advanced.yaml",
+        text.replace("instance_type: m5.large", "instance_type: m5.larg"),
+    );
+    let run = f.run(&["validate"]);
+    assert_invalid(
+        &run,
+        &format!("tiers/advanced.yaml:{}:18", line + 1),
+        "tenantops does not know how many tasks a `m5.larg` holds (its ENI limit); did you mean `m5.large`?",
+    );
+}

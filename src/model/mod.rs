@@ -18,6 +18,6 @@ pub use platform::{
 };
 pub use tenant::{State, Tenant, TenantOverrides};
 pub use tier::{
-    AlbMode, Bounds, Compute, DataRetention, Isolation, OverrideBounds, Quota, QuotaPeriod,
-    Storage, Tier, TierRouting, UsagePlan,
+    AlbMode, Bounds, Compute, DataRetention, Ec2Capacity, Isolation, OverrideBounds, Quota,
+    QuotaPeriod, Storage, Tier, TierRouting, UsagePlan,
 };

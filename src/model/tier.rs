@@ -37,6 +37,43 @@ pub struct Tier {
     /// listed here cannot be overridden.
     #[serde(default)]
     pub overrides: OverrideBounds,
+    /// The EC2 capacity of the clusters tenantops runs for this tier on `ec2` compute
+    /// (the tier's shared cluster, or each silo tenant's own).
+    #[serde(default)]
+    pub capacity: Ec2Capacity,
+}
+
+/// An EC2 cluster's Auto Scaling group: its instance type and how many instances it may
+/// grow to. `validate` refuses a tier whose clusters cannot place the tasks they must
+/// hold (awsvpc tasks take an ENI each).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ec2Capacity {
+    /// Instance type (one whose ENI limit tenantops knows).
+    #[serde(default = "default_instance_type")]
+    #[schemars(regex(pattern = r"^[a-z][a-z0-9]*\.[a-z0-9]+$"))]
+    pub instance_type: String,
+    /// Most instances the Auto Scaling group may run.
+    #[serde(default = "default_max_instances")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_instances: u32,
+}
+
+impl Default for Ec2Capacity {
+    fn default() -> Self {
+        Ec2Capacity {
+            instance_type: default_instance_type(),
+            max_instances: default_max_instances(),
+        }
+    }
+}
+
+fn default_instance_type() -> String {
+    "m5.large".to_owned()
+}
+
+fn default_max_instances() -> u32 {
+    10
 }
 
 /// The reference architecture's isolation models.

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::workload::{
-    EC2_CAPACITY, TableCtx, effective_compute, nginx_ctx, pooled_tables, retention, silo_tables,
+    TableCtx, capacity_ctx, effective_compute, nginx_ctx, pooled_tables, retention, silo_tables,
     workload_ctx,
 };
 use super::{Build, Member, Param, RouterConfig, StackKind, StackSet, StackSpec, out};
@@ -167,7 +167,7 @@ fn tenant_stack(b: &Build<'_>, m: &Member<'_>, route: &Route) -> (RouterConfig, 
             workload => minijinja::Value::from_serialize(&wl),
             silo_tables => minijinja::Value::from_serialize(&silo),
             retention => retain,
-            capacity => (m.tier.isolation == Isolation::Silo && effective_compute(m.tier, Some(m)) == Compute::Ec2).then_some(EC2_CAPACITY),
+            capacity => (m.tier.isolation == Isolation::Silo && effective_compute(m.tier, Some(m)) == Compute::Ec2).then(|| capacity_ctx(m.tier)),
         },
         tenant: Some(t.id.clone()),
         nginx: None,

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::workload::{EC2_CAPACITY, compute, nginx_ctx, pooled_tables, workload_ctx};
+use super::workload::{capacity_ctx, compute, nginx_ctx, pooled_tables, workload_ctx};
 use super::{Build, RouterConfig, StackKind, StackSet, StackSpec, out};
 use crate::model::{Compute, Isolation};
 use crate::naming::{logical_id, router_stack, tier_stack};
@@ -69,7 +69,7 @@ pub(super) fn build(b: &Build<'_>, set: &mut StackSet) {
                     cluster_name => format!("{base}-{name}"),
                     user_pool_name => format!("{base}-{name}"),
                 },
-                capacity => (tier.compute == Compute::Ec2 && owns_cluster).then_some(EC2_CAPACITY),
+                capacity => (tier.compute == Compute::Ec2 && owns_cluster).then(|| capacity_ctx(tier)),
                 pooled_tables => minijinja::Value::from_serialize(&pooled),
                 workload => minijinja::Value::from_serialize(&workload),
             },

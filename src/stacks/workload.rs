@@ -104,17 +104,21 @@ pub(super) struct TableCtx<'a> {
 
 /// The EC2 capacity of a cluster tenantops owns on `ec2` compute: the template's
 /// default instance type and the Auto Scaling group's bounds.
-pub(super) const EC2_CAPACITY: CapacityCtx = CapacityCtx {
-    instance_type: "m5.large",
-    min: 1,
-    max: 10,
-};
-
-#[derive(Clone, Copy, Serialize)]
+#[derive(Clone, Serialize)]
 pub(super) struct CapacityCtx {
-    instance_type: &'static str,
+    instance_type: String,
     min: u32,
     max: u32,
+}
+
+/// The EC2 capacity of a cluster tenantops owns on `ec2` compute: the tier's instance
+/// type and the Auto Scaling group's bounds (validate proved the tasks fit).
+pub(super) fn capacity_ctx(tier: &Tier) -> CapacityCtx {
+    CapacityCtx {
+        instance_type: tier.capacity.instance_type.clone(),
+        min: 1,
+        max: tier.capacity.max_instances,
+    }
 }
 
 pub(super) fn retention(r: DataRetention) -> &'static str {

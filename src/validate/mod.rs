@@ -5,6 +5,7 @@
 //! consistent with the tenants, and (with `--base`) no live tenant moved.
 
 mod base;
+mod capacity;
 mod fleet;
 mod lock;
 mod tenants;
@@ -26,6 +27,7 @@ pub fn validate(repo: &Repo) -> Vec<Diagnostic> {
     fleet::tiers(repo, &mut out);
     tenants::tenants(repo, &mut out);
     lock::lock(repo, &mut out);
+    capacity::capacity(repo, &mut out);
     out
 }
 
