@@ -127,11 +127,6 @@ pub fn tenant_names(platform: &Platform, id: &str) -> Vec<TenantName> {
             limit: 255,
         },
         TenantName {
-            what: "IAM role",
-            name: format!("{base}-{id}-{service}"),
-            limit: 64,
-        },
-        TenantName {
             what: "Cognito user pool",
             name: format!("{base}-{id}"),
             limit: 128,

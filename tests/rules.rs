@@ -32,15 +32,18 @@ fn reserved_ids() {
 #[test]
 fn id_too_long_for_the_names_it_feeds() {
     let f = Fixture::example();
-    let id = "a".repeat(50);
+    let id = "a".repeat(54);
     f.write(&format!("tenants/{id}.yaml"), tenant(&id, "basic"));
     let run = f.run(&["validate"]);
     assert_invalid(
         &run,
         &format!("tenants/{id}.yaml:2:5"),
-        "ids can have at most 45",
+        "ids can have at most 53",
     );
-    assert_contains(&run.stderr, "the IAM role `saas-prod-aaaa");
+    assert_contains(
+        &run.stderr,
+        "the Cloud Map namespace (a DNS label) `saas-prod-aaaa",
+    );
     // The limit follows the naming settings: a shorter prefix allows a longer id.
     let f = Fixture::example();
     f.write(
