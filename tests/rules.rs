@@ -592,3 +592,33 @@ fn an_ec2_cluster_that_cannot_place_its_tasks_is_refused() {
         "tenantops does not know how many tasks a `m5.larg` holds (its ENI limit); did you mean `m5.large`?",
     );
 }
+
+#[test]
+fn user_pools_send_through_ses_when_set_and_a_large_fleet_is_warned_without_it() {
+    let f = Fixture::empty();
+    tenantops::synth::write_fleet(f.path(), 60).unwrap();
+    let run = f.run(&["validate"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_contains(
+        &run.stderr,
+        "60 tenants' user pools send email through Cognito's default sender, which sends at most 50 emails a day per account",
+    );
+    f.write(
+        "tenantops.yaml",
+        f.read("tenantops.yaml")
+            + "email:\n  ses_source_arn: arn:aws:ses:us-east-1:123456789012:identity/example.com\n  from: \"Example <no-reply@example.com>\"\n",
+    );
+    let run = f.run(&["validate"]);
+    assert!(!run.stderr.contains("email-quota"), "{}", run.all());
+    f.render(&[]);
+    let tier: serde_json::Value =
+        serde_json::from_str(&f.read("rendered/stacks/saas-prod-tier-basic.json")).unwrap();
+    assert_eq!(
+        tier["Resources"]["UserPool"]["Properties"]["EmailConfiguration"],
+        serde_json::json!({
+            "EmailSendingAccount": "DEVELOPER",
+            "SourceArn": "arn:aws:ses:us-east-1:123456789012:identity/example.com",
+            "From": "Example <no-reply@example.com>",
+        })
+    );
+}

@@ -41,6 +41,10 @@ pub struct Platform {
     /// commits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pipeline: Option<Pipeline>,
+    /// How user pools send email (invitations, password resets). Without it, Cognito's
+    /// default sender, which sends at most 50 emails a day per account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<Email>,
 }
 
 /// The delivery pipeline on AWS (`tenantops bootstrap`).
@@ -263,6 +267,19 @@ pub struct Api {
         pattern = r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]{1,128})?$"
     ))]
     pub authorizer: String,
+}
+
+/// User pools' email through Amazon SES (Cognito's `DEVELOPER` sending account).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Email {
+    /// ARN of the verified SES identity (an address or a domain) to send from.
+    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:ses:[a-z0-9-]+:[0-9]{12}:identity/.+$"))]
+    pub ses_source_arn: String,
+    /// The `From` address (`Name <address>` allowed); default: the identity's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 3, max = 320))]
+    pub from: Option<String>,
 }
 
 /// One API resource (`/orders`, `/orders/{id}`) and its methods.

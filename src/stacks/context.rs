@@ -18,6 +18,8 @@ pub(super) struct PlatformCtx<'a> {
     api: ApiCtx<'a>,
     services: Vec<ServiceCtx<'a>>,
     router: &'a crate::model::Router,
+    /// SES for the user pools' email, when configured.
+    email: Option<&'a crate::model::Email>,
 }
 
 #[derive(Serialize)]
@@ -79,6 +81,7 @@ pub(super) fn platform_ctx(p: &Platform) -> PlatformCtx<'_> {
             })
             .collect(),
         router: &p.router,
+        email: p.email.as_ref(),
     }
 }
 

@@ -36,6 +36,22 @@ pub(super) fn platform(doc: &Doc<Platform>, repo: &Repo, out: &mut Vec<Diagnosti
         );
     }
     images(doc, out);
+    // Cognito's default sender: 50 emails a day per account (Amazon Cognito quotas,
+    // "Email messages sent daily per AWS account"); every onboarding sends one.
+    if p.email.is_none() && repo.tenants.len() > 50 {
+        out.push(
+            Diagnostic::at_file_start(
+                "email-quota",
+                file,
+                format!(
+                    "{} tenants' user pools send email through Cognito's default sender, which sends at most 50 emails a day per account",
+                    repo.tenants.len()
+                ),
+            )
+            .warning()
+            .help("set `email.ses_source_arn` (a verified SES identity) so that user pools send through SES"),
+        );
+    }
     if p.router.resolver.is_some() {
         out.push(
             Diagnostic::error(
