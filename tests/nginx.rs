@@ -48,15 +48,24 @@ fn nginx_t(conf: &Path, scratch: &Path) {
 #[test]
 fn nginx_accepts_every_rendered_config() {
     let mut checked = 0;
-    for f in [Fixture::example(), Fixture::matrix()] {
+    let cors = Fixture::example();
+    cors.write(
+        "tenantops.yaml",
+        cors.read("tenantops.yaml").replace(
+            "  authorizer: ",
+            "  cors:\n    allow_origin: https://app.example.com\n  authorizer: ",
+        ),
+    );
+    for f in [Fixture::example(), Fixture::matrix(), cors] {
         f.render(&[]);
         for entry in std::fs::read_dir(f.path().join("rendered/nginx")).unwrap() {
             nginx_t(&entry.unwrap().path(), f.path());
             checked += 1;
         }
     }
-    // Shipped: 4 bridge/silo tenants and the basic pool; matrix: 6 and 2 pools.
-    assert_eq!(checked, 13);
+    // Shipped: 4 bridge/silo tenants and the basic pool; matrix: 6 and 2 pools; the
+    // shipped fleet again with CORS.
+    assert_eq!(checked, 18);
 }
 
 /// A free TCP port on loopback (released for the caller to bind).

@@ -1107,3 +1107,57 @@ fn users_carry_the_claims_the_reference_authorizer_reads_and_survive_their_stack
     // Every tenant's admin: four of their own pools, three in the basic tier's.
     assert_eq!(users, 7);
 }
+
+#[test]
+fn browser_clients_get_cors_preflights_and_headers_when_asked_for() {
+    let f = Fixture::example();
+    f.write(
+        "tenantops.yaml",
+        f.read("tenantops.yaml").replace(
+            "  authorizer: ",
+            "  cors:\n    allow_origin: https://app.example.com\n  authorizer: ",
+        ),
+    );
+    let run = f.run(&["validate", "--render"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    f.render(&[]);
+    assert!(cfn_lint(&f.path().join("rendered")) > 0);
+    let router = &common::templates(&f.path().join("rendered"))["saas-prod-router-1"];
+    let preflights: Vec<_> = resources_of(router, "AWS::ApiGateway::Method")
+        .into_iter()
+        .filter(|(_, m)| m["Properties"]["HttpMethod"] == "OPTIONS")
+        .collect();
+    assert_eq!(preflights.len(), 5, "one per API resource");
+    for (id, m) in &preflights {
+        let p = &m["Properties"];
+        assert_eq!(p["AuthorizationType"], "NONE", "{id}");
+        assert_eq!(p["ApiKeyRequired"], false, "{id}");
+        assert_eq!(p["Integration"]["Type"], "MOCK", "{id}");
+        assert_eq!(
+            p["Integration"]["IntegrationResponses"][0]["ResponseParameters"]["method.response.header.Access-Control-Allow-Origin"],
+            "'https://app.example.com'"
+        );
+    }
+    assert_eq!(
+        resources_of(router, "AWS::ApiGateway::GatewayResponse").len(),
+        2
+    );
+    assert_contains(
+        &f.read("rendered/nginx/globex.conf"),
+        "add_header Access-Control-Allow-Origin \"https://app.example.com\" always;",
+    );
+    // OPTIONS in a resource's methods would be a second OPTIONS method: refused.
+    f.write(
+        "tenantops.yaml",
+        f.read("tenantops.yaml").replace(
+            "methods: [GET, POST]\n    - path: /orders/{id}",
+            "methods: [GET, POST, OPTIONS]\n    - path: /orders/{id}",
+        ),
+    );
+    let run = f.run(&["validate"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert_contains(
+        &run.stderr,
+        "`/orders` lists OPTIONS, which API Gateway answers itself",
+    );
+}

@@ -13,8 +13,8 @@ pub use lock::{
     Allocation, LOCK_VERSION, Lock, MAX_PRIORITY, PACK_SIZE, PackAllocation, ShardState,
 };
 pub use platform::{
-    Api, ApiResource, CloudFormation, DEFAULT_CIDR, Email, HttpMethod, Naming, Network, Onboarding,
-    Pipeline, Platform, Router, Routing, Service, SubnetId, Table, subnet_cidrs,
+    Api, ApiResource, CloudFormation, Cors, DEFAULT_CIDR, Email, HttpMethod, Naming, Network,
+    Onboarding, Pipeline, Platform, Router, Routing, Service, SubnetId, Table, subnet_cidrs,
 };
 pub use tenant::{State, Tenant, TenantOverrides};
 pub use tier::{

@@ -267,6 +267,27 @@ pub struct Api {
         pattern = r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]{1,128})?$"
     ))]
     pub authorizer: String,
+    /// Browser clients: API Gateway answers CORS preflights (`OPTIONS`, no authorizer,
+    /// no API key) and every response carries `Access-Control-Allow-Origin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Cors>,
+}
+
+/// CORS for browser clients of the API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Cors {
+    /// The one origin allowed (`https://app.example.com`), or `*`.
+    #[schemars(regex(pattern = r"^(\*|https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?)$"))]
+    pub allow_origin: String,
+    /// Seconds a browser may cache a preflight's answer.
+    #[serde(default = "default_cors_max_age")]
+    #[schemars(range(min = 0, max = 86_400))]
+    pub max_age: u32,
+}
+
+fn default_cors_max_age() -> u32 {
+    600
 }
 
 /// User pools' email through Amazon SES (Cognito's `DEVELOPER` sending account).

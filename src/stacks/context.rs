@@ -26,6 +26,8 @@ pub(super) struct PlatformCtx<'a> {
 struct ApiCtx<'a> {
     name: &'a str,
     authorizer: &'a str,
+    /// CORS for browser clients, when configured.
+    cors: Option<&'a crate::model::Cors>,
     resources: Vec<ApiResourceCtx>,
     /// Changes whenever the resources or methods change, so the deployment's logical
     /// id changes and API Gateway deploys the new stage.
@@ -146,6 +148,7 @@ fn api_ctx(p: &Platform) -> ApiCtx<'_> {
     ApiCtx {
         name: &p.api.name,
         authorizer: &p.api.authorizer,
+        cors: p.api.cors.as_ref(),
         resources,
         deployment: format!("{:016x}", fnv1a(fingerprint.as_bytes())),
     }

@@ -296,6 +296,7 @@ pub(super) fn nginx_ctx(p: &Platform, wl: &WorkloadCtx<'_>) -> minijinja::Value 
         owner => wl.owner,
         namespace => &wl.namespace,
         router => &p.router,
+        cors_origin => p.api.cors.as_ref().map(|c| c.allow_origin.as_str()),
         services => minijinja::Value::from_serialize(
             wl.services.iter().map(|s| minijinja::context! {
                 name => s.name, dns => &s.dns, port => s.port, health_path => s.health_path,

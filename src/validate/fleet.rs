@@ -36,6 +36,21 @@ pub(super) fn platform(doc: &Doc<Platform>, repo: &Repo, out: &mut Vec<Diagnosti
         );
     }
     images(doc, out);
+    if p.api.cors.is_some() {
+        for (i, r) in p.api.resources.iter().enumerate() {
+            if let Some(j) = r.methods.iter().position(|m| m.as_str() == "OPTIONS") {
+                out.push(
+                    Diagnostic::error(
+                        "cors-options",
+                        file,
+                        doc.node.span_of(&format!("/api/resources/{i}/methods/{j}")),
+                        format!("`{}` lists OPTIONS, which API Gateway answers itself for CORS preflights when `api.cors` is set", r.path),
+                    )
+                    .help("remove OPTIONS from the resource's methods"),
+                );
+            }
+        }
+    }
     // Cognito's default sender: 50 emails a day per account (Amazon Cognito quotas,
     // "Email messages sent daily per AWS account"); every onboarding sends one.
     if p.email.is_none() && repo.tenants.len() > 50 {
