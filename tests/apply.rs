@@ -505,3 +505,45 @@ fn an_interrupt_finishes_stacks_in_flight_starts_no_more_and_releases_the_lock()
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(results(&run).len(), 3);
 }
+
+#[test]
+fn a_tenant_onboarded_again_under_an_id_whose_tables_were_kept_is_refused_before_any_change() {
+    let moto = Moto::start(0.2, &[]);
+    let f = Fixture::example();
+    assert_eq!(apply(&moto, &f, &[]).code, 0);
+    // Offboarded: its stack is deleted, its silo table kept (data_retention: retain).
+    let manifest = f.read("tenants/umbrella.yaml");
+    f.write(
+        "tenants/umbrella.yaml",
+        format!("{manifest}state: offboarding\n"),
+    );
+    assert_eq!(apply(&moto, &f, &["--allow-destroy"]).code, 0);
+    let kept = moto.python(
+        "import boto3\nd = session.client('dynamodb', endpoint_url=cfn.meta.endpoint_url)\nprint(sorted(t for t in d.list_tables()['TableNames'] if t.endswith('-umbrella')))",
+    );
+    assert!(kept.contains("saas-prod-orders-umbrella"), "{kept}");
+    // Removed, then onboarded again under the same id.
+    f.remove("tenants/umbrella.yaml");
+    assert_eq!(f.run(&["lock"]).code, 0);
+    f.write("tenants/umbrella.yaml", &manifest);
+    assert_eq!(f.run(&["lock"]).code, 0);
+    let mark = moto.mark();
+    let refused = apply(&moto, &f, &[]);
+    assert_eq!(refused.code, 6, "{}", refused.all());
+    assert_contains(
+        &refused.stderr,
+        "tenants/umbrella.yaml: stack `saas-prod-tenant-umbrella` would create `saas-prod-orders-umbrella`",
+    );
+    assert_contains(&refused.stderr, "nothing was changed");
+    assert_eq!(
+        moto.mutating_since(mark),
+        0,
+        "a refused run changes nothing"
+    );
+    // Once the kept table is gone, the tenant is created again.
+    moto.python(
+        "d = session.client('dynamodb', endpoint_url=cfn.meta.endpoint_url)\nd.delete_table(TableName='saas-prod-orders-umbrella')",
+    );
+    let run = apply(&moto, &f, &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+}

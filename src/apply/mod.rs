@@ -14,6 +14,7 @@
 //! stack whose producer failed is skipped; one tenant's failure never stops another's
 //! stack in the same wave.
 
+mod collisions;
 pub mod events;
 pub mod lock;
 mod preview;
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
+pub use collisions::{Collision, tables_in_the_way};
 pub use preview::describe_updates;
 pub use report::{Outcome, Report, StackResult};
 pub use runner::Runner;

@@ -13,6 +13,7 @@ use aws_config::retry::RetryConfig;
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 
 mod cloudformation;
+mod dynamodb;
 mod ecs;
 mod s3;
 mod types;
@@ -171,6 +172,7 @@ pub struct Aws {
     cfn: aws_sdk_cloudformation::Client,
     ecs: aws_sdk_ecs::Client,
     s3: aws_sdk_s3::Client,
+    dynamodb: Option<aws_sdk_dynamodb::Client>,
     region: String,
     pub calls: Calls,
 }
@@ -211,6 +213,7 @@ impl Aws {
             aws_sdk_ecs::Client::new(&config),
             aws_sdk_s3::Client::from_conf(s3_config),
         )
+        .with_dynamodb(aws_sdk_dynamodb::Client::new(&config))
     }
 
     /// Wraps existing clients (tests give clients backed by the SDK's test doubles).
@@ -228,8 +231,17 @@ impl Aws {
             cfn,
             ecs,
             s3,
+            dynamodb: None,
             region,
             calls: Calls::default(),
         }
+    }
+
+    /// With a DynamoDB client (to see tables a stack would create that already exist);
+    /// without one, no table is found.
+    #[must_use]
+    pub fn with_dynamodb(mut self, dynamodb: aws_sdk_dynamodb::Client) -> Aws {
+        self.dynamodb = Some(dynamodb);
+        self
     }
 }

@@ -170,6 +170,7 @@ pub fn run(dir: &Path, args: &ApplyArgs, out: &Output) -> Result<Exit, Failure> 
         let live = list_live(&aws, &desired).await?;
         let plan = shard::restrict(plan::live(&desired, &live), &part, &desired);
         guard(&plan, &desired, args).map_err(Failure::Refused)?;
+        refuse_tables_in_the_way(&aws, &plan, &desired).await?;
         if plan.is_empty() {
             write_events(args, &[])?;
             report(out, args, &plan, &apply::Report::default(), &aws)?;
@@ -244,6 +245,33 @@ async fn under_lock(
     let report = apply::execute(Arc::clone(&runner), &fresh, desired, &live).await;
     watcher.abort();
     Ok((report, runner.outputs()))
+}
+
+/// Refuses a run whose creates would meet tables kept from earlier stacks of the same
+/// name: CloudFormation would fail each create, and each retry, on them.
+async fn refuse_tables_in_the_way(
+    aws: &Aws,
+    plan: &Plan,
+    desired: &Desired,
+) -> Result<(), Failure> {
+    let found = apply::tables_in_the_way(aws, plan, desired)
+        .await
+        .map_err(|e| Failure::Aws(e.to_string()))?;
+    let Some(first) = found.first() else {
+        return Ok(());
+    };
+    let tables: Vec<String> = found
+        .iter()
+        .map(|c| format!("`{}` ({}, {})", c.table, c.manifest, c.stack))
+        .collect();
+    Err(Failure::Refused(format!(
+        "{}: stack `{}` would create {}, which already exist{}: kept from an earlier tenant or tier of the same name by its data retention, and CloudFormation fails a create on a table that exists. Delete the kept table{} (after taking what you need from it), or onboard under another id; nothing was changed",
+        first.manifest,
+        first.stack,
+        tables.join(", "),
+        if found.len() == 1 { "s" } else { "" },
+        if found.len() == 1 { "" } else { "s" },
+    )))
 }
 
 fn write_events(args: &ApplyArgs, events: &[serde_json::Value]) -> Result<(), Failure> {

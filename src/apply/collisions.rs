@@ -1,0 +1,66 @@
+//! Tables in the way: a stack this run creates would create a named DynamoDB table that already exists — kept by the retention policy of an earlier stack with the same name (a tenant offboarded, then onboarded again under the same id). CloudFormation would fail the create on it, and every retry the same way, so the run is refused before it starts.
+
+use crate::aws::{Aws, AwsError};
+use crate::plan::{Action, Desired, Plan};
+use crate::stacks::StackKind;
+
+/// A table that is in the way of a stack's create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Collision {
+    pub stack: String,
+    /// The manifest the stack comes from (`tenants/<id>.yaml`, `tiers/<tier>.yaml`).
+    pub manifest: String,
+    pub table: String,
+}
+
+/// The tables the creates (and recreates) of `plan` would make that exist already.
+///
+/// # Errors
+/// A `DescribeTable` that fails for another reason than the table not existing.
+pub async fn tables_in_the_way(
+    aws: &Aws,
+    plan: &Plan,
+    desired: &Desired,
+) -> Result<Vec<Collision>, AwsError> {
+    let mut found = Vec::new();
+    for change in plan
+        .changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Create | Action::Recreate))
+    {
+        let Some(stack) = desired.stacks.iter().find(|s| s.name == change.stack) else {
+            continue;
+        };
+        let template: serde_json::Value = serde_json::from_str(&stack.template).unwrap_or_default();
+        let names: Vec<String> = template
+            .get("Resources")
+            .and_then(serde_json::Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter(|(_, r)| {
+                r.get("Type").and_then(serde_json::Value::as_str) == Some("AWS::DynamoDB::Table")
+            })
+            .filter_map(|(_, r)| {
+                r.pointer("/Properties/TableName")?
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect();
+        if names.is_empty() {
+            continue;
+        }
+        let manifest = match (stack.kind, &stack.tenant, &stack.tier) {
+            (StackKind::Tenant, Some(t), _) => format!("{}/{t}.yaml", crate::load::TENANTS_DIR),
+            (_, _, Some(tier)) => format!("tiers/{tier}.yaml"),
+            _ => crate::load::PLATFORM_FILE.to_owned(),
+        };
+        for table in aws.existing_tables(&names).await? {
+            found.push(Collision {
+                stack: stack.name.clone(),
+                manifest: manifest.clone(),
+                table,
+            });
+        }
+    }
+    Ok(found)
+}
