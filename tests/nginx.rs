@@ -24,17 +24,19 @@ fn nginx_t(conf: &Path, scratch: &Path) {
             let _ = writeln!(hosts, "127.0.0.2 {host}");
         }
     }
-    let hosts_file = scratch.join("t-hosts");
-    std::fs::write(&hosts_file, hosts).unwrap();
-    let script = format!(
-        "mount --bind '{}' /etc/hosts && exec '{}' -t -c '{}' -g 'pid {};'",
-        hosts_file.display(),
-        common::tool("nginx").display(),
-        conf.display(),
-        scratch.join("t.pid").display()
-    );
-    let out = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+    let ns = TaskNamespace {
+        hosts: scratch.join("t-hosts"),
+        resolv: None,
+    };
+    std::fs::write(&ns.hosts, hosts).unwrap();
+    let out = ns
+        .nginx(&[
+            "-t",
+            "-c",
+            &conf.display().to_string(),
+            "-g",
+            &format!("pid {};", scratch.join("t.pid").display()),
+        ])
         .output()
         .expect("run nginx -t");
     assert!(
@@ -168,14 +170,34 @@ fn wait_for(port: u16) {
     }
 }
 
-/// Where the routing test runs nginx: a private mount namespace whose `/etc/hosts`
-/// holds the Service Connect names (as ECS writes them into a task) and whose
-/// `/etc/resolv.conf` names a DNS server that answers NXDOMAIN for them (Service
-/// Connect "doesn't use or create DNS hosted zones").
+/// Where nginx runs as in an ECS task: a private mount namespace whose `/etc/hosts`
+/// holds the Service Connect names (as ECS writes them into a task) and, for the
+/// routing test, whose `/etc/resolv.conf` names a DNS server that answers NXDOMAIN for
+/// them (Service Connect "doesn't use or create DNS hosted zones").
 struct TaskNamespace {
     hosts: std::path::PathBuf,
-    resolv: std::path::PathBuf,
-    dns_ip: String,
+    resolv: Option<std::path::PathBuf>,
+}
+
+impl TaskNamespace {
+    /// `nginx ARGS` inside the namespace.
+    fn nginx(&self, args: &[&str]) -> Command {
+        let mut script = format!("mount --bind '{}' /etc/hosts", self.hosts.display());
+        if let Some(resolv) = &self.resolv {
+            let _ = write!(
+                script,
+                " && mount --bind '{}' /etc/resolv.conf",
+                resolv.display()
+            );
+        }
+        let _ = write!(script, " && exec '{}'", common::tool("nginx").display());
+        for arg in args {
+            let _ = write!(script, " '{arg}'");
+        }
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--mount", "--propagation", "private", "sh", "-c", &script]);
+        cmd
+    }
 }
 
 /// Starts nginx with `conf` (a rendered router config, changed only to listen on a
@@ -194,45 +216,37 @@ fn start_nginx(
     );
     let run_conf = f.path().join(format!("{name}-run.conf"));
     std::fs::write(&run_conf, conf).unwrap();
-    nginx_t_in(ns, &run_conf, f.path());
-    let script = format!(
-        "mount --bind '{}' /etc/hosts && mount --bind '{}' /etc/resolv.conf && exec '{}' -c '{}' -g 'daemon off; pid {};'",
-        ns.hosts.display(),
-        ns.resolv.display(),
-        common::tool("nginx").display(),
-        run_conf.display(),
-        f.path().join(format!("{name}.pid")).display()
+    let conf_arg = run_conf.display().to_string();
+    let t = ns
+        .nginx(&[
+            "-t",
+            "-c",
+            &conf_arg,
+            "-g",
+            &format!("pid {};", f.path().join("t.pid").display()),
+        ])
+        .output()
+        .expect("run nginx -t in a mount namespace");
+    assert!(
+        t.status.success(),
+        "nginx -t rejects {conf_arg}:\n{}",
+        String::from_utf8_lossy(&t.stderr)
     );
-    let nginx = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+    let nginx = ns
+        .nginx(&[
+            "-c",
+            &conf_arg,
+            "-g",
+            &format!(
+                "daemon off; pid {};",
+                f.path().join(format!("{name}.pid")).display()
+            ),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start nginx in a mount namespace");
     (port, Guard(nginx))
-}
-
-/// `nginx -t` inside `ns` (a static upstream must resolve when the config loads).
-#[track_caller]
-fn nginx_t_in(ns: &TaskNamespace, conf: &Path, scratch: &Path) {
-    let script = format!(
-        "mount --bind '{}' /etc/hosts && mount --bind '{}' /etc/resolv.conf && exec '{}' -t -c '{}' -g 'pid {};'",
-        ns.hosts.display(),
-        ns.resolv.display(),
-        common::tool("nginx").display(),
-        conf.display(),
-        scratch.join("t.pid").display()
-    );
-    let out = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
-        .output()
-        .expect("run nginx -t in a mount namespace");
-    assert!(
-        out.status.success(),
-        "nginx -t rejects {}:\n{}",
-        conf.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The earlier router config's way (a `resolver` and a variable `proxy_pass`), made
@@ -332,13 +346,13 @@ fn nginx_routes_each_tenant_to_its_own_service_connect_upstreams_under_ecs_name_
             let _ = writeln!(hosts, "{ip} {service}-api.saas-prod-{owner}.sc");
         }
     }
+    let resolv = f.path().join("task-resolv.conf");
+    std::fs::write(&resolv, format!("nameserver {dns_ip}\n")).unwrap();
     let ns = TaskNamespace {
         hosts: f.path().join("task-hosts"),
-        resolv: f.path().join("task-resolv.conf"),
-        dns_ip: dns_ip.clone(),
+        resolv: Some(resolv),
     };
     std::fs::write(&ns.hosts, hosts).unwrap();
-    std::fs::write(&ns.resolv, format!("nameserver {dns_ip}\n")).unwrap();
     let dnsmasq = Command::new(common::tool("dnsmasq"))
         .args([
             "--keep-in-foreground",
@@ -379,7 +393,7 @@ fn nginx_routes_each_tenant_to_its_own_service_connect_upstreams_under_ecs_name_
 
     // The earlier config (`resolver` + variable `proxy_pass`), in the same task: every
     // service request is a 502, because DNS does not know Service Connect's names.
-    let conf = with_resolver(&f.read("rendered/nginx/globex.conf"), &ns.dns_ip);
+    let conf = with_resolver(&f.read("rendered/nginx/globex.conf"), &dns_ip);
     let (port, _old) = start_nginx(&f, &ns, "globex-resolver", &conf, router_port);
     wait_for(port);
     let (status, _, body) = request(port, "GET", "/orders/17", "");
@@ -390,19 +404,21 @@ fn nginx_routes_each_tenant_to_its_own_service_connect_upstreams_under_ecs_name_
     let empty = TaskNamespace {
         hosts: f.path().join("empty-hosts"),
         resolv: ns.resolv.clone(),
-        dns_ip: ns.dns_ip.clone(),
     };
     std::fs::write(&empty.hosts, "127.0.0.1 localhost\n").unwrap();
-    let script = format!(
-        "mount --bind '{}' /etc/hosts && mount --bind '{}' /etc/resolv.conf && exec '{}' -t -c '{}' -g 'pid {};'",
-        empty.hosts.display(),
-        empty.resolv.display(),
-        common::tool("nginx").display(),
-        f.path().join("rendered/nginx/globex.conf").display(),
-        f.path().join("t2.pid").display()
-    );
-    let out = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+    let conf = f
+        .path()
+        .join("rendered/nginx/globex.conf")
+        .display()
+        .to_string();
+    let out = empty
+        .nginx(&[
+            "-t",
+            "-c",
+            &conf,
+            "-g",
+            &format!("pid {};", f.path().join("t2.pid").display()),
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
