@@ -22,7 +22,8 @@ pub async fn tables_in_the_way(
     plan: &Plan,
     desired: &Desired,
 ) -> Result<Vec<Collision>, AwsError> {
-    let mut found = Vec::new();
+    // Every named table the creates would make, with its stack and manifest.
+    let mut wanted: Vec<(String, String, String)> = Vec::new();
     for change in plan
         .changes
         .iter()
@@ -32,35 +33,37 @@ pub async fn tables_in_the_way(
             continue;
         };
         let template: serde_json::Value = serde_json::from_str(&stack.template).unwrap_or_default();
-        let names: Vec<String> = template
-            .get("Resources")
-            .and_then(serde_json::Value::as_object)
-            .into_iter()
-            .flatten()
-            .filter(|(_, r)| {
-                r.get("Type").and_then(serde_json::Value::as_str) == Some("AWS::DynamoDB::Table")
-            })
-            .filter_map(|(_, r)| {
-                r.pointer("/Properties/TableName")?
-                    .as_str()
-                    .map(str::to_owned)
-            })
-            .collect();
-        if names.is_empty() {
-            continue;
-        }
         let manifest = match (stack.kind, &stack.tenant, &stack.tier) {
             (StackKind::Tenant, Some(t), _) => format!("{}/{t}.yaml", crate::load::TENANTS_DIR),
             (_, _, Some(tier)) => format!("tiers/{tier}.yaml"),
             _ => crate::load::PLATFORM_FILE.to_owned(),
         };
-        for table in aws.existing_tables(&names).await? {
-            found.push(Collision {
-                stack: stack.name.clone(),
-                manifest: manifest.clone(),
-                table,
-            });
+        for (_, r) in template
+            .get("Resources")
+            .and_then(serde_json::Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            if r.get("Type").and_then(serde_json::Value::as_str) == Some("AWS::DynamoDB::Table")
+                && let Some(name) = r
+                    .pointer("/Properties/TableName")
+                    .and_then(serde_json::Value::as_str)
+            {
+                wanted.push((name.to_owned(), stack.name.clone(), manifest.clone()));
+            }
         }
     }
+    let names: Vec<String> = wanted.iter().map(|(t, _, _)| t.clone()).collect();
+    let existing: std::collections::BTreeSet<String> =
+        aws.existing_tables(&names).await?.into_iter().collect();
+    let found = wanted
+        .into_iter()
+        .filter(|(table, _, _)| existing.contains(table))
+        .map(|(table, stack, manifest)| Collision {
+            stack,
+            manifest,
+            table,
+        })
+        .collect();
     Ok(found)
 }

@@ -1,25 +1,40 @@
-//! DynamoDB calls: whether tables a stack is about to create already exist (kept by an earlier stack's retention policy).
-
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+//! DynamoDB calls: which tables stacks are about to create already exist (kept by an earlier stack's retention policy).
 
 use super::{Aws, AwsError};
 
 impl Aws {
-    /// The tables of `names` that exist in the region (`DescribeTable` each).
+    /// The tables of `names` that exist in the region: one paginated `ListTables` (100
+    /// names a page), whatever the number of names asked about.
     ///
     /// # Errors
-    /// A call that fails for another reason than the table not existing.
+    /// The first failed page.
     pub async fn existing_tables(&self, names: &[String]) -> Result<Vec<String>, AwsError> {
         let Some(client) = &self.dynamodb else {
             return Ok(Vec::new());
         };
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted: std::collections::BTreeSet<&str> = names.iter().map(String::as_str).collect();
         let mut found = Vec::new();
-        for name in names {
-            self.calls.count("DescribeTable");
-            match client.describe_table().table_name(name).send().await {
-                Ok(_) => found.push(name.clone()),
-                Err(e) if e.code() == Some("ResourceNotFoundException") => {}
-                Err(e) => return Err(AwsError::from_sdk("DescribeTable", &e)),
+        let mut start: Option<String> = None;
+        loop {
+            self.calls.count("ListTables");
+            let page = client
+                .list_tables()
+                .set_exclusive_start_table_name(start.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("ListTables", &e))?;
+            found.extend(
+                page.table_names()
+                    .iter()
+                    .filter(|t| wanted.contains(t.as_str()))
+                    .cloned(),
+            );
+            match page.last_evaluated_table_name() {
+                Some(last) => start = Some(last.to_owned()),
+                None => break,
             }
         }
         Ok(found)
