@@ -16,7 +16,7 @@ pub struct Collision {
 /// The tables the creates (and recreates) of `plan` would make that exist already.
 ///
 /// # Errors
-/// A `DescribeTable` that fails for another reason than the table not existing.
+/// A failed `ListTables` page.
 pub async fn tables_in_the_way(
     aws: &Aws,
     plan: &Plan,
