@@ -611,6 +611,21 @@ fn user_pools_send_through_ses_when_set_and_a_large_fleet_is_warned_without_it()
     let run = f.run(&["validate"]);
     assert!(!run.stderr.contains("email-quota"), "{}", run.all());
     f.render(&[]);
+    // cfn-lint accepts the user pools with their SES configuration.
+    let lint = std::process::Command::new(common::tool("cfn-lint"))
+        .args(["--format", "parseable", "--"])
+        .arg(f.path().join("rendered/stacks/saas-prod-tier-basic.json"))
+        .arg(
+            f.path()
+                .join("rendered/stacks/saas-prod-tenant-t00006.json"),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        lint.status.success(),
+        "cfn-lint: {}",
+        String::from_utf8_lossy(&lint.stdout)
+    );
     let tier: serde_json::Value =
         serde_json::from_str(&f.read("rendered/stacks/saas-prod-tier-basic.json")).unwrap();
     assert_eq!(
