@@ -24,12 +24,17 @@ pub async fn tables_in_the_way(
 ) -> Result<Vec<Collision>, AwsError> {
     // Every named table the creates would make, with its stack and manifest.
     let mut wanted: Vec<(String, String, String)> = Vec::new();
+    let by_name: std::collections::BTreeMap<&str, &crate::plan::DesiredStack> = desired
+        .stacks
+        .iter()
+        .map(|s| (s.name.as_str(), s))
+        .collect();
     for change in plan
         .changes
         .iter()
         .filter(|c| matches!(c.action, Action::Create | Action::Recreate))
     {
-        let Some(stack) = desired.stacks.iter().find(|s| s.name == change.stack) else {
+        let Some(stack) = by_name.get(change.stack.as_str()) else {
             continue;
         };
         let template: serde_json::Value = serde_json::from_str(&stack.template).unwrap_or_default();

@@ -40,6 +40,35 @@ pub const ACTIVATE_FAILURE: &str = "sbt_aws_activateFailure";
 pub const DEACTIVATE_SUCCESS: &str = "sbt_aws_deactivateSuccess";
 pub const DEACTIVATE_FAILURE: &str = "sbt_aws_deactivateFailure";
 
+/// The stacks events read outputs from, by owner: each bridge or silo tenant's own
+/// stack, and each tier's stack (a pool tenant's user pool is its tier's). Built once
+/// per run, not searched for per tenant.
+struct Owners<'d> {
+    tenant: BTreeMap<&'d str, &'d str>,
+    tier: BTreeMap<&'d str, &'d str>,
+}
+
+impl<'d> Owners<'d> {
+    fn of(desired: &'d Desired) -> Owners<'d> {
+        let mut owners = Owners {
+            tenant: BTreeMap::new(),
+            tier: BTreeMap::new(),
+        };
+        for s in &desired.stacks {
+            match (s.kind, &s.tenant, &s.tier) {
+                (StackKind::Tenant, Some(t), _) => {
+                    owners.tenant.insert(t.as_str(), s.name.as_str());
+                }
+                (StackKind::Tier, _, Some(t)) => {
+                    owners.tier.insert(t.as_str(), s.name.as_str());
+                }
+                _ => {}
+            }
+        }
+        owners
+    }
+}
+
 /// The events of `report`. `before` and `after` are the live stacks' outputs before
 /// and after the run: a pool pack that changed reports the tenants it gained (whose
 /// API key output it did not have) and the offboarding tenants it dropped, not every
@@ -89,11 +118,13 @@ pub fn provisioning(
     }
     // A tenant whose stack changed to carry out a suspension or activation is answered
     // for that request alone: it was provisioned before.
-    let (answers, changed) = state_changes(report, desired, before, after, commit, source, bus);
+    let owners = Owners::of(desired);
+    let (answers, changed) =
+        state_changes(report, desired, &owners, before, after, commit, source, bus);
     let mut entries: Vec<Value> = by_tenant
         .iter()
         .filter(|(id, _)| !changed.contains(*id))
-        .map(|(id, results)| entry(id, results, desired, after, commit, source, bus))
+        .map(|(id, results)| entry(id, results, desired, &owners, after, commit, source, bus))
         .collect();
     entries.extend(answers);
     entries
@@ -103,9 +134,11 @@ pub fn provisioning(
 /// holds its state (its own, or its pool pack) changed in this run, and whose state
 /// output (`TenantState`, or the pack's `State<Tenant>`) was the other state before it.
 /// A stack created in this run is provisioning, answered above.
+#[allow(clippy::too_many_arguments)] // the run's results, states and where entries go
 fn state_changes<'d>(
     report: &Report,
     desired: &'d Desired,
+    owners: &Owners<'_>,
     before: &BTreeMap<String, BTreeMap<String, String>>,
     after: &BTreeMap<String, BTreeMap<String, String>>,
     commit: &str,
@@ -114,30 +147,31 @@ fn state_changes<'d>(
 ) -> (Vec<Value>, std::collections::BTreeSet<&'d str>) {
     let mut out = Vec::new();
     let mut changed = std::collections::BTreeSet::new();
+    let results: BTreeMap<&str, &StackResult> = report
+        .results
+        .iter()
+        .map(|r| (r.stack.as_str(), r))
+        .collect();
     for t in &desired.roster {
         let wanted = match t.state {
             State::Active => "active",
             State::Suspended => "suspended",
             State::Offboarding => continue,
         };
-        let (stack, key) = if t.pooled {
-            let Some(pack) = &t.pack else { continue };
-            (
-                pack.clone(),
-                format!("State{}", crate::naming::logical_id(&t.id)),
-            )
+        let stack = if t.pooled {
+            t.pack.as_deref()
         } else {
-            let Some(own) = desired.stacks.iter().find(|s| {
-                s.kind == StackKind::Tenant && s.tenant.as_deref() == Some(t.id.as_str())
-            }) else {
-                continue;
-            };
-            (own.name.clone(), "TenantState".to_owned())
+            owners.tenant.get(t.id.as_str()).copied()
         };
-        let Some(result) = report.results.iter().find(|r| r.stack == stack) else {
+        let Some((stack, result)) = stack.and_then(|s| Some((s, *results.get(s)?))) else {
             continue;
         };
-        let Some(was) = before.get(&stack).and_then(|o| o.get(&key)) else {
+        let key = if t.pooled {
+            format!("State{}", crate::naming::logical_id(&t.id))
+        } else {
+            "TenantState".to_owned()
+        };
+        let Some(was) = before.get(stack).and_then(|o| o.get(&key)) else {
             continue;
         };
         if was == wanted {
@@ -145,7 +179,7 @@ fn state_changes<'d>(
         }
         let ok = !matches!(result.result, Outcome::Failed | Outcome::Skipped)
             && after
-                .get(&stack)
+                .get(stack)
                 .and_then(|o| o.get(&key))
                 .map(String::as_str)
                 == Some(wanted);
@@ -195,10 +229,12 @@ fn put_entry(detail_type: &str, mut detail: Value, source: &str, bus: Option<&st
     entry
 }
 
+#[allow(clippy::too_many_arguments)] // one entry: its tenant's results and where it goes
 fn entry(
     id: &str,
     results: &[&StackResult],
     desired: &Desired,
+    owners: &Owners<'_>,
     outputs: &BTreeMap<String, BTreeMap<String, String>>,
     commit: &str,
     source: &str,
@@ -252,7 +288,15 @@ fn entry(
     if let Some(r) = tenant.and_then(|t| t.labels.get(REGISTRATION_LABEL)) {
         detail["tenantRegistrationId"] = json!(r);
     }
-    detail["jobOutput"] = job_output(id, removing, ok, desired, outputs, endpoint.as_deref());
+    detail["jobOutput"] = job_output(
+        id,
+        removing,
+        ok,
+        desired,
+        owners,
+        outputs,
+        endpoint.as_deref(),
+    );
     if !ok {
         let reasons: Vec<String> = results
             .iter()
@@ -278,6 +322,7 @@ fn job_output(
     removing: bool,
     ok: bool,
     desired: &Desired,
+    owners: &Owners<'_>,
     outputs: &BTreeMap<String, BTreeMap<String, String>>,
     endpoint: Option<&str>,
 ) -> Value {
@@ -288,15 +333,13 @@ fn job_output(
         (false, true) => {
             let tenant = desired.tenant(id);
             // The user pool: a bridge or silo tenant's own stack's, a pool tenant's tier's.
-            let identity = desired.stacks.iter().find(|s| match tenant {
-                Some(t) if t.pooled => {
-                    s.kind == StackKind::Tier && s.tier.as_deref() == Some(t.tier.as_str())
-                }
-                _ => s.kind == StackKind::Tenant && s.tenant.as_deref() == Some(id),
-            });
+            let identity = match tenant {
+                Some(t) if t.pooled => owners.tier.get(t.tier.as_str()),
+                _ => owners.tenant.get(id),
+            };
             let output = |key: &str| {
                 identity
-                    .and_then(|s| outputs.get(&s.name))
+                    .and_then(|s| outputs.get(*s))
                     .and_then(|o| o.get(key))
                     .cloned()
                     .unwrap_or_default()
