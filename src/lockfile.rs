@@ -290,6 +290,19 @@ pub fn to_text(lock: &Lock) -> String {
     out
 }
 
+/// Why `text` (from [`to_text`]) must not be written: over the size the loader reads
+/// back ([`crate::load::MAX_LOCK_BYTES`]), so every later command would refuse it.
+#[must_use]
+pub fn unreadable(text: &str) -> Option<String> {
+    let max = crate::load::MAX_LOCK_BYTES;
+    (text.len() as u64 > max).then(|| {
+        format!(
+            "the new `tenants.lock` would be {} bytes, over the {max} bytes tenantops reads back; it was not written",
+            text.len()
+        )
+    })
+}
+
 /// `s` as a YAML key or value that reads back as the same string.
 fn quoted(s: &str) -> String {
     if crate::yaml::needs_quotes(s) {

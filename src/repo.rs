@@ -56,7 +56,7 @@ pub fn file_stem(path: &str) -> &str {
 pub fn decode(raw: RawRepo, mut diags: Vec<Diagnostic>) -> (Repo, Vec<Diagnostic>) {
     let mut complete = diags.iter().all(|d| !d.is_error()) && raw.tenants_complete;
     let mut repo = Repo {
-        lock_present: raw.lock.is_some(),
+        lock_present: raw.lock.is_some() || raw.lock_unreadable,
         subset: raw.subset,
         tier_names: raw.tier_names.clone(),
         ..Repo::default()

@@ -92,7 +92,7 @@ fn alias_expansion_bomb() {
     assert_invalid(
         &run,
         "tenants/acme.yaml:10:47",
-        "expands to more than 100000 values",
+        "aliases expand to more than 100000 values",
     );
 }
 

@@ -357,18 +357,36 @@ fn routing_and_usage_plans_documents() {
     );
     assert_eq!(plans["team"]["tenants"][0]["enabled"], false);
     // Each tier's plan is bound to the stages of exactly the routers its tenants use.
+    // Each router's REST API id is an item of a CommaDelimitedList parameter; a stage
+    // names its router by (parameter, index).
     let stack = &templates(&dir)["saas-prod-usage-plans"]["Resources"];
-    let stages = |tier: &str| {
-        serde_json::to_string(&stack[format!("UsagePlan{tier}")]["Properties"]["ApiStages"])
+    let params: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("stacks/saas-prod-usage-plans.params.json")).unwrap(),
+    )
+    .unwrap();
+    let stages = |tier: &str| -> Vec<String> {
+        stack[format!("UsagePlan{tier}")]["Properties"]["ApiStages"]
+            .as_array()
             .unwrap()
+            .iter()
+            .map(|stage| {
+                let select = &stage["ApiId"]["Fn::Select"];
+                let param = select[1]["Ref"].as_str().unwrap();
+                let index = usize::try_from(select[0].as_u64().unwrap()).unwrap();
+                let router = &params["parameters"][param]["outputs"][index];
+                assert_eq!(router["output"], "ApiId");
+                router["stack"].as_str().unwrap().to_owned()
+            })
+            .collect()
     };
-    assert!(stages("Basic").contains("ApiBasicId") && !stages("Basic").contains("Api1Id"));
-    assert!(
-        stages("Enterprise").contains("ApiEchidnaId") && stages("Enterprise").contains("Api1Id")
-    );
-    assert!(
-        !stages("Premium").contains("ApiEchidnaId") && stages("Premium").contains("ApiPossumId")
-    );
+    let has = |tier: &str, router: &str| {
+        stages(tier)
+            .iter()
+            .any(|s| s == &format!("saas-prod-router-{router}"))
+    };
+    assert!(has("Basic", "basic") && !has("Basic", "1"));
+    assert!(has("Enterprise", "echidna") && has("Enterprise", "1"));
+    assert!(!has("Premium", "echidna") && has("Premium", "possum"));
 }
 
 #[test]

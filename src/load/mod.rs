@@ -21,6 +21,10 @@ pub use store::{DirEntry, EntryKind, Store, WorkTree};
 
 /// Largest manifest file tenantops reads.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// Largest `tenants.lock`: machine-written, about 40 bytes a tenant (80 with the
+/// longest ids), so 32 MiB holds 100,000 tenants several times over. `tenantops lock`
+/// refuses to write a lock over it, so every lock it writes reads back.
+pub const MAX_LOCK_BYTES: u64 = 32 * 1024 * 1024;
 /// Most symlinks followed to reach one file.
 const MAX_LINK_HOPS: usize = 8;
 
@@ -74,6 +78,9 @@ pub struct RawRepo {
     pub tiers: Vec<usize>,
     pub tenants: Vec<usize>,
     pub lock: Option<usize>,
+    /// `tenants.lock` exists but could not be read (too large, not UTF-8, not a file):
+    /// that is one error, and no tenant is then also "not allocated".
+    pub lock_unreadable: bool,
     /// Names (file stems) of every `.yaml` file in `tiers/`, including any that failed
     /// to load, so a tenant of a broken tier is not told its tier does not exist.
     pub tier_names: BTreeSet<String>,
@@ -150,9 +157,18 @@ fn load_some(
         ),
         Err(d) => diags.push(d),
     }
-    match read_file(store, LOCK_FILE, LOCK_FILE, &mut repo.sources)? {
+    match read_file_within(
+        store,
+        LOCK_FILE,
+        LOCK_FILE,
+        MAX_LOCK_BYTES,
+        &mut repo.sources,
+    )? {
         Ok(id) => repo.lock = id,
-        Err(d) => diags.push(d),
+        Err(d) => {
+            repo.lock_unreadable = true;
+            diags.push(d);
+        }
     }
     let tiers = read_folder(store, TIERS_DIR, &mut repo.sources)?;
     repo.tiers = tiers.files;
@@ -342,6 +358,17 @@ fn read_file(
     rel: &str,
     sources: &mut Sources,
 ) -> Result<Result<Option<usize>, Diagnostic>, LoadError> {
+    read_file_within(store, path, rel, MAX_FILE_BYTES, sources)
+}
+
+/// [`read_file`] with its own size cap (`tenants.lock` is larger than a manifest).
+fn read_file_within(
+    store: &dyn Store,
+    path: &str,
+    rel: &str,
+    max: u64,
+    sources: &mut Sources,
+) -> Result<Result<Option<usize>, Diagnostic>, LoadError> {
     let target = match resolve(store, path, rel)? {
         Ok(Some((target, EntryKind::File))) => target,
         Ok(Some((_, kind))) => {
@@ -359,7 +386,7 @@ fn read_file(
         Ok(None) => return Ok(Ok(None)),
         Err(d) => return Ok(Err(d)),
     };
-    let read = match store.read(&target, MAX_FILE_BYTES) {
+    let read = match store.read(&target, max) {
         Ok(read) => read,
         // One unreadable file (permissions, a vanished file) is that file's problem.
         Err(LoadError::Io { source, .. }) => {
@@ -374,15 +401,18 @@ fn read_file(
     let bytes = match read {
         Ok(bytes) => bytes,
         Err(size) => {
+            let (what, limit) = if max == MAX_FILE_BYTES {
+                ("manifests are", "1 MiB")
+            } else {
+                ("the lock is", "32 MiB")
+            };
             return Ok(Err(Diagnostic::at_file_start(
                 "file-too-large",
                 rel,
-                format!(
-                    "`{rel}` is {size} bytes; manifests are at most {MAX_FILE_BYTES} bytes (1 MiB)"
-                ),
+                format!("`{rel}` is {size} bytes; {what} at most {max} bytes ({limit})"),
             )
             .help(
-                "a manifest this large is not a manifest; check what was committed here",
+                "a file this large is not one tenantops wrote; check what was committed here",
             )));
         }
     };

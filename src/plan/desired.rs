@@ -88,6 +88,17 @@ impl DesiredStack {
                     .and_then(|o| o.get(output))
                     .map(|v| (key.clone(), v.clone()))
                     .ok_or_else(|| format!("{stack}.{output}")),
+                Param::Outputs { outputs: refs } => refs
+                    .iter()
+                    .map(|r| {
+                        outputs
+                            .get(&r.stack)
+                            .and_then(|o| o.get(&r.output))
+                            .map(String::as_str)
+                            .ok_or_else(|| format!("{}.{}", r.stack, r.output))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(|values| (key.clone(), values.join(","))),
             })
             .collect()
     }

@@ -97,7 +97,25 @@ pub enum Param {
     Value { value: String },
     /// `{"stack": "...", "output": "..."}`
     Output { stack: String, output: String },
+    /// `{"outputs": [{"stack": "...", "output": "..."}, ...]}`: the outputs joined
+    /// with commas, for a `CommaDelimitedList` parameter. A fleet-wide stack reads
+    /// one value per router this way, so its parameter count grows by one per
+    /// [`LIST_PARAM_ITEMS`] routers rather than one per router.
+    Outputs { outputs: Vec<OutputRef> },
 }
+
+/// One producer output a [`Param::Outputs`] list reads.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OutputRef {
+    pub stack: String,
+    pub output: String,
+}
+
+/// Items per `CommaDelimitedList` parameter. CloudFormation caps a parameter value at
+/// 4,096 bytes (<https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html>,
+/// "Parameter value"); a REST API id is 10 characters, so 300 ids and their commas
+/// take 3,299 bytes. 200 parameters of 300 are 60,000 routers.
+pub const LIST_PARAM_ITEMS: usize = 300;
 
 /// One stack to render.
 #[derive(Debug, Serialize)]

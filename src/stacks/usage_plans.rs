@@ -2,7 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use super::{Build, Member, Router, RouterKind, StackKind, StackSet, StackSpec, out};
+use super::{
+    Build, LIST_PARAM_ITEMS, Member, OutputRef, Param, Router, RouterKind, StackKind, StackSet,
+    StackSpec,
+};
 use crate::model::{Isolation, QuotaPeriod, State};
 use crate::naming::{self, logical_id, router_stack, usage_plans_stack};
 
@@ -11,7 +14,9 @@ pub(super) fn build(b: &Build<'_>, routers: &[Router<'_, '_>], set: &mut StackSe
     let p = b.p;
     let usage = usage_plans_stack(p);
     let mut tiers_ctx = Vec::new();
-    let mut usage_params = BTreeMap::new();
+    // Every router some tier uses, in router order, and its place in the lists.
+    let mut places: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut refs: Vec<OutputRef> = Vec::new();
     for (name, tier) in &b.repo.tiers {
         let mut apis = Vec::new();
         for r in routers {
@@ -22,9 +27,14 @@ pub(super) fn build(b: &Build<'_>, routers: &[Router<'_, '_>], set: &mut StackSe
                 (RouterKind::Dedicated, None) => false,
             };
             if used {
-                let param = format!("Api{}Id", logical_id(&r.key));
-                usage_params.insert(param.clone(), out(&router_stack(p, &r.key), "ApiId"));
-                apis.push(param);
+                let place = *places.entry(r.key.as_str()).or_insert_with(|| {
+                    refs.push(OutputRef {
+                        stack: router_stack(p, &r.key),
+                        output: "ApiId".to_owned(),
+                    });
+                    refs.len() - 1
+                });
+                apis.push(place);
             }
         }
         let u = &tier.value.usage_plan;
@@ -40,7 +50,10 @@ pub(super) fn build(b: &Build<'_>, routers: &[Router<'_, '_>], set: &mut StackSe
                 QuotaPeriod::Week => "WEEK",
                 QuotaPeriod::Month => "MONTH",
             },
-            "apis": apis,
+            "apis": apis.iter().map(|&i| serde_json::json!({
+                "param": list_param(i / LIST_PARAM_ITEMS),
+                "index": i % LIST_PARAM_ITEMS,
+            })).collect::<Vec<_>>(),
         }));
     }
     if !b.full() {
@@ -51,7 +64,18 @@ pub(super) fn build(b: &Build<'_>, routers: &[Router<'_, '_>], set: &mut StackSe
         .filter(|r| r.member.is_none_or(|m| b.wanted(&m.tenant.id)))
         .map(|r| router_stack(p, &r.key))
         .collect();
-    let api_params: Vec<String> = usage_params.keys().cloned().collect();
+    let mut usage_params = BTreeMap::new();
+    let mut api_params = Vec::new();
+    for (n, chunk) in refs.chunks(LIST_PARAM_ITEMS).enumerate() {
+        let param = list_param(n);
+        usage_params.insert(
+            param.clone(),
+            Param::Outputs {
+                outputs: chunk.to_vec(),
+            },
+        );
+        api_params.push(param);
+    }
     set.stacks.push(StackSpec {
         name: usage,
         kind: StackKind::UsagePlans,
@@ -68,6 +92,11 @@ pub(super) fn build(b: &Build<'_>, routers: &[Router<'_, '_>], set: &mut StackSe
         tenant: None,
         nginx: None,
     });
+}
+
+/// The `n`th (from 0) `CommaDelimitedList` parameter of router REST API ids.
+fn list_param(n: usize) -> String {
+    format!("RouterApiIds{}", n + 1)
 }
 
 /// `usage-plans.json`: per tier its usage plan (a producer output), limits, and each

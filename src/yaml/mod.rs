@@ -22,7 +22,8 @@ pub use scalar::needs_quotes;
 
 /// Deepest nesting of mappings and sequences a manifest may use.
 pub const MAX_DEPTH: usize = 64;
-/// Most nodes one document may hold after aliases are expanded.
+/// Most values one document's aliases may copy (values written out are bounded by
+/// the size cap of the file instead).
 pub const MAX_NODES: usize = 100_000;
 
 /// A position in a source file: 1-based line, 1-based column in characters, and the
@@ -262,7 +263,7 @@ mod tests {
             );
         }
         let err = parse(&text).unwrap_err();
-        assert!(err.message.contains("expands to more than"), "{err}");
+        assert!(err.message.contains("aliases expand to more than"), "{err}");
     }
 
     #[test]
