@@ -290,16 +290,21 @@ pub fn to_text(lock: &Lock) -> String {
     out
 }
 
-/// Why `text` (from [`to_text`]) must not be written: over the size the loader reads
-/// back ([`crate::load::MAX_LOCK_BYTES`]), so every later command would refuse it.
+/// The refusal to write `text` (from [`to_text`]) when it is over the size the loader
+/// reads back ([`crate::load::MAX_LOCK_BYTES`]), so every later command would refuse it.
 #[must_use]
-pub fn unreadable(text: &str) -> Option<String> {
+pub fn unreadable(text: &str) -> Option<crate::diag::Diagnostic> {
     let max = crate::load::MAX_LOCK_BYTES;
     (text.len() as u64 > max).then(|| {
-        format!(
-            "the new `tenants.lock` would be {} bytes, over the {max} bytes tenantops reads back; it was not written",
-            text.len()
+        crate::diag::Diagnostic::unlocated(
+            "lock-too-large",
+            Some(crate::load::LOCK_FILE),
+            format!(
+                "the new `tenants.lock` would be {} bytes, over the {max} bytes tenantops reads back; it was not written",
+                text.len()
+            ),
         )
+        .help("a fleet this large needs more than one stage or region (cells)")
     })
 }
 

@@ -50,11 +50,8 @@ pub fn run(dir: &Path, args: &LockArgs, out: &Output) -> Result<Exit, Failure> {
         return Ok(Exit::Invalid);
     };
     let text = lockfile::to_text(&new);
-    if let Some(message) = lockfile::unreadable(&text) {
-        let mut diags = vec![
-            Diagnostic::unlocated("lock-too-large", Some(LOCK_FILE), message)
-                .help("a fleet this large needs more than one stage or region (cells)"),
-        ];
+    if let Some(refusal) = lockfile::unreadable(&text) {
+        let mut diags = vec![refusal];
         out.report(&mut diags, &repo.sources, "", &serde_json::Value::Null);
         return Ok(Exit::Invalid);
     }

@@ -401,15 +401,18 @@ fn read_file_within(
     let bytes = match read {
         Ok(bytes) => bytes,
         Err(size) => {
-            let (what, limit) = if max == MAX_FILE_BYTES {
-                ("manifests are", "1 MiB")
+            let what = if rel == LOCK_FILE {
+                "the lock is"
             } else {
-                ("the lock is", "32 MiB")
+                "manifests are"
             };
             return Ok(Err(Diagnostic::at_file_start(
                 "file-too-large",
                 rel,
-                format!("`{rel}` is {size} bytes; {what} at most {max} bytes ({limit})"),
+                format!(
+                    "`{rel}` is {size} bytes; {what} at most {max} bytes ({} MiB)",
+                    max >> 20
+                ),
             )
             .help(
                 "a file this large is not one tenantops wrote; check what was committed here",

@@ -448,13 +448,7 @@ fn with_new_lock(mut repo: Repo, files: &BTreeMap<String, String>) -> (Repo, Vec
     }
     let mut diags = validate::validate(&repo);
     // Never write a lock that every later command would refuse to read.
-    if let Some(message) = files.get(LOCK_FILE).and_then(|t| lockfile::unreadable(t)) {
-        diags.push(Diagnostic::unlocated(
-            "lock-too-large",
-            Some(LOCK_FILE),
-            message,
-        ));
-    }
+    diags.extend(files.get(LOCK_FILE).and_then(|t| lockfile::unreadable(t)));
     (repo, diags)
 }
 

@@ -83,25 +83,30 @@ impl DesiredStack {
             .iter()
             .map(|(key, param)| match param {
                 Param::Value { value } => Ok((key.clone(), value.clone())),
-                Param::Output { stack, output } => outputs
-                    .get(stack)
-                    .and_then(|o| o.get(output))
-                    .map(|v| (key.clone(), v.clone()))
-                    .ok_or_else(|| format!("{stack}.{output}")),
+                Param::Output { stack, output } => {
+                    output_of(outputs, stack, output).map(|v| (key.clone(), v.to_owned()))
+                }
                 Param::Outputs { outputs: refs } => refs
                     .iter()
-                    .map(|r| {
-                        outputs
-                            .get(&r.stack)
-                            .and_then(|o| o.get(&r.output))
-                            .map(String::as_str)
-                            .ok_or_else(|| format!("{}.{}", r.stack, r.output))
-                    })
+                    .map(|r| output_of(outputs, &r.stack, &r.output))
                     .collect::<Result<Vec<_>, _>>()
                     .map(|values| (key.clone(), values.join(","))),
             })
             .collect()
     }
+}
+
+/// Output `output` of producer `stack`, or `stack.output` when it is not there.
+fn output_of<'a>(
+    outputs: &'a BTreeMap<String, BTreeMap<String, String>>,
+    stack: &str,
+    output: &str,
+) -> Result<&'a str, String> {
+    outputs
+        .get(stack)
+        .and_then(|o| o.get(output))
+        .map(String::as_str)
+        .ok_or_else(|| format!("{stack}.{output}"))
 }
 
 fn digest(template: &str, params: &str, tags: &BTreeMap<String, String>) -> String {
