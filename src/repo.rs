@@ -14,8 +14,54 @@ use crate::yaml::{self, Node};
 #[derive(Debug)]
 pub struct Doc<T> {
     pub file: String,
-    pub node: Node,
+    pub node: Tree,
     pub value: T,
+}
+
+/// A document's positioned tree: parsed with the document, or, for a lock the fast
+/// reader took ([`crate::lockfile::text::read_canonical`]), parsed from its text the first
+/// time a diagnostic needs a position.
+pub struct Tree {
+    node: std::sync::OnceLock<Node>,
+    text: String,
+}
+
+impl Tree {
+    /// A tree parsed already.
+    #[must_use]
+    pub fn parsed(node: Node) -> Tree {
+        Tree {
+            node: std::sync::OnceLock::from(node),
+            text: String::new(),
+        }
+    }
+
+    /// The tree of `text` (a document known to parse), parsed when first used.
+    #[must_use]
+    pub fn deferred(text: String) -> Tree {
+        Tree {
+            node: std::sync::OnceLock::new(),
+            text,
+        }
+    }
+}
+
+impl std::ops::Deref for Tree {
+    type Target = Node;
+
+    fn deref(&self) -> &Node {
+        self.node
+            .get_or_init(|| yaml::parse(&self.text).unwrap_or_else(|_| Node::null()))
+    }
+}
+
+impl std::fmt::Debug for Tree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.node.get() {
+            Some(node) => node.fmt(f),
+            None => f.write_str("Tree(not parsed yet)"),
+        }
+    }
 }
 
 /// The repository, every manifest that loaded cleanly decoded into the model.
@@ -83,8 +129,18 @@ pub fn decode(raw: RawRepo, mut diags: Vec<Diagnostic>) -> (Repo, Vec<Diagnostic
     let platform = raw
         .platform
         .and_then(|id| take(id, Kind::Platform, one(id, Kind::Platform), &mut diags));
+    // The lock as `tenantops lock` writes it is read without the positioned parser.
+    let fast_lock = raw.lock.and_then(|id| {
+        let file = raw.sources.get(id);
+        crate::lockfile::text::read_canonical(&file.text).map(|value| Doc {
+            file: file.path.clone(),
+            node: Tree::deferred(file.text.clone()),
+            value,
+        })
+    });
     let lock = raw
         .lock
+        .filter(|_| fast_lock.is_none())
         .and_then(|id| take(id, Kind::Lock, one(id, Kind::Lock), &mut diags));
     let tiers: Vec<_> = raw
         .tiers
@@ -101,7 +157,7 @@ pub fn decode(raw: RawRepo, mut diags: Vec<Diagnostic>) -> (Repo, Vec<Diagnostic
 
     repo.partial_tenants = partial_tenants;
     repo.platform = platform.and_then(|p| typed(p, &mut diags));
-    repo.lock = lock.and_then(|l| typed(l, &mut diags));
+    repo.lock = fast_lock.or_else(|| lock.and_then(|l| typed(l, &mut diags)));
     for tier in tiers {
         if let Some(doc) = typed::<Tier>(tier, &mut diags) {
             repo.tiers.insert(file_stem(&doc.file).to_owned(), doc);
@@ -187,7 +243,11 @@ fn typed<T: DeserializeOwned>(
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Doc<T>> {
     match serde_json::from_value::<T>(json) {
-        Ok(value) => Some(Doc { file, node, value }),
+        Ok(value) => Some(Doc {
+            file,
+            node: Tree::parsed(node),
+            value,
+        }),
         Err(e) => {
             // The schema is generated from T, so this means the two disagree: say so.
             diags.push(Diagnostic::error(

@@ -441,7 +441,7 @@ fn with_new_lock(mut repo: Repo, files: &BTreeMap<String, String>) -> (Repo, Vec
         repo.sources.add(LOCK_FILE.to_owned(), text.clone());
         repo.lock = Some(repo::Doc {
             file: LOCK_FILE.to_owned(),
-            node,
+            node: repo::Tree::parsed(node),
             value,
         });
         repo.lock_present = true;

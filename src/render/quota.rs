@@ -1,5 +1,6 @@
 //! CloudFormation's per-stack limits and the region's stack quota: the limits, the located diagnostics for a stack over one, and the fleet's stack count against `cloudformation.stack_quota`.
 
+use super::canon::Shape;
 use crate::diag::Diagnostic;
 use crate::repo::Repo;
 use crate::stacks::{self, StackSpec};
@@ -18,22 +19,11 @@ pub const URL_BYTES: usize = 1_000_000;
 /// A stack over a CloudFormation limit: the diagnostic code and the message.
 pub(super) type Problem = (&'static str, String);
 
-/// Stack `name`'s rendered template `value` (`bytes` long as canonical JSON) against
-/// CloudFormation's per-stack limits (`bucket`: an artifact bucket takes templates over
-/// the `TemplateBody` limit): its resource count, and the limits it passes.
-pub(super) fn problems(
-    name: &str,
-    value: &serde_json::Value,
-    bytes: usize,
-    bucket: bool,
-) -> (usize, Vec<Problem>) {
-    let count = |key: &str| {
-        value
-            .get(key)
-            .and_then(serde_json::Value::as_object)
-            .map_or(0, serde_json::Map::len)
-    };
-    let resources = count("Resources");
+/// Stack `name`'s rendered template of `shape` (`bytes` long as canonical JSON)
+/// against CloudFormation's per-stack limits (`bucket`: an artifact bucket takes
+/// templates over the `TemplateBody` limit): the limits it passes.
+pub(super) fn problems(name: &str, shape: &Shape, bytes: usize, bucket: bool) -> Vec<Problem> {
+    let resources = shape.resources;
     let mut problems = Vec::new();
     if resources > RESOURCES {
         problems.push((
@@ -41,11 +31,15 @@ pub(super) fn problems(
             format!("stack `{name}` would have {resources} resources, over CloudFormation's {RESOURCES} per stack"),
         ));
     }
-    for (key, limit, code) in [
-        ("Parameters", PARAMETERS, "stack-parameters"),
-        ("Outputs", OUTPUTS, "stack-outputs"),
+    for (key, limit, code, n) in [
+        (
+            "Parameters",
+            PARAMETERS,
+            "stack-parameters",
+            shape.parameters.len(),
+        ),
+        ("Outputs", OUTPUTS, "stack-outputs", shape.outputs),
     ] {
-        let n = count(key);
         if n > limit {
             problems.push((
                 code,
@@ -64,7 +58,7 @@ pub(super) fn problems(
             format!("stack `{name}`'s template is {bytes} bytes, over CloudFormation's {BODY_BYTES}-byte `TemplateBody`, and `cloudformation.artifact_bucket` is not set")
         }));
     }
-    (resources, problems)
+    problems
 }
 
 /// A stack over a limit, located at the manifest the stack comes from (its `origin` and `pointer`).
@@ -75,20 +69,20 @@ pub(super) fn quota_diag(
     message: String,
 ) -> Diagnostic {
     let node = if spec.origin == crate::load::PLATFORM_FILE {
-        repo.platform.as_ref().map(|d| &d.node)
+        repo.platform.as_ref().map(|d| &*d.node)
     } else if spec.origin == crate::load::LOCK_FILE {
-        repo.lock.as_ref().map(|d| &d.node)
+        repo.lock.as_ref().map(|d| &*d.node)
     } else if let Ok(i) = repo
         .tenants
         .binary_search_by(|t| t.file.as_str().cmp(&spec.origin))
     {
         // Tenants are in file-name order.
-        Some(&repo.tenants[i].node)
+        Some(&*repo.tenants[i].node)
     } else {
         repo.tiers
             .values()
             .find(|t| t.file == spec.origin)
-            .map(|t| &t.node)
+            .map(|t| &*t.node)
     };
     let help = "set `cloudformation.artifact_bucket` for large templates; split what the stack holds (fewer services per tier, fewer tenants per shard)";
     match node {

@@ -118,6 +118,16 @@ pub fn pointer_token(key: &str) -> String {
 }
 
 impl Node {
+    /// A null at the start of a document: the tree of a text that does not parse.
+    #[must_use]
+    pub fn null() -> Node {
+        Node {
+            span: Span::new(1, 1, 0),
+            value: NodeValue::Null,
+            size: 1,
+        }
+    }
+
     /// The kind of value, as a user would name it in a message.
     #[must_use]
     pub fn kind(&self) -> &'static str {

@@ -1,18 +1,20 @@
-//! Router allocation: which tenants need a listener rule, how `tenantops lock` allocates shard and priority, and the lock file's text.
+//! Router allocation: which tenants need a listener rule, how `tenantops lock` allocates shard and priority and places pool tenants in packs; the lock file's text is `text`.
 //!
 //! Allocations never move. New tenants are placed, in id order, on the lowest-numbered
 //! shard with room; when every shard is full a new one opens. A released tenant frees
 //! its place on the shard, but each shard's `next_priority` only grows, so a released
 //! priority (whose listener rule may still be live) is never handed out again.
 
+pub mod text;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 
 use crate::model::{
     AlbMode, Allocation, Isolation, LOCK_VERSION, Lock, MAX_PRIORITY, PACK_SIZE, PackAllocation,
     ShardState, State, Tenant, Tier,
 };
 use crate::repo::Repo;
+pub use text::{read_canonical, to_text, unreadable};
 
 /// Whether `tenant` gets a dedicated ALB (tier default, or its own override). Only
 /// silo tenants can; elsewhere the setting is refused by validation and ignored here.
@@ -235,88 +237,6 @@ pub fn wants<'a>(tenants: impl Iterator<Item = (&'a Tenant, &'a Tier)>) -> Vec<W
         .collect()
 }
 
-/// The lock file's text. Stable: the same lock always gives the same bytes.
-#[must_use]
-pub fn to_text(lock: &Lock) -> String {
-    let mut out = String::new();
-    out.push_str("# yaml-language-server: $schema=schemas/lock.schema.json\n");
-    out.push_str(
-        "# Managed by `tenantops lock`; do not edit by hand. Allocations never move once\n",
-    );
-    out.push_str(
-        "# made, and a released priority is never reused. Review changes like Cargo.lock.\n",
-    );
-    let _ = writeln!(out, "version: {}", lock.version);
-    if lock.shards.is_empty() {
-        out.push_str("shards: []\n");
-    } else {
-        out.push_str("shards:\n");
-        for shard in &lock.shards {
-            let _ = writeln!(
-                out,
-                "  - id: {}\n    next_priority: {}",
-                shard.id, shard.next_priority
-            );
-        }
-    }
-    if lock.tenants.is_empty() {
-        out.push_str("tenants: {}\n");
-    } else {
-        out.push_str("tenants:\n");
-        for (id, alloc) in &lock.tenants {
-            let _ = writeln!(
-                out,
-                "  {}: {{ shard: {}, priority: {} }}",
-                quoted(id),
-                alloc.shard,
-                alloc.priority
-            );
-        }
-    }
-    if lock.packs.is_empty() {
-        out.push_str("packs: {}\n");
-    } else {
-        out.push_str("packs:\n");
-        for (id, alloc) in &lock.packs {
-            let _ = writeln!(
-                out,
-                "  {}: {{ tier: {}, pack: {} }}",
-                quoted(id),
-                quoted(&alloc.tier),
-                alloc.pack
-            );
-        }
-    }
-    out
-}
-
-/// The refusal to write `text` (from [`to_text`]) when it is over the size the loader
-/// reads back ([`crate::load::MAX_LOCK_BYTES`]), so every later command would refuse it.
-#[must_use]
-pub fn unreadable(text: &str) -> Option<crate::diag::Diagnostic> {
-    let max = crate::load::MAX_LOCK_BYTES;
-    (text.len() as u64 > max).then(|| {
-        crate::diag::Diagnostic::unlocated(
-            "lock-too-large",
-            Some(crate::load::LOCK_FILE),
-            format!(
-                "the new `tenants.lock` would be {} bytes, over the {max} bytes tenantops reads back; it was not written",
-                text.len()
-            ),
-        )
-        .help("a fleet this large needs more than one stage or region (cells)")
-    })
-}
-
-/// `s` as a YAML key or value that reads back as the same string.
-fn quoted(s: &str) -> String {
-    if crate::yaml::needs_quotes(s) {
-        serde_json::to_string(s).unwrap_or_default()
-    } else {
-        s.to_owned()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,7 +245,7 @@ mod tests {
         Allocation { shard, priority }
     }
 
-    fn want(id: &str) -> Want<'_> {
+    pub(super) fn want(id: &str) -> Want<'_> {
         Want {
             id,
             routed: true,
@@ -432,35 +352,5 @@ mod tests {
             assert_eq!(after.packs[id], lock.packs[id]);
         }
         assert!(after.tenants.is_empty());
-    }
-
-    #[test]
-    fn text_round_trips_through_the_schema_and_parser() {
-        let (lock, _) = allocate(&Lock::default(), &[want("acme"), want("globex")], 100);
-        let text = to_text(&lock);
-        let node = crate::yaml::parse(&text).unwrap();
-        let json = node.to_json();
-        assert!(
-            crate::schema::check(crate::schema::Kind::Lock, "tenants.lock", &node, &json)
-                .is_empty()
-        );
-        let back: Lock = serde_json::from_value(json).unwrap();
-        assert_eq!(back, lock);
-        assert!(text.starts_with("# yaml-language-server: $schema="));
-    }
-
-    #[test]
-    fn keys_that_would_not_read_back_as_strings_are_quoted() {
-        let (lock, _) = allocate(
-            &Lock::default(),
-            &[want("null"), want("1e3"), want("acme")],
-            100,
-        );
-        let text = to_text(&lock);
-        assert!(text.contains("  \"null\": {"), "{text}");
-        assert!(text.contains("  acme: {"), "{text}");
-        let back: Lock =
-            serde_json::from_value(crate::yaml::parse(&text).unwrap().to_json()).unwrap();
-        assert_eq!(back, lock);
     }
 }
