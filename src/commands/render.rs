@@ -126,6 +126,15 @@ pub fn run(dir: &Path, args: &RenderArgs, out: &Output) -> Result<Exit, Failure>
             plural(s3)
         );
     }
+    if rendered.skipped > 0 {
+        let _ = write!(
+            ok,
+            "\n{} stack{} unchanged since the last render into `{}` (same inputs): linked, not rendered again",
+            rendered.skipped,
+            plural(rendered.skipped),
+            dir.display()
+        );
+    }
     if !rendered.offboarding.is_empty() {
         let _ = write!(
             ok,
@@ -138,6 +147,7 @@ pub fn run(dir: &Path, args: &RenderArgs, out: &Output) -> Result<Exit, Failure>
         "stacks": rendered.stacks,
         "router_configs": rendered.nginx,
         "offboarding": rendered.offboarding,
+        "unchanged_since_last_render": rendered.skipped,
     });
     out.report(&mut diags, &repo.sources, &ok, &extra);
     Ok(Exit::Success)

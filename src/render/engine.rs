@@ -158,6 +158,21 @@ impl Engine {
         }
     }
 
+    /// A digest of every template's name and text (built-in and the repository's):
+    /// two engines with the same fingerprint render the same context to the same text.
+    #[must_use]
+    pub fn fingerprint(&self) -> [u8; 32] {
+        use sha2::{Digest as _, Sha256};
+        let mut h = Sha256::new();
+        for (name, origin) in &self.origins {
+            h.update(name.as_bytes());
+            h.update(b"\0");
+            h.update(origin.text.len().to_le_bytes());
+            h.update(origin.text.as_bytes());
+        }
+        h.finalize().into()
+    }
+
     /// The template that renders stacks of template stem `stem`: the repository's
     /// `<stem>.json.j2`, else its `<stem>.yaml.j2`, else the built-in `<stem>.json.j2`.
     #[must_use]
@@ -198,10 +213,23 @@ impl Engine {
         ctx: &Value,
     ) -> Result<serde_json::Value, Box<Diagnostic>> {
         let text = self.render_text(name, ctx)?;
+        self.parse_template(name, stack, &text)
+    }
+
+    /// Parses `text`, rendered by template `name` for stack `stack`, strictly.
+    ///
+    /// # Errors
+    /// Output that is not valid YAML/JSON (a key twice included) or not a template.
+    pub fn parse_template(
+        &self,
+        name: &str,
+        stack: &str,
+        text: &str,
+    ) -> Result<serde_json::Value, Box<Diagnostic>> {
         let parsed = if name.ends_with(".json.j2") {
-            super::json::parse(&text)
+            super::json::parse(text)
         } else {
-            crate::yaml::parse(&text)
+            crate::yaml::parse(text)
                 .map(|node| node.to_json())
                 .map_err(|e| (e.span.line, e.span.col, e.message.clone()))
         };

@@ -7,7 +7,9 @@
 //! CloudFormation quota checks; without a staging directory the render is only
 //! checked (`validate --render`).
 
+mod canon;
 pub mod engine;
+pub mod inputs;
 pub mod json;
 pub mod quota;
 mod stack;
@@ -34,8 +36,11 @@ pub struct Stack {
     /// How apply hands the template to CloudFormation: `body`, or `s3` through the
     /// artifact bucket when it is over the `TemplateBody` limit.
     pub upload: &'static str,
-    /// The canonical template, kept only by [`render_in_memory`] (plan and apply).
+    /// The canonical template, kept only by [`render_in_memory`] (plan and apply), and
+    /// not by a render that skipped the stack ([`Prepared::render`]).
     pub template: Option<String>,
+    /// The digest of what the stack is rendered from ([`inputs`]).
+    pub inputs: String,
 }
 
 impl Serialize for Stack {
@@ -70,6 +75,10 @@ pub struct Rendered {
     pub routing: serde_json::Value,
     pub usage_plans: serde_json::Value,
     pub offboarding: Vec<String>,
+    /// Each file's input digest, for the output's marker.
+    pub index: inputs::Index,
+    /// Stacks not rendered, their inputs being unchanged ([`Prepared::render`]).
+    pub skipped: usize,
 }
 
 /// Renders `repo` (which must have passed validation). `only` limits tenant-owned
@@ -114,87 +123,248 @@ fn render_into(
     staging: Option<&Staging>,
     keep: bool,
 ) -> Result<Rendered, Vec<Diagnostic>> {
-    let engine = Engine::new(repo)?;
-    let set = stacks::build(repo, only);
-
-    // Router configs first: a workload's rproxy carries its config.
-    let nginx = render_configs(&engine, &set.nginx, staging)?;
-
-    let bucket = repo
-        .platform
-        .as_ref()
-        .and_then(|p| p.value.cloudformation.artifact_bucket.clone());
-    let results = parallel_map(&set.stacks, |spec| {
-        render_stack(&engine, spec, &nginx, bucket.is_some()).map(
-            |(template, resources, problems)| {
-                if let Some(staging) = staging {
-                    staging.put(&format!("stacks/{}.json", spec.name), template.as_bytes());
-                    let described = StackRef {
-                        spec,
-                        template_bytes: template.len(),
-                        resources,
-                        upload: upload(template.len()),
-                    };
-                    staging.put(
-                        &format!("stacks/{}.params.json", spec.name),
-                        &write::pretty(serde_json::to_value(described).unwrap_or_default()),
-                    );
-                }
-                (
-                    template.len(),
-                    keep.then_some(template),
-                    resources,
-                    problems,
-                )
-            },
-        )
-    });
-    let mut diags = Vec::new();
-    let mut stacks = Vec::with_capacity(set.stacks.len());
-    for (spec, result) in set.stacks.into_iter().zip(results) {
-        match result {
-            Ok((template_bytes, template, resources, problems)) => {
-                diags.extend(
-                    problems
-                        .into_iter()
-                        .map(|(code, m)| quota::quota_diag(repo, &spec, code, m)),
-                );
-                stacks.push(Stack {
-                    spec,
-                    template_bytes,
-                    resources,
-                    upload: upload(template_bytes),
-                    template,
-                });
-            }
-            Err(d) => diags.push(*d),
-        }
+    let prepared = Prepared::new(repo, only)?;
+    match staging {
+        // A stack the previous render recorded with the same inputs is linked from it.
+        Some(staging) => prepared.render(Some(staging), keep, &|spec, digest| {
+            let (was, bytes, resources) = staging.previous_index().stacks.get(&spec.name)?;
+            let json = format!("stacks/{}.json", spec.name);
+            let params = format!("stacks/{}.params.json", spec.name);
+            (was == digest && staging.link_previous(&[(&json, Some(*bytes)), (&params, None)]))
+                .then_some((*bytes, *resources))
+        }),
+        None => prepared.render(None, keep, &|_, _| None),
     }
-    if only.is_none() {
-        diags.extend(quota::stack_quota(repo, stacks.len()));
-    }
-    if !diags.is_empty() {
-        return Err(collapse_repeats(diags));
-    }
-    Ok(Rendered {
-        stacks,
-        nginx: nginx.into_iter().map(|(owner, _)| owner).collect(),
-        routing: set.routing,
-        usage_plans: set.usage_plans,
-        offboarding: set.offboarding,
-    })
 }
 
-/// Renders every router config (written to `staging` as each is done): owner and text.
+/// Decides, for a stack and its input digest, whether to skip rendering it: `Some`
+/// with its template's size and resource count (as known from before) to skip.
+pub type Skip<'a> = dyn Fn(&StackSpec, &str) -> Option<(usize, usize)> + Sync + 'a;
+
+/// A repository's stacks and router configs, ready to render, with the digest of each
+/// one's inputs ([`inputs`]).
+pub struct Prepared<'r> {
+    repo: &'r Repo,
+    engine: Engine,
+    set: stacks::StackSet,
+    only: bool,
+    bucket: bool,
+    /// Per stack of `set`, its input digest.
+    digests: Vec<String>,
+    /// Per router config of `set`, its input digest.
+    config_digests: Vec<String>,
+}
+
+impl<'r> Prepared<'r> {
+    /// Loads the templates and builds the stack set of `repo` (validated), limited to
+    /// what `only` tenants own when given.
+    ///
+    /// # Errors
+    /// Templates that do not compile, located.
+    pub fn new(repo: &'r Repo, only: Option<&[String]>) -> Result<Prepared<'r>, Vec<Diagnostic>> {
+        let engine = Engine::new(repo)?;
+        let set = stacks::build(repo, only);
+        let bucket = repo
+            .platform
+            .as_ref()
+            .is_some_and(|p| p.value.cloudformation.artifact_bucket.is_some());
+        let digester = inputs::Digester::new(&engine, bucket);
+        let config_digests: Vec<String> = parallel_map(&set.nginx, |c| digester.config(c));
+        let digests = parallel_map(&set.stacks, |spec| {
+            let template = engine.resolve(spec.kind.template());
+            let config = spec.nginx.and_then(|i| config_digests.get(i));
+            digester.stack(spec, &template, config.map(String::as_str))
+        });
+        Ok(Prepared {
+            repo,
+            engine,
+            set,
+            only: only.is_some(),
+            bucket,
+            digests,
+            config_digests,
+        })
+    }
+
+    /// Each stack's name and input digest.
+    pub fn digests(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.set
+            .stacks
+            .iter()
+            .zip(&self.digests)
+            .map(|(s, d)| (s.name.as_str(), d.as_str()))
+    }
+
+    /// Renders every stack `skip` does not skip (each file to `staging` as it is done;
+    /// `keep` keeps the templates in memory) and the router configs those stacks or
+    /// the output need. A skipped stack is in the result without a template.
+    ///
+    /// # Errors
+    /// Template errors and CloudFormation quota violations, as located diagnostics.
+    pub fn render(
+        self,
+        staging: Option<&Staging>,
+        keep: bool,
+        skip: &Skip<'_>,
+    ) -> Result<Rendered, Vec<Diagnostic>> {
+        let Prepared {
+            repo,
+            engine,
+            set,
+            only,
+            bucket,
+            digests,
+            config_digests,
+        } = self;
+        let skipped: Vec<Option<(usize, usize)>> = parallel_map(
+            &set.stacks.iter().zip(&digests).collect::<Vec<_>>(),
+            |(spec, digest)| skip(spec, digest),
+        );
+        // Router configs first: a workload's rproxy carries its config. One is rendered
+        // when a stack to render carries it, or it cannot be linked from before.
+        let mut needed = vec![false; set.nginx.len()];
+        for (spec, skipped) in set.stacks.iter().zip(&skipped) {
+            if let (Some(i), None) = (spec.nginx, skipped)
+                && let Some(n) = needed.get_mut(i)
+            {
+                *n = true;
+            }
+        }
+        let nginx = render_configs(&engine, &set.nginx, &config_digests, &needed, staging)?;
+
+        let work: Vec<(&StackSpec, bool)> = set
+            .stacks
+            .iter()
+            .zip(&skipped)
+            .map(|(spec, s)| (spec, s.is_none()))
+            .collect();
+        let results = parallel_map(&work, |&(spec, render)| {
+            render
+                .then(|| render_one(&engine, spec, &nginx, bucket, staging, keep))
+                .transpose()
+        });
+        let mut diags = Vec::new();
+        let mut stacks = Vec::with_capacity(set.stacks.len());
+        let mut index = inputs::Index::default();
+        let skipped_count = skipped.iter().filter(|s| s.is_some()).count();
+        for (((spec, result), skipped), digest) in set
+            .stacks
+            .into_iter()
+            .zip(results)
+            .zip(skipped)
+            .zip(digests)
+        {
+            let (template_bytes, template, resources) = match (result, skipped) {
+                (Ok(Some((bytes, template, resources, problems))), _) => {
+                    diags.extend(
+                        problems
+                            .into_iter()
+                            .map(|(code, m)| quota::quota_diag(repo, &spec, code, m)),
+                    );
+                    (bytes, template, resources)
+                }
+                (Ok(None), Some((bytes, resources))) => (bytes, None, resources),
+                (Ok(None), None) => (0, None, 0),
+                (Err(d), _) => {
+                    diags.push(*d);
+                    continue;
+                }
+            };
+            index.stacks.insert(
+                spec.name.clone(),
+                (digest.clone(), template_bytes, resources),
+            );
+            stacks.push(Stack {
+                spec,
+                template_bytes,
+                resources,
+                upload: upload(template_bytes),
+                template,
+                inputs: digest,
+            });
+        }
+        if !only {
+            diags.extend(quota::stack_quota(repo, stacks.len()));
+        }
+        if !diags.is_empty() {
+            return Err(collapse_repeats(diags));
+        }
+        index.configs = set
+            .nginx
+            .iter()
+            .map(|c| c.owner.clone())
+            .zip(config_digests)
+            .collect();
+        Ok(Rendered {
+            stacks,
+            nginx: nginx.into_iter().map(|(owner, _)| owner).collect(),
+            routing: set.routing,
+            usage_plans: set.usage_plans,
+            offboarding: set.offboarding,
+            index,
+            skipped: skipped_count,
+        })
+    }
+}
+
+/// What rendering one stack gave: template bytes, the template (when kept), resources
+/// and the CloudFormation limits it breaks.
+type Done = (usize, Option<String>, usize, Vec<quota::Problem>);
+
+/// Renders stack `spec`, its files to `staging` when there is one.
+fn render_one(
+    engine: &Engine,
+    spec: &StackSpec,
+    nginx: &[(String, String)],
+    bucket: bool,
+    staging: Option<&Staging>,
+    keep: bool,
+) -> Result<Done, Box<Diagnostic>> {
+    let (template, resources, problems) = render_stack(engine, spec, nginx, bucket)?;
+    if let Some(staging) = staging {
+        staging.put(&format!("stacks/{}.json", spec.name), template.as_bytes());
+        let described = StackRef {
+            spec,
+            template_bytes: template.len(),
+            resources,
+            upload: upload(template.len()),
+        };
+        staging.put(
+            &format!("stacks/{}.params.json", spec.name),
+            &write::pretty(serde_json::to_value(described).unwrap_or_default()),
+        );
+    }
+    Ok((
+        template.len(),
+        keep.then_some(template),
+        resources,
+        problems,
+    ))
+}
+
+/// Renders the router configs a stack needs (`needed`) or that cannot be linked from
+/// the previous render (written to `staging` as each is done): owner and text (empty
+/// for a config that was linked and no stack needs).
 fn render_configs(
     engine: &Engine,
     configs: &[stacks::RouterConfig],
+    digests: &[String],
+    needed: &[bool],
     staging: Option<&Staging>,
 ) -> Result<Vec<(String, String)>, Vec<Diagnostic>> {
-    let texts = parallel_map(configs, |config| -> Result<String, Box<Diagnostic>> {
+    let work: Vec<(usize, &stacks::RouterConfig)> = configs.iter().enumerate().collect();
+    let texts = parallel_map(&work, |&(i, config)| -> Result<String, Box<Diagnostic>> {
+        let rel = format!("nginx/{}.conf", config.owner);
+        if !needed.get(i).copied().unwrap_or(true)
+            && let Some(staging) = staging
+            && staging.previous_index().configs.get(&config.owner) == digests.get(i)
+            && staging.link_previous(&[(&rel, None)])
+        {
+            return Ok(String::new());
+        }
         let text = engine.render_text("nginx.conf.j2", &config.context)?;
         if let Some(staging) = staging {
-            staging.put(&format!("nginx/{}.conf", config.owner), text.as_bytes());
+            staging.put(&rel, text.as_bytes());
         }
         Ok(text)
     });
@@ -295,6 +465,7 @@ pub fn render_pipeline(repo: &Repo) -> Result<Option<Stack>, Vec<Diagnostic>> {
         )]);
     }
     Ok(Some(Stack {
+        inputs: String::new(),
         template_bytes: template.len(),
         upload: upload(template.len()),
         template: Some(template),

@@ -1,5 +1,6 @@
-//! One stack's template rendered: minijinja output parsed back, its declared parameters checked against what tenantops passes, canonical JSON, and the CloudFormation limits it must fit.
+//! One stack's template rendered: minijinja output made canonical (the fast path of `canon`, or parsed back strictly), its declared parameters checked against what tenantops passes, canonical JSON, and the CloudFormation limits it must fit.
 
+use super::canon::{self, Shape};
 use super::engine::Engine;
 use super::json;
 use super::quota::{self, Problem};
@@ -31,12 +32,24 @@ pub(super) fn render_stack(
         },
         None => spec.context.clone(),
     };
-    let value = engine.render_template(name, &spec.name, &ctx)?;
-    let declared = value
-        .get("Parameters")
-        .and_then(serde_json::Value::as_object);
+    let text = engine.render_text(name, &ctx)?;
+    // The fast path for JSON templates without API deployments (whose names are a
+    // digest over the parsed template); the strict one for the rest, and for whatever
+    // the fast path will not copy as it is.
+    let fast = (name.ends_with(".json.j2") && !text.contains("AWS::ApiGateway::Deployment"))
+        .then(|| canon::canonical(&text))
+        .flatten()
+        .filter(|(_, shape)| shape.template);
+    let (template, shape) = match fast {
+        Some(done) => done,
+        None => strict(engine, name, &spec.name, &text)?,
+    };
     for key in spec.parameters.keys() {
-        if !declared.is_some_and(|d| d.contains_key(key)) {
+        if shape
+            .parameters
+            .binary_search_by(|(k, _)| k.cmp(key))
+            .is_err()
+        {
             return Err(Box::new(engine.at_template(
                 "template-parameter-missing",
                 name,
@@ -44,8 +57,8 @@ pub(super) fn render_stack(
             )));
         }
     }
-    for (key, decl) in declared.into_iter().flatten() {
-        if decl.get("Default").is_none() && !spec.parameters.contains_key(key) {
+    for (key, default) in &shape.parameters {
+        if !default && !spec.parameters.contains_key(key) {
             return Err(Box::new(engine.at_template(
                 "template-parameter-unset",
                 name,
@@ -53,15 +66,28 @@ pub(super) fn render_stack(
             ).help("give it a `Default`, or remove it")));
         }
     }
-    let mut value = value;
+    let problems = quota::problems(&spec.name, &shape, template.len(), bucket);
+    Ok((template, shape.resources, problems))
+}
+
+/// The strict path: `text` parsed (located errors), canonical, its API deployments
+/// named after what they serve, written compact.
+pub(super) fn strict(
+    engine: &Engine,
+    name: &str,
+    stack: &str,
+    text: &str,
+) -> Result<(String, Shape), Box<Diagnostic>> {
+    let mut value = engine.parse_template(name, stack, text)?;
     json::canonical(&mut value);
     fingerprint_deployments(&mut value);
-    let mut bytes = Vec::with_capacity(16 * 1024);
+    let mut bytes = Vec::with_capacity(text.len());
     let _ = serde_json::to_writer(&mut bytes, &value);
     // serde_json writes UTF-8.
-    let template = String::from_utf8(bytes).unwrap_or_default();
-    let (resources, problems) = quota::problems(&spec.name, &value, template.len(), bucket);
-    Ok((template, resources, problems))
+    Ok((
+        String::from_utf8(bytes).unwrap_or_default(),
+        Shape::of(&value),
+    ))
 }
 
 /// Renames each API Gateway deployment (`AWS::ApiGateway::Deployment`) of `template`
@@ -235,6 +261,55 @@ fn rename_references(v: &mut serde_json::Value, renames: &[(String, String)]) {
 #[cfg(test)]
 mod tests {
     use super::fingerprint_deployments;
+
+    /// Every stack of `root` rendered by both paths: the fast one must take every
+    /// stack without an API deployment and print what the strict one prints.
+    fn both_paths_agree(root: &std::path::Path) {
+        let (repo, diags) = crate::repo::open(root, None).unwrap();
+        assert!(
+            !diags.iter().any(crate::diag::Diagnostic::is_error),
+            "{diags:?}"
+        );
+        let engine = super::Engine::new(&repo).unwrap();
+        let set = crate::stacks::build(&repo, None);
+        let configs: Vec<String> = set
+            .nginx
+            .iter()
+            .map(|c| engine.render_text("nginx.conf.j2", &c.context).unwrap())
+            .collect();
+        let mut fast = 0;
+        for spec in &set.stacks {
+            let name = engine.resolve(spec.kind.template());
+            let ctx = match spec.nginx {
+                Some(i) => {
+                    minijinja::context! { nginx_conf => configs[i].as_str(), ..spec.context.clone() }
+                }
+                None => spec.context.clone(),
+            };
+            let text = engine.render_text(&name, &ctx).unwrap();
+            let strict = super::strict(&engine, &name, &spec.name, &text).unwrap();
+            if text.contains("AWS::ApiGateway::Deployment") {
+                continue;
+            }
+            let quick = super::canon::canonical(&text)
+                .unwrap_or_else(|| panic!("the fast path refused stack `{}`", spec.name));
+            assert_eq!(quick, strict, "stack `{}`", spec.name);
+            fast += 1;
+        }
+        assert!(
+            fast * 2 > set.stacks.len(),
+            "{fast} of {}",
+            set.stacks.len()
+        );
+    }
+
+    #[test]
+    fn the_fast_path_renders_the_shipped_fleet_as_the_strict_path_does() {
+        both_paths_agree(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
+        let dir = tempfile::tempdir().unwrap();
+        crate::synth::write_fleet(dir.path(), 40).unwrap();
+        both_paths_agree(dir.path());
+    }
 
     fn api(integration: &str) -> serde_json::Value {
         serde_json::json!({

@@ -2,16 +2,20 @@
 //!
 //! A file whose bytes equal the previous render's is hard-linked from it rather than
 //! written again: re-rendering a large fleet after a small change creates few new
-//! files (creating files, not writing bytes, is what costs on a disk).
+//! files (creating files, not writing bytes, is what costs on a disk). A stack whose
+//! inputs the previous render's index records unchanged is not even rendered: its
+//! files are linked as they are ([`Staging::link_previous`]).
 //!
-//! The output directory belongs to tenantops: it carries a `.tenantops-render` marker,
-//! and a directory that exists without one is never replaced.
+//! The output directory belongs to tenantops: it carries a `.tenantops-render` marker
+//! (which also holds that index), and a directory that exists without one is never
+//! replaced.
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use super::Rendered;
+use super::inputs::Index;
 
 /// The file that marks a directory as tenantops render output.
 pub const MARKER: &str = ".tenantops-render";
@@ -46,6 +50,11 @@ pub struct Staging {
     old: PathBuf,
     /// The previous render, whose unchanged files are linked rather than rewritten.
     previous: Option<PathBuf>,
+    /// What the previous render's marker says each of its files was rendered from.
+    previous_index: Index,
+    /// When the previous render finished (its marker is written last): a file changed
+    /// after it was edited by hand, and is rendered again rather than linked.
+    previous_stamp: Option<std::time::SystemTime>,
     /// The first write error; later writes are skipped.
     error: Mutex<Option<WriteError>>,
     finished: bool,
@@ -84,11 +93,22 @@ impl Staging {
             let path = tmp.join(sub);
             std::fs::create_dir_all(&path).map_err(io_err(&path))?;
         }
+        let marker = previous.as_ref().map(|p| p.join(MARKER));
+        let previous_index = marker
+            .as_ref()
+            .and_then(|m| std::fs::read_to_string(m).ok())
+            .map(|text| Index::parse(&text))
+            .unwrap_or_default();
+        let previous_stamp = marker
+            .as_ref()
+            .and_then(|m| std::fs::metadata(m).ok()?.modified().ok());
         Ok(Staging {
             dir: dir.to_path_buf(),
             tmp,
             old,
             previous,
+            previous_index,
+            previous_stamp,
             error: Mutex::new(None),
             finished: false,
         })
@@ -116,16 +136,43 @@ impl Staging {
         }
     }
 
+    /// What the previous render's marker recorded of its files' inputs.
+    pub(super) fn previous_index(&self) -> &Index {
+        &self.previous_index
+    }
+
+    /// Hard-links each of `files` (a path relative to the output, and the size the
+    /// previous render's index gives it, if any) from the previous render into the
+    /// staging directory: all of them, or none when one is missing, has another size
+    /// or cannot be linked (a file linked here is never written through, which would
+    /// change the previous render in place).
+    pub(super) fn link_previous(&self, files: &[(&str, Option<usize>)]) -> bool {
+        let (Some(prev), Some(stamp)) = (&self.previous, self.previous_stamp) else {
+            return false;
+        };
+        for (i, (rel, size)) in files.iter().enumerate() {
+            let old = prev.join(rel);
+            let fits = std::fs::symlink_metadata(&old).is_ok_and(|m| {
+                m.is_file()
+                    && size.is_none_or(|size| m.len() == size as u64)
+                    && m.modified().is_ok_and(|t| t <= stamp)
+            });
+            if !fits || std::fs::hard_link(&old, self.tmp.join(rel)).is_err() {
+                for (rel, _) in &files[..i] {
+                    let _ = std::fs::remove_file(self.tmp.join(rel));
+                }
+                return false;
+            }
+        }
+        true
+    }
+
     /// Writes the documents that describe the whole render and swaps the staging
     /// directory into place.
     ///
     /// # Errors
     /// The first error of a [`Staging::put`], or of the swap.
     pub fn finish(mut self, rendered: &Rendered) -> Result<(), WriteError> {
-        self.put(
-            MARKER,
-            b"Written by `tenantops render`; this directory is replaced on every render.\n",
-        );
         self.put("routing.json", &pretty(rendered.routing.clone()));
         self.put("usage-plans.json", &pretty(rendered.usage_plans.clone()));
         let index: Vec<serde_json::Value> = rendered
@@ -146,6 +193,13 @@ impl Staging {
                 "offboarding": rendered.offboarding,
             })),
         );
+        // Written, never linked, and last of all: its time is when this render ended.
+        let marker = self.tmp.join(MARKER);
+        if let Err(e) = std::fs::write(&marker, rendered.index.to_text())
+            && let Ok(mut slot) = self.error.lock()
+        {
+            slot.get_or_insert_with(|| io_err(&marker)(e));
+        }
         if let Some(e) = self.error.lock().ok().and_then(|mut e| e.take()) {
             return Err(e);
         }
