@@ -46,6 +46,7 @@ fn desired() -> DesiredStack {
         tier: Some("advanced".to_owned()),
         wave: 0,
         template: r#"{"Resources":{"Topic":{"Type":"AWS::SNS::Topic"}}}"#.to_owned(),
+        inputs: String::new(),
         upload_s3: false,
         parameters: BTreeMap::from([(
             "Size".to_owned(),

@@ -38,28 +38,71 @@ pub(super) fn desired(
     Ok(None)
 }
 
-/// The base revision's desired state, for an offline plan. A base without
-/// `tenantops.yaml` (the pull request that adds tenantops) is empty.
-pub(super) fn base_desired(dir: &Path, rev: &str, part: &Part) -> Result<Desired, Failure> {
-    let (repo, diags) = open(dir, Some(rev))?;
-    if repo.platform.is_none() {
-        return Ok(Desired::empty());
+/// An offline plan's two sides: the repository at `rev` (the work tree without one)
+/// and at `base_rev`, each rendering only the stacks whose inputs differ from the
+/// other side's (the rest are unchanged without rendering). `None` when the head is
+/// invalid (its diagnostics printed). A base without `tenantops.yaml` (the pull
+/// request that adds tenantops) is empty.
+pub(super) fn offline_sides(
+    dir: &Path,
+    rev: Option<&str>,
+    base_rev: &str,
+    out: &Output,
+    part: &Part,
+) -> Result<Option<(Desired, Desired)>, Failure> {
+    use std::collections::HashMap;
+    let (repo, mut diags) = open(dir, rev)?;
+    diags.extend(validate::validate(&repo));
+    let report = |mut diags: Vec<Diagnostic>| -> Result<Option<(Desired, Desired)>, Failure> {
+        out.report(&mut diags, &repo.sources, "", &serde_json::Value::Null);
+        Ok(None)
+    };
+    if diags.iter().any(Diagnostic::is_error) || !repo.complete {
+        return report(diags);
     }
-    let mut problems = diags;
-    problems.extend(validate::validate(&repo));
-    if problems.iter().any(Diagnostic::is_error) || !repo.complete {
+    let head = match render::Prepared::new(&repo, part.tenants_to_render(&repo).as_deref()) {
+        Ok(p) => p,
+        Err(problems) => return report(problems),
+    };
+    let (base_repo, base_diags) = open(dir, Some(base_rev))?;
+    if base_repo.platform.is_none() {
+        return match head.render(None, true, &|_, _| None) {
+            Ok(rendered) => Ok(Some((Desired::new(&repo, rendered), Desired::empty()))),
+            Err(problems) => report(problems),
+        };
+    }
+    let mut problems = base_diags;
+    problems.extend(validate::validate(&base_repo));
+    if problems.iter().any(Diagnostic::is_error) || !base_repo.complete {
         return Err(Failure::Foreign(format!(
-            "the base revision `{rev}` is not a valid repository ({} problems; `tenantops validate --rev {rev}` shows them), so there is nothing to compare with",
+            "the base revision `{base_rev}` is not a valid repository ({} problems; `tenantops validate --rev {base_rev}` shows them), so there is nothing to compare with",
             problems.iter().filter(|d| d.is_error()).count()
         )));
     }
-    render::render_in_memory_only(&repo, part.tenants_to_render(&repo).as_deref())
-        .map(|r| Desired::new(&repo, r))
-        .map_err(|_| {
-            Failure::Foreign(format!(
-                "the base revision `{rev}` does not render; `tenantops validate --render --rev {rev}` shows why"
-            ))
-        })
+    let unrendered = || {
+        Failure::Foreign(format!(
+            "the base revision `{base_rev}` does not render; `tenantops validate --render --rev {base_rev}` shows why"
+        ))
+    };
+    let base = render::Prepared::new(&base_repo, part.tenants_to_render(&base_repo).as_deref())
+        .map_err(|_| unrendered())?;
+    let digests = |p: &render::Prepared<'_>| -> HashMap<String, String> {
+        p.digests()
+            .map(|(name, d)| (name.to_owned(), d.to_owned()))
+            .collect()
+    };
+    let (head_digests, base_digests) = (digests(&head), digests(&base));
+    let same = |other: &HashMap<String, String>, spec: &crate::stacks::StackSpec, d: &str| {
+        (other.get(&spec.name).map(String::as_str) == Some(d)).then_some((0, 0))
+    };
+    let head = match head.render(None, true, &|spec, d| same(&base_digests, spec, d)) {
+        Ok(rendered) => Desired::new(&repo, rendered),
+        Err(problems) => return report(problems),
+    };
+    let base = base
+        .render(None, true, &|spec, d| same(&head_digests, spec, d))
+        .map_err(|_| unrendered())?;
+    Ok(Some((head, Desired::new(&base_repo, base))))
 }
 
 pub(super) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::args::{AwsArgs, PartArgs};
-use super::fleet::{base_desired, desired, list_live, runtime, settings};
+use super::fleet::{desired, list_live, offline_sides, runtime, settings};
 use crate::apply::{self, Options};
 use crate::aws::Aws;
 use crate::exit::Exit;
@@ -55,13 +55,16 @@ fn print_plan(out: &Output, plan: &Plan) {
 /// A repository that cannot be read, a base that does not validate, or AWS.
 pub fn run(dir: &Path, args: &PlanArgs, out: &Output) -> Result<Exit, Failure> {
     let part = args.part.part();
-    let Some(head) = desired(dir, args.rev.as_deref(), out, &part)? else {
-        return Ok(Exit::Invalid);
-    };
     let plan = if let Some(base_rev) = &args.base {
-        let base = base_desired(dir, base_rev, &part)?;
+        let Some((head, base)) = offline_sides(dir, args.rev.as_deref(), base_rev, out, &part)?
+        else {
+            return Ok(Exit::Invalid);
+        };
         shard::restrict(plan::offline(&head, &base, base_rev), &part, &head)
     } else {
+        let Some(head) = desired(dir, args.rev.as_deref(), out, &part)? else {
+            return Ok(Exit::Invalid);
+        };
         let rt = runtime()?;
         rt.block_on(async {
             let aws = Arc::new(Aws::connect(&settings(&args.aws, &head)).await);

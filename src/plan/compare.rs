@@ -9,7 +9,9 @@ use super::{
 use crate::aws::{LiveStack, ResourceChange};
 
 /// What a pull request changes: the work tree (or head) against the base revision,
-/// offline. Parameters are compared as written.
+/// offline. Parameters are compared as written. A stack whose inputs are the same on
+/// both sides is unchanged without comparing templates (neither side need have
+/// rendered it).
 #[must_use]
 pub fn offline(head: &Desired, base: &Desired, base_rev: &str) -> Plan {
     let old: BTreeMap<&str, &DesiredStack> =
@@ -26,6 +28,9 @@ pub fn offline(head: &Desired, base: &Desired, base_rev: &str) -> Plan {
                 let mut c = change(stack, Action::Create, None);
                 c.resources = template_resources(&stack.template);
                 plan.changes.push(c);
+            }
+            Some(before) if !stack.inputs.is_empty() && before.inputs == stack.inputs => {
+                plan.unchanged += 1;
             }
             Some(before) if before.spec_hash() != stack.spec_hash() => {
                 let mut c = change(stack, Action::Update, None);

@@ -22,7 +22,12 @@ pub struct DesiredStack {
     pub tier: Option<String>,
     /// Rollout wave of a tenant stack (its tenant's `wave` label; 0 without one).
     pub wave: u32,
+    /// Empty for a stack an offline plan did not render, its inputs being the same
+    /// on both sides ([`DesiredStack::inputs`]).
     pub template: String,
+    /// The digest of what the template is rendered from (`render::inputs`); empty
+    /// when unknown.
+    pub inputs: String,
     /// The template is over the `TemplateBody` limit and goes through the artifact bucket.
     pub upload_s3: bool,
     pub parameters: BTreeMap<String, Param>,
@@ -40,6 +45,7 @@ impl DesiredStack {
             tenant: s.spec.tags.get(TAG_TENANT).cloned(),
             wave,
             template: s.template.unwrap_or_default(),
+            inputs: s.inputs,
             upload_s3: s.upload == "s3",
             name: s.spec.name,
             kind: s.spec.kind,

@@ -14,6 +14,7 @@ fn stack(name: &str, kind: StackKind, template: &str) -> DesiredStack {
         tier: None,
         wave: 0,
         template: template.to_owned(),
+        inputs: String::new(),
         upload_s3: false,
         parameters: BTreeMap::from([(
             "Vpc".to_owned(),
