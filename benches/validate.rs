@@ -68,6 +68,27 @@ fn main() {
         &|| std::fs::write(&victim_file, &original).expect("restore tenant"),
     );
     std::fs::write(&victim_file, &original).expect("restore tenant");
+    // A one-tenant change in the work tree against the committed fleet: the plan a
+    // pull request that edits one tenant gets.
+    let edited = dir.path().join(format!(
+        "tenants/{}.yaml",
+        fixtures::tenant_id_of_tier(tenants, "advanced")
+    ));
+    let before_edit = std::fs::read_to_string(&edited).expect("tenant");
+    std::fs::write(
+        &edited,
+        format!("{before_edit}overrides:\n  desired_count: 2\n"),
+    )
+    .expect("edit tenant");
+    measure(
+        bin,
+        dir.path(),
+        "plan --base HEAD (one tenant edited)",
+        &["plan", "--base", "HEAD"],
+        runs,
+        &|| {},
+    );
+    std::fs::write(&edited, &before_edit).expect("restore tenant");
     for (label, args) in [
         ("plan --base HEAD (whole)", &["plan", "--base", "HEAD"][..]),
         (
