@@ -31,7 +31,9 @@ measure() {
     for _ in $(seq "$runs"); do
         rm -rf "$out_root/tenantops-curve-$$"
         local line
-        line=$( { /usr/bin/time -f '%e %U %S %M' "$b" -C "$dir" "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+        /usr/bin/time -o "$work/time" -f '%e %U %S %M' "$b" -C "$dir" "$@" >/dev/null 2>"$work/stderr" \
+            || { echo "  $label failed:" >&2; cat "$work/stderr" >&2; exit 1; }
+        line=$(tail -1 "$work/time")
         read -r wall user sys kb <<<"$line"
         walls+=("$wall")
         cpus+=("$(echo "$user + $sys" | bc)")
@@ -50,7 +52,10 @@ for n in "${sizes[@]}"; do
     git -C "$fleet" add -A
     git -C "$fleet" -c user.name=bench -c user.email=bench@example.com commit -qm fleet
     # A one-tenant edit: the first advanced tenant (every synthetic fleet has one at 1).
-    edited=$(grep -l '^tier: advanced' "$fleet"/tenants/*.yaml | head -1)
+    edited=
+    for f in $(ls "$fleet/tenants" | head -50); do
+        if grep -q '^tier: advanced' "$fleet/tenants/$f"; then edited=$fleet/tenants/$f; break; fi
+    done
     one=$(basename "$edited" .yaml)
     echo "$n tenants ($(ls "$fleet/tenants" | wc -l) files)"
     for b in "$bin" ${BASELINE:+"$BASELINE"}; do

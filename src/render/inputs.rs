@@ -43,7 +43,7 @@ impl Digester {
         h.update(b"nginx\0");
         h.update(config.owner.as_bytes());
         h.update(b"\0");
-        h.update(json(&config.context));
+        json(&mut h, &config.context);
         hex(h)
     }
 
@@ -58,15 +58,29 @@ impl Digester {
         }
         // The spec as `stacks/<name>.params.json` describes it (kind, parameters,
         // tags, dependencies), then the context the template sees.
-        h.update(json(spec));
+        json(&mut h, spec);
         h.update(b"\0");
-        h.update(json(&spec.context));
+        json(&mut h, &spec.context);
         hex(h)
     }
 }
 
-fn json<T: serde::Serialize + ?Sized>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).unwrap_or_default()
+/// `value` as JSON into the digest, written straight into the hasher (a tenant's
+/// context is kilobytes; ten thousand of them need not be held as text).
+fn json<T: serde::Serialize + ?Sized>(h: &mut Sha256, value: &T) {
+    struct Into<'a>(&'a mut Sha256);
+    impl std::io::Write for Into<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut out = std::io::BufWriter::with_capacity(8192, Into(h));
+    let _ = serde_json::to_writer(&mut out, value);
+    let _ = std::io::Write::flush(&mut out);
 }
 
 fn hex(h: Sha256) -> String {

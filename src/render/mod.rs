@@ -342,9 +342,10 @@ fn render_one(
     ))
 }
 
-/// Renders the router configs a stack needs (`needed`) or that cannot be linked from
-/// the previous render (written to `staging` as each is done): owner and text (empty
-/// for a config that was linked and no stack needs).
+/// Renders the router configs a stack to render carries (`needed`), and, with output,
+/// those that cannot be linked from the previous render (written to `staging` as each
+/// is done): owner and text (empty for a config no stack to render carries and that
+/// was linked or is not written).
 fn render_configs(
     engine: &Engine,
     configs: &[stacks::RouterConfig],
@@ -355,12 +356,20 @@ fn render_configs(
     let work: Vec<(usize, &stacks::RouterConfig)> = configs.iter().enumerate().collect();
     let texts = parallel_map(&work, |&(i, config)| -> Result<String, Box<Diagnostic>> {
         let rel = format!("nginx/{}.conf", config.owner);
-        if !needed.get(i).copied().unwrap_or(true)
-            && let Some(staging) = staging
-            && staging.previous_index().configs.get(&config.owner) == digests.get(i)
-            && staging.link_previous(&[(&rel, None)])
-        {
-            return Ok(String::new());
+        if !needed.get(i).copied().unwrap_or(true) {
+            // No stack to render carries it: without output (an offline plan's
+            // unchanged side) it is not wanted at all; with output it is linked from
+            // the previous render when its inputs are the same.
+            match staging {
+                None => return Ok(String::new()),
+                Some(staging)
+                    if staging.previous_index().configs.get(&config.owner) == digests.get(i)
+                        && staging.link_previous(&[(&rel, None)]) =>
+                {
+                    return Ok(String::new());
+                }
+                Some(_) => {}
+            }
         }
         let text = engine.render_text("nginx.conf.j2", &config.context)?;
         if let Some(staging) = staging {
