@@ -8,13 +8,7 @@ use crate::model::{Allocation, LOCK_VERSION, Lock, MAX_PRIORITY, PackAllocation,
 #[must_use]
 pub fn to_text(lock: &Lock) -> String {
     let mut out = String::new();
-    out.push_str("# yaml-language-server: $schema=schemas/lock.schema.json\n");
-    out.push_str(
-        "# Managed by `tenantops lock`; do not edit by hand. Allocations never move once\n",
-    );
-    out.push_str(
-        "# made, and a released priority is never reused. Review changes like Cargo.lock.\n",
-    );
+    out.push_str(HEADER);
     let _ = writeln!(out, "version: {}", lock.version);
     if lock.shards.is_empty() {
         out.push_str("shards: []\n");
@@ -77,6 +71,12 @@ pub fn unreadable(text: &str) -> Option<crate::diag::Diagnostic> {
     })
 }
 
+/// The comment every lock starts with.
+const HEADER: &str = "# yaml-language-server: $schema=schemas/lock.schema.json
+# Managed by `tenantops lock`; do not edit by hand. Allocations never move once
+# made, and a released priority is never reused. Review changes like Cargo.lock.
+";
+
 /// `text` read as the lock [`to_text`] writes, without the parser that keeps
 /// positions: `Some` only when `text` is exactly what `to_text` writes for the lock
 /// read, every number within the schema's range (so the schema check would pass), and
@@ -85,68 +85,93 @@ pub fn unreadable(text: &str) -> Option<crate::diag::Diagnostic> {
 /// parse of all of it to read one allocation.
 #[must_use]
 pub fn read_canonical(text: &str) -> Option<Lock> {
-    let number = |s: &str, max: u32| s.parse::<u32>().ok().filter(|n| (1..=max).contains(n));
-    let mut lock = Lock::default();
-    let mut lines = text.lines();
-    let mut version = None;
-    let mut section = "";
-    while let Some(line) = lines.next() {
-        if line.starts_with('#') {
-            continue;
+    // Line by line, each line checked to be the one `to_text` prints for what it
+    // holds (numbers in their shortest form and range, keys unquoted and ascending, a
+    // section's empty form when it is empty), so that the text is `to_text` of the
+    // lock read without printing it again.
+    let body = text.strip_prefix(HEADER)?.strip_suffix('\n')?;
+    if body.contains('\r') {
+        return None;
+    }
+    let mut lines = body.split('\n').peekable();
+    let mut lock = Lock {
+        version: number(lines.next()?.strip_prefix("version: ")?, LOCK_VERSION)?,
+        ..Lock::default()
+    };
+    let shards = lines.next()?;
+    if shards != "shards: []" {
+        // `shards:` then at least one shard.
+        if shards != "shards:" {
+            return None;
         }
-        if let Some(v) = line.strip_prefix("version: ") {
-            version = Some(number(v, LOCK_VERSION)?);
-        } else if let Some(rest) = line.strip_suffix(':').filter(|l| !l.starts_with(' ')) {
-            section = rest;
-        } else if matches!(line, "shards: []" | "tenants: {}" | "packs: {}") {
-            section = "";
-        } else if let Some(id) = line.strip_prefix("  - id: ") {
+        let mut any = false;
+        while let Some(id) = lines.peek().and_then(|l| l.strip_prefix("  - id: ")) {
+            let id = number(id, 10_000)?;
+            lines.next();
             let next = lines.next()?.strip_prefix("    next_priority: ")?;
-            if section != "shards" {
-                return None;
-            }
             lock.shards.push(ShardState {
-                id: number(id, 10_000)?,
+                id,
                 next_priority: number(next, MAX_PRIORITY + 1)?,
             });
-        } else {
-            let (key, value) = line.strip_prefix("  ")?.split_once(": { ")?;
-            let value = value.strip_suffix(" }")?;
-            if key.starts_with('"') {
-                return None;
-            }
-            let (first, second) = value.split_once(", ")?;
-            match section {
-                "tenants" => {
-                    let alloc = Allocation {
-                        shard: number(first.strip_prefix("shard: ")?, 10_000)?,
-                        priority: number(second.strip_prefix("priority: ")?, MAX_PRIORITY)?,
-                    };
-                    lock.tenants
-                        .insert(key.to_owned(), alloc)
-                        .is_none()
-                        .then_some(())?;
-                }
-                "packs" => {
-                    let tier = first.strip_prefix("tier: ")?;
-                    if tier.starts_with('"') {
-                        return None;
-                    }
-                    let alloc = PackAllocation {
-                        tier: tier.to_owned(),
-                        pack: number(second.strip_prefix("pack: ")?, 10_000)?,
-                    };
-                    lock.packs
-                        .insert(key.to_owned(), alloc)
-                        .is_none()
-                        .then_some(())?;
-                }
-                _ => return None,
-            }
+            any = true;
+        }
+        if !any {
+            return None;
         }
     }
-    lock.version = version?;
-    (to_text(&lock) == text).then_some(lock)
+    lock.tenants = section(&mut lines, "tenants", |value| {
+        let (shard, priority) = value.split_once(", ")?;
+        Some(Allocation {
+            shard: number(shard.strip_prefix("shard: ")?, 10_000)?,
+            priority: number(priority.strip_prefix("priority: ")?, MAX_PRIORITY)?,
+        })
+    })?;
+    lock.packs = section(&mut lines, "packs", |value| {
+        let (tier, pack) = value.split_once(", ")?;
+        let tier = tier.strip_prefix("tier: ")?;
+        Some(PackAllocation {
+            tier: (quoted(tier) == tier).then(|| tier.to_owned())?,
+            pack: number(pack.strip_prefix("pack: ")?, 10_000)?,
+        })
+    })?;
+    lines.next().is_none().then_some(lock)
+}
+
+/// A number in its shortest form, from 1 to `max`.
+fn number(s: &str, max: u32) -> Option<u32> {
+    let canonical = !s.is_empty() && !s.starts_with('0') && s.bytes().all(|b| b.is_ascii_digit());
+    s.parse::<u32>()
+        .ok()
+        .filter(|n| canonical && (1..=max).contains(n))
+}
+
+/// A mapping section `name` of `  key: { value }` lines, keys ascending and unquoted
+/// (`name: {}` when empty), each value read by `value`.
+fn section<'a, T>(
+    lines: &mut std::iter::Peekable<impl Iterator<Item = &'a str>>,
+    name: &str,
+    value: impl Fn(&str) -> Option<T>,
+) -> Option<std::collections::BTreeMap<String, T>> {
+    let head = lines.next()?;
+    if head.strip_prefix(name) == Some(": {}") {
+        return Some(std::collections::BTreeMap::new());
+    }
+    if head.strip_prefix(name) != Some(":") {
+        return None;
+    }
+    let mut entries: Vec<(String, T)> = Vec::new();
+    while let Some(line) = lines.peek().and_then(|l| l.strip_prefix("  ")) {
+        let (key, rest) = line.split_once(": { ")?;
+        let inner = rest.strip_suffix(" }")?;
+        let ascending = entries.last().is_none_or(|(last, _)| last.as_str() < key);
+        if !ascending || quoted(key) != key {
+            return None;
+        }
+        entries.push((key.to_owned(), value(inner)?));
+        lines.next();
+    }
+    // Sorted already, so the map is built in one pass.
+    (!entries.is_empty()).then(|| entries.into_iter().collect())
 }
 
 /// `s` as a YAML key or value that reads back as the same string.
@@ -191,6 +216,21 @@ mod tests {
         let (lock, _) = allocate(&Lock::default(), &wants, 100);
         let text = to_text(&lock);
         assert_eq!(read_canonical(&text), Some(lock.clone()));
+        // Many shards and packs, ids of every shape `quoted` leaves alone.
+        let ids: Vec<String> = (0..700).map(|i| format!("t-{i:04}x")).collect();
+        let many: Vec<Want<'_>> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| Want {
+                id,
+                routed: i % 3 != 0,
+                pool_tier: (i % 3 == 0).then_some("basic"),
+                needs: true,
+            })
+            .collect();
+        let (big, _) = allocate(&Lock::default(), &many, 100);
+        assert!(big.shards.len() > 3 && big.packs.len() > 200);
+        assert_eq!(read_canonical(&to_text(&big)), Some(big));
         let empty = Lock {
             version: LOCK_VERSION,
             ..Lock::default()
@@ -209,6 +249,12 @@ mod tests {
             format!("{text}\n"),
             text.replace("globex", "acme"),
             text.replace("shard: 1,", "shard: one,"),
+            text.replace("shard: 1,", "shard: 01,"),
+            text.replace("shards:", "shards: "),
+            text.replace("shards:\n  - id: 1\n    next_priority: 3\n", "shards:\n"),
+            text.replace('\n', "\r\n"),
+            text.replace("packs:\n  hooli: { tier: basic, pack: 1 }\n", "packs:\n"),
+            text.replace("tier: basic", "tier: \"basic\""),
             String::new(),
         ] {
             assert_eq!(read_canonical(&edited), None, "{edited}");
