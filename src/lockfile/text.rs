@@ -130,7 +130,7 @@ pub fn read_canonical(text: &str) -> Option<Lock> {
         let (tier, pack) = value.split_once(", ")?;
         let tier = tier.strip_prefix("tier: ")?;
         Some(PackAllocation {
-            tier: (quoted(tier) == tier).then(|| tier.to_owned())?,
+            tier: (!crate::yaml::needs_quotes(tier)).then(|| tier.to_owned())?,
             pack: number(pack.strip_prefix("pack: ")?, 10_000)?,
         })
     })?;
@@ -164,7 +164,7 @@ fn section<'a, T>(
         let (key, rest) = line.split_once(": { ")?;
         let inner = rest.strip_suffix(" }")?;
         let ascending = entries.last().is_none_or(|(last, _)| last.as_str() < key);
-        if !ascending || quoted(key) != key {
+        if !ascending || crate::yaml::needs_quotes(key) {
             return None;
         }
         entries.push((key.to_owned(), value(inner)?));

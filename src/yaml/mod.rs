@@ -233,6 +233,28 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_need_quotes_only_when_yaml_would_read_them_as_something_else() {
+        for (text, quote) in [
+            ("acme", false),
+            ("t-00006", false),
+            ("a1e3", false),
+            ("nullish", false),
+            ("null", true),
+            ("true", true),
+            ("false", true),
+            ("Null", true),
+            ("1e3", true),
+            ("0x1f", true),
+            ("-1", true),
+            ("a b", false),
+            ("a:b", true),
+            ("", true),
+        ] {
+            assert_eq!(needs_quotes(text), quote, "{text:?}");
+        }
+    }
     use std::fmt::Write as _;
 
     fn json(text: &str) -> Value {

@@ -10,6 +10,18 @@ use super::{NodeValue, Span, YamlError};
 /// that string (a number, boolean or null), so it must be quoted.
 #[must_use]
 pub fn needs_quotes(text: &str) -> bool {
+    // Ids and names (a lowercase letter, then letters, digits and hyphens) are plain
+    // strings in the core schema unless they are one of its words: no number, float or
+    // special value starts with a lowercase letter. A 100,000-tenant lock asks this of
+    // every key.
+    let bytes = text.as_bytes();
+    if bytes.first().is_some_and(u8::is_ascii_lowercase)
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+    {
+        return matches!(text, "null" | "true" | "false");
+    }
     !matches!(resolve_plain(text.to_owned(), Span::default()), Ok(NodeValue::String(s)) if s == text)
         || text.trim() != text
         || text.contains(|c: char| ":#{}[],&*!|>'\"%@`".contains(c) || c.is_control())
