@@ -71,6 +71,11 @@ pub fn unreadable(text: &str) -> Option<crate::diag::Diagnostic> {
     })
 }
 
+/// The schema's largest shard and pack numbers (`model::lock`'s ranges; a test holds
+/// them equal to the committed schema).
+const MAX_SHARD: u32 = 10_000;
+const MAX_PACK: u32 = 10_000;
+
 /// The comment every lock starts with.
 const HEADER: &str = "# yaml-language-server: $schema=schemas/lock.schema.json
 # Managed by `tenantops lock`; do not edit by hand. Allocations never move once
@@ -106,7 +111,7 @@ pub fn read_canonical(text: &str) -> Option<Lock> {
         }
         let mut any = false;
         while let Some(id) = lines.peek().and_then(|l| l.strip_prefix("  - id: ")) {
-            let id = number(id, 10_000)?;
+            let id = number(id, MAX_SHARD)?;
             lines.next();
             let next = lines.next()?.strip_prefix("    next_priority: ")?;
             lock.shards.push(ShardState {
@@ -122,7 +127,7 @@ pub fn read_canonical(text: &str) -> Option<Lock> {
     lock.tenants = section(&mut lines, "tenants", |value| {
         let (shard, priority) = value.split_once(", ")?;
         Some(Allocation {
-            shard: number(shard.strip_prefix("shard: ")?, 10_000)?,
+            shard: number(shard.strip_prefix("shard: ")?, MAX_SHARD)?,
             priority: number(priority.strip_prefix("priority: ")?, MAX_PRIORITY)?,
         })
     })?;
@@ -131,7 +136,7 @@ pub fn read_canonical(text: &str) -> Option<Lock> {
         let tier = tier.strip_prefix("tier: ")?;
         Some(PackAllocation {
             tier: (!crate::yaml::needs_quotes(tier)).then(|| tier.to_owned())?,
-            pack: number(pack.strip_prefix("pack: ")?, 10_000)?,
+            pack: number(pack.strip_prefix("pack: ")?, MAX_PACK)?,
         })
     })?;
     lines.next().is_none().then_some(lock)
@@ -258,6 +263,39 @@ mod tests {
             String::new(),
         ] {
             assert_eq!(read_canonical(&edited), None, "{edited}");
+        }
+    }
+
+    #[test]
+    fn the_fast_readers_ranges_are_the_schemas() {
+        let schema: serde_json::Value =
+            serde_json::from_str(crate::schema::Kind::Lock.committed()).unwrap();
+        let max = |pointer: &str| schema.pointer(pointer).and_then(serde_json::Value::as_u64);
+        let defs = "/$defs";
+        for (pointer, ours) in [
+            ("/properties/version/maximum".to_owned(), LOCK_VERSION),
+            (
+                format!("{defs}/ShardState/properties/id/maximum"),
+                MAX_SHARD,
+            ),
+            (
+                format!("{defs}/ShardState/properties/next_priority/maximum"),
+                MAX_PRIORITY + 1,
+            ),
+            (
+                format!("{defs}/Allocation/properties/shard/maximum"),
+                MAX_SHARD,
+            ),
+            (
+                format!("{defs}/Allocation/properties/priority/maximum"),
+                MAX_PRIORITY,
+            ),
+            (
+                format!("{defs}/PackAllocation/properties/pack/maximum"),
+                MAX_PACK,
+            ),
+        ] {
+            assert_eq!(max(&pointer), Some(u64::from(ours)), "{pointer}");
         }
     }
 

@@ -201,21 +201,6 @@ impl Engine {
             .map_err(|e| Box::new(locate(&e, &self.origins, name)))
     }
 
-    /// Renders the CloudFormation template `name` for stack `stack`, parses it back and
-    /// returns it as a JSON value.
-    ///
-    /// # Errors
-    /// A template error, or output that is not valid YAML/JSON or not a template.
-    pub fn render_template(
-        &self,
-        name: &str,
-        stack: &str,
-        ctx: &Value,
-    ) -> Result<serde_json::Value, Box<Diagnostic>> {
-        let text = self.render_text(name, ctx)?;
-        self.parse_template(name, stack, &text)
-    }
-
     /// Parses `text`, rendered by template `name` for stack `stack`, strictly.
     ///
     /// # Errors

@@ -25,14 +25,7 @@ pub(super) fn render_stack(
 ) -> Result<(String, usize, Vec<Problem>), Box<Diagnostic>> {
     let name = engine.resolve(spec.kind.template());
     let name = name.as_str();
-    let ctx = match spec.nginx {
-        Some(i) => minijinja::context! {
-            nginx_conf => nginx.get(i).map_or("", |(_, c)| c.as_str()),
-            ..spec.context.clone()
-        },
-        None => spec.context.clone(),
-    };
-    let text = engine.render_text(name, &ctx)?;
+    let text = engine.render_text(name, &context(spec, nginx))?;
     // The fast path for JSON templates without API deployments (whose names are a
     // digest over the parsed template); the strict one for the rest, and for whatever
     // the fast path will not copy as it is.
@@ -68,6 +61,18 @@ pub(super) fn render_stack(
     }
     let problems = quota::problems(&spec.name, &shape, template.len(), bucket);
     Ok((template, shape.resources, problems))
+}
+
+/// What stack `spec`'s template sees: its context, and the text of the router config
+/// its rproxy carries (`nginx`: owner and text of each config) as `nginx_conf`.
+fn context(spec: &StackSpec, nginx: &[(String, String)]) -> minijinja::Value {
+    match spec.nginx {
+        Some(i) => minijinja::context! {
+            nginx_conf => nginx.get(i).map_or("", |(_, c)| c.as_str()),
+            ..spec.context.clone()
+        },
+        None => spec.context.clone(),
+    }
 }
 
 /// The strict path: `text` parsed (located errors), canonical, its API deployments
@@ -272,21 +277,20 @@ mod tests {
         );
         let engine = super::Engine::new(&repo).unwrap();
         let set = crate::stacks::build(&repo, None);
-        let configs: Vec<String> = set
+        let configs: Vec<(String, String)> = set
             .nginx
             .iter()
-            .map(|c| engine.render_text("nginx.conf.j2", &c.context).unwrap())
+            .map(|c| {
+                let text = engine.render_text("nginx.conf.j2", &c.context).unwrap();
+                (c.owner.clone(), text)
+            })
             .collect();
         let mut fast = 0;
         for spec in &set.stacks {
             let name = engine.resolve(spec.kind.template());
-            let ctx = match spec.nginx {
-                Some(i) => {
-                    minijinja::context! { nginx_conf => configs[i].as_str(), ..spec.context.clone() }
-                }
-                None => spec.context.clone(),
-            };
-            let text = engine.render_text(&name, &ctx).unwrap();
+            let text = engine
+                .render_text(&name, &super::context(spec, &configs))
+                .unwrap();
             let strict = super::strict(&engine, &name, &spec.name, &text).unwrap();
             if text.contains("AWS::ApiGateway::Deployment") {
                 continue;
