@@ -1,6 +1,6 @@
 """Starts moto's server (the AWS API emulator the tests drive tenantops against), after
-correcting five moto 5.2 gaps that would otherwise stop every stack tenantops renders
-or make every update look undone:
+correcting six moto 5.2 gaps that would otherwise stop every stack tenantops renders,
+make every update look undone, or let two concurrent calls both win:
 
 - CloudFormation's AWS::ElasticLoadBalancingV2::LoadBalancer ignores `Type`, so an NLB
   is created as an ALB and its TCP listener is refused ("Listener protocol 'TCP' must be
@@ -21,6 +21,16 @@ or make every update look undone:
   resource ... except if the resource was created during a stack create operation that
   failed", the DeletionPolicy attribute's documentation). A stack moto deletes was
   created, so the patch treats them as `Retain`.
+- moto's server handles requests on many threads, but its CloudFormation backend is not
+  safe for that: CreateStack checks that the name is free and inserts the stack later
+  (moto/cloudformation/models.py, CloudFormationBackend.create_stack), so two concurrent
+  creates of one name can both succeed, where CloudFormation lets exactly one succeed
+  (the stage lock relies on it); and a stack's resources are created lazily on first
+  read (parsing.ResourceMap.__getitem__), so a DescribeStacks while the stack is being
+  created creates some of its resources a second time ("The CIDR '10.0.64.0/18'
+  conflicts with another subnet", seen when two applies ran at once) and leaves the
+  stack CREATE_IN_PROGRESS for good. The patch serves one request at a time, as each
+  CloudFormation API call is atomic to its callers.
 
 The request recorder (which the tests read to count requests) appends each request
 to its file from whichever server thread handles it; concurrent requests with large
@@ -38,6 +48,7 @@ from moto.cloudformation import parsing
 from moto.core.common_models import CloudFormationModel
 from moto.elbv2 import models as elbv2
 from moto.moto_api._internal.recorder.models import Recorder
+from moto.moto_server import werkzeug_app
 from moto.server import main
 
 _original = elbv2.FakeLoadBalancer.create_from_cloudformation_json.__func__
@@ -157,6 +168,19 @@ def _delete_keeping_retain_except_on_create(self):
 
 
 parsing.ResourceMap.delete = _delete_keeping_retain_except_on_create
+
+_dispatch = werkzeug_app.DomainDispatcherApplication.__call__
+_serve_lock = threading.Lock()
+
+
+def _serve_serially(self, environ, start_response):
+    # The body is produced inside the lock: Flask computes it before returning, and the
+    # list() makes sure no part of it is produced after the lock is released.
+    with _serve_lock:
+        return list(_dispatch(self, environ, start_response))
+
+
+werkzeug_app.DomainDispatcherApplication.__call__ = _serve_serially
 
 if __name__ == "__main__":
     main()
