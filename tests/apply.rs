@@ -405,16 +405,78 @@ fn templates_over_the_body_limit_go_through_the_artifact_bucket() {
     assert!(body.trim().parse::<usize>().unwrap_or(0) > 51_200, "{body}");
 }
 
+/// A stack that has the name of a planned create but is not this stage's (made by hand,
+/// or by the `dev` stage of a repository with the same prefix) is never updated: apply
+/// and plan --live refuse before any change, naming the stack and the manifest it
+/// comes from. Before, the create's `AlreadyExists` was taken for another apply's, and
+/// the foreign stack was updated to the tenant's template: its resources deleted.
+#[test]
+fn a_stack_tenantops_does_not_manage_is_never_overwritten() {
+    let moto = Moto::start(0.3, &[]);
+    let f = Fixture::example();
+    let foreign = |name: &str, tags: &str| {
+        moto.python(&format!(
+            "cfn.create_stack(StackName='{name}', TemplateBody='{{\"Resources\":{{\"Mine\":{{\"Type\":\"AWS::SNS::Topic\"}}}}}}', Tags=[{tags}])"
+        ))
+    };
+    foreign("saas-prod-tenant-wayne", "");
+    let template = "print(sorted(cfn.get_template(StackName='saas-prod-tenant-wayne')['TemplateBody']['Resources']))";
+    let before = moto.python(template);
+    assert_contains(&before, "Mine");
+
+    let mark = moto.mark();
+    let plan = moto.run(f.path(), &["plan", "--live"]);
+    assert_eq!(plan.code, 6, "{}", plan.all());
+    assert_contains(
+        &plan.stderr,
+        "tenants/wayne.yaml: stack `saas-prod-tenant-wayne` exists and tenantops does not manage it (it has no `tenantops:managed` tag for stage `prod`)",
+    );
+    let run = apply(&moto, &f, &[]);
+    assert_eq!(run.code, 6, "{}", run.all());
+    assert_contains(
+        &run.stderr,
+        "stack `saas-prod-tenant-wayne` exists and tenantops does not manage it",
+    );
+    assert_contains(&run.stderr, "nothing was changed");
+    assert_eq!(moto.mutating_since(mark), 0, "{:?}", moto.since(mark));
+    assert_eq!(
+        moto.python(template),
+        before,
+        "the foreign stack was changed"
+    );
+
+    // Another stage's stack of the same name is as foreign, and named as such.
+    moto.python("cfn.delete_stack(StackName='saas-prod-tenant-wayne')");
+    foreign(
+        "saas-prod-tenant-wayne",
+        "{'Key': 'tenantops:managed', 'Value': 'true'}, {'Key': 'tenantops:stage', 'Value': 'dev'}",
+    );
+    let run = apply(&moto, &f, &[]);
+    assert_eq!(run.code, 6, "{}", run.all());
+    assert_contains(&run.stderr, "it belongs to stage `dev`");
+    assert_eq!(moto.mutating_since(mark), 0, "{:?}", moto.since(mark));
+    assert_eq!(
+        moto.python(template),
+        before,
+        "the other stage's stack was changed"
+    );
+}
+
 #[test]
 fn two_applies_at_once_never_interleave() {
     let moto = Moto::start(0.5, &[]);
     let f = Fixture::example();
     let spawn = || {
-        moto.command(f.path(), &["apply", "--yes", "--poll", "0.05"])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("apply")
+        // A bounded busy wait: should a stack ever be left busy, the test fails in a
+        // minute instead of the default quarter hour.
+        moto.command(
+            f.path(),
+            &["apply", "--yes", "--poll", "0.05", "--busy-timeout", "60"],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("apply")
     };
     let (a, b) = (spawn(), spawn());
     let (a, b) = (

@@ -11,7 +11,7 @@ use aws_sdk_cloudformation::operation::continue_update_rollback::ContinueUpdateR
 use aws_sdk_cloudformation::operation::create_change_set::{
     CreateChangeSetError, CreateChangeSetOutput,
 };
-use aws_sdk_cloudformation::operation::create_stack::CreateStackOutput;
+use aws_sdk_cloudformation::operation::create_stack::{CreateStackError, CreateStackOutput};
 use aws_sdk_cloudformation::operation::delete_change_set::DeleteChangeSetOutput;
 use aws_sdk_cloudformation::operation::delete_stack::DeleteStackOutput;
 use aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput;
@@ -154,6 +154,53 @@ async fn a_failed_create_in_rollback_complete_is_deleted_and_created_again() {
     assert_eq!(outcome, Outcome::Recreated, "{reason:?}");
     assert_eq!(delete.num_calls(), 1);
     assert_eq!(create.num_calls(), 1);
+}
+
+/// A stack of the planned name that appears between the listing and the create, made by
+/// someone else (no `tenantops:managed` tag for the stage): the create's `AlreadyExists`
+/// must not be taken for another apply's create, whose stack would then be updated.
+#[tokio::test]
+async fn a_foreign_stack_that_appears_during_the_create_is_left_as_it_is() {
+    let create = mock!(Cfn::create_stack).then_error(|| {
+        CreateStackError::generic(
+            ErrorMetadata::builder()
+                .code("AlreadyExistsException")
+                .message(format!("Stack [{NAME}] already exists"))
+                .build(),
+        )
+    });
+    let describe =
+        mock!(Cfn::describe_stacks).then_output(|| stack(StackStatus::CreateComplete, "x"));
+    let update =
+        mock!(Cfn::create_change_set).then_output(|| CreateChangeSetOutput::builder().build());
+    let delete = mock!(Cfn::delete_stack).then_output(|| DeleteStackOutput::builder().build());
+    let cfn = mock_client!(
+        aws_sdk_cloudformation,
+        RuleMode::MatchAny,
+        &[&create, &describe, &update, &delete]
+    );
+    let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &[]);
+    let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, &[]);
+    let r = Runner::new(
+        Arc::new(Aws::from_clients(cfn, ecs, s3)),
+        Options {
+            stage: Some("prod".to_owned()),
+            ..opts()
+        },
+        Arc::new(Progress::Silent),
+        None,
+        &[],
+    );
+    let (outcome, reason) = r.converge(&desired(), None).await;
+    assert_eq!(outcome, Outcome::Failed);
+    let reason = reason.unwrap_or_default();
+    assert!(reason.contains("does not manage"), "{reason}");
+    assert_eq!(create.num_calls(), 1);
+    assert_eq!(
+        update.num_calls() + delete.num_calls(),
+        0,
+        "the foreign stack was touched"
+    );
 }
 
 #[tokio::test]

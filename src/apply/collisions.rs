@@ -2,7 +2,6 @@
 
 use crate::aws::{Aws, AwsError};
 use crate::plan::{Action, Desired, Plan};
-use crate::stacks::StackKind;
 
 /// A table that is in the way of a stack's create.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,11 +37,7 @@ pub async fn tables_in_the_way(
             continue;
         };
         let template: serde_json::Value = serde_json::from_str(&stack.template).unwrap_or_default();
-        let manifest = match (stack.kind, &stack.tenant, &stack.tier) {
-            (StackKind::Tenant, Some(t), _) => format!("{}/{t}.yaml", crate::load::TENANTS_DIR),
-            (_, _, Some(tier)) => format!("tiers/{tier}.yaml"),
-            _ => crate::load::PLATFORM_FILE.to_owned(),
-        };
+        let manifest = stack.manifest();
         for (_, r) in template
             .get("Resources")
             .and_then(serde_json::Value::as_object)

@@ -58,6 +58,10 @@ pub struct Options {
     pub poll_max: Duration,
     /// The commit deployed (`tenantops:commit`).
     pub commit: String,
+    /// The stage whose managed stacks this run changes: a stack met on create that
+    /// does not carry its `tenantops:managed` tags is refused, never updated. `None`
+    /// for bootstrap, whose pipeline stack is deliberately outside the fleet's tags.
+    pub stage: Option<String>,
 }
 
 impl Default for Options {
@@ -71,6 +75,7 @@ impl Default for Options {
             poll_initial: Duration::from_secs(2),
             poll_max: Duration::from_secs(20),
             commit: "unknown".to_owned(),
+            stage: None,
         }
     }
 }

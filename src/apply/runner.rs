@@ -106,12 +106,20 @@ impl Runner {
                     {
                         Ok(()) => {}
                         Err(e) if e.is_already_exists() => {
-                            // Someone else created it meanwhile: look again.
+                            // Someone else created it meanwhile: look again, and touch
+                            // it only if it is this stage's (another apply's) stack.
                             live = self
                                 .aws
                                 .describe_stack(name)
                                 .await
                                 .map_err(|e| e.to_string())?;
+                            if let (Some(stage), Some(l)) = (&self.opts.stage, &live)
+                                && !crate::plan::manages(stage, &l.tags)
+                            {
+                                return Err(format!(
+                                    "a stack `{name}` that tenantops does not manage (no `tenantops:managed` tag for stage `{stage}`) appeared while this run was creating it; it was left as it is"
+                                ));
+                            }
                             continue;
                         }
                         Err(e) => return Err(e.to_string()),

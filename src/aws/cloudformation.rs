@@ -11,13 +11,13 @@ use super::{
 impl Aws {
     /// Every stack of the region that is not deleted, with tags and outputs, through
     /// paginated `DescribeStacks` (one call per 100 stacks, nothing per stack).
-    /// `keep` picks the ones wanted by their tags.
+    /// `keep` picks the ones wanted (by their names and tags); it sees every stack.
     ///
     /// # Errors
     /// The first failed page.
     pub async fn list_stacks(
         &self,
-        keep: impl Fn(&BTreeMap<String, String>) -> bool,
+        mut keep: impl FnMut(&LiveStack) -> bool,
     ) -> Result<Vec<LiveStack>, AwsError> {
         let mut stacks = Vec::new();
         let mut pages = self.cfn.describe_stacks().into_paginator().send();
@@ -29,7 +29,7 @@ impl Aws {
             let page = page.map_err(|e| AwsError::from_sdk("DescribeStacks", &e))?;
             for stack in page.stacks() {
                 let live = live_stack(stack);
-                if live.status != "DELETE_COMPLETE" && keep(&live.tags) {
+                if live.status != "DELETE_COMPLETE" && keep(&live) {
                     stacks.push(live);
                 }
             }

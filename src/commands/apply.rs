@@ -10,7 +10,8 @@ use clap::Args;
 
 use super::args::{AwsArgs, PartArgs};
 use super::fleet::{
-    confirmed, desired, head_commit, list_live, runner, runtime, settings, take_lock,
+    confirmed, desired, head_commit, list_live, refuse_foreign, runner, runtime, settings,
+    take_lock,
 };
 use crate::apply::progress::Progress;
 use crate::apply::{self, Options, Runner, lock};
@@ -162,12 +163,14 @@ pub fn run(dir: &Path, args: &ApplyArgs, out: &Output) -> Result<Exit, Failure> 
         busy_timeout: Duration::from_secs(args.busy_timeout),
         poll_initial: Duration::from_secs_f64(args.poll.clamp(0.01, 60.0)),
         commit: commit(dir, args),
+        stage: Some(desired.stage.clone()),
         ..Options::default()
     };
     let rt = runtime()?;
     rt.block_on(async {
         let aws = Arc::new(Aws::connect(&settings(&args.aws, &desired)).await);
-        let live = list_live(&aws, &desired).await?;
+        let (live, foreign) = list_live(&aws, &desired).await?;
+        refuse_foreign(&desired, &foreign)?;
         let plan = shard::restrict(plan::live(&desired, &live), &part, &desired);
         guard(&plan, &desired, args).map_err(Failure::Refused)?;
         refuse_tables_in_the_way(&aws, &plan, &desired).await?;
@@ -227,7 +230,8 @@ async fn under_lock(
     opts: &Options,
     out: &Output,
 ) -> Result<(apply::Report, BTreeMap<String, BTreeMap<String, String>>), Failure> {
-    let live = list_live(aws, desired).await?;
+    let (live, foreign) = list_live(aws, desired).await?;
+    refuse_foreign(desired, &foreign)?;
     let fresh = shard::restrict(plan::live(desired, &live), part, desired);
     let confirmed = changed_set(plan);
     if let Some((stack, action)) = changed_set(&fresh)

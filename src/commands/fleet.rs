@@ -122,11 +122,75 @@ pub(super) fn settings(args: &AwsArgs, desired: &Desired) -> Settings {
     }
 }
 
-/// Stacks of this stage that tenantops manages, and the stage's lock stack.
-pub(super) async fn list_live(aws: &Aws, desired: &Desired) -> Result<Vec<LiveStack>, Failure> {
-    aws.list_stacks(|tags| desired.manages(tags))
+/// Stacks of this stage that tenantops manages; and, apart, the stacks that have the
+/// name of a stack the repository wants without this stage's `tenantops:managed` tags
+/// (made by hand, by another tool or by another stage), which a create would meet.
+pub(super) async fn list_live(
+    aws: &Aws,
+    desired: &Desired,
+) -> Result<(Vec<LiveStack>, Vec<LiveStack>), Failure> {
+    let wanted: std::collections::HashSet<&str> =
+        desired.stacks.iter().map(|s| s.name.as_str()).collect();
+    let mut foreign = Vec::new();
+    let managed = aws
+        .list_stacks(|s| {
+            if desired.manages(&s.tags) {
+                return true;
+            }
+            if wanted.contains(s.name.as_str()) {
+                foreign.push(s.clone());
+            }
+            false
+        })
         .await
-        .map_err(|e| Failure::Aws(e.to_string()))
+        .map_err(|e| Failure::Aws(e.to_string()))?;
+    Ok((managed, foreign))
+}
+
+/// Refuses a run that would meet stacks tenantops does not manage: it never updates,
+/// replaces or deletes one (on `AlreadyExists` it would otherwise be taken for a stack
+/// another apply created, and updated to this repository's template — its resources
+/// deleted).
+pub(super) fn refuse_foreign(desired: &Desired, foreign: &[LiveStack]) -> Result<(), Failure> {
+    let Some(first) = foreign.first() else {
+        return Ok(());
+    };
+    Err(Failure::Refused(foreign_message(
+        desired,
+        first,
+        foreign.len() - 1,
+    )))
+}
+
+/// The refusal for a stack named as one this repository wants that tenantops does not
+/// manage on this stage (and `more` like it).
+#[must_use]
+pub fn foreign_message(desired: &Desired, stack: &LiveStack, more: usize) -> String {
+    let manifest = desired
+        .stacks
+        .iter()
+        .find(|s| s.name == stack.name)
+        .map_or_else(
+            || crate::load::PLATFORM_FILE.to_owned(),
+            crate::plan::DesiredStack::manifest,
+        );
+    let whose = match stack.tags.get(crate::plan::TAG_STAGE) {
+        Some(other) if other != &desired.stage => format!("; it belongs to stage `{other}`"),
+        _ => String::new(),
+    };
+    format!(
+        "{manifest}: stack `{}` exists and tenantops does not manage it (it has no `tenantops:managed` tag for stage `{}`{whose}), and tenantops never changes or deletes a stack it does not manage{}. Delete or rename that stack, or set another `naming.prefix` in tenantops.yaml; nothing was changed",
+        stack.name,
+        desired.stage,
+        if more == 0 {
+            String::new()
+        } else {
+            format!(
+                " ({more} more stack{} the same way)",
+                if more == 1 { "" } else { "s" }
+            )
+        }
+    )
 }
 
 /// HEAD of the git repository holding `dir`, or `none`.

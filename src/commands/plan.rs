@@ -6,7 +6,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::args::{AwsArgs, PartArgs};
-use super::fleet::{desired, list_live, offline_sides, runtime, settings};
+use super::fleet::{desired, list_live, offline_sides, refuse_foreign, runtime, settings};
 use crate::apply::{self, Options};
 use crate::aws::Aws;
 use crate::exit::Exit;
@@ -68,7 +68,8 @@ pub fn run(dir: &Path, args: &PlanArgs, out: &Output) -> Result<Exit, Failure> {
         let rt = runtime()?;
         rt.block_on(async {
             let aws = Arc::new(Aws::connect(&settings(&args.aws, &head)).await);
-            let live = list_live(&aws, &head).await?;
+            let (live, foreign) = list_live(&aws, &head).await?;
+            refuse_foreign(&head, &foreign)?;
             let mut plan = shard::restrict(plan::live(&head, &live), &part, &head);
             apply::describe_updates(&aws, &mut plan, &head, &live, &Options::default())
                 .await

@@ -54,7 +54,13 @@ pub fn run(dir: &Path, args: &StatusArgs, out: &Output) -> Result<Exit, Failure>
     let rt = runtime()?;
     let status = rt.block_on(async {
         let aws = Arc::new(Aws::connect(&settings(&args.aws, &desired)).await);
-        let live = list_live(&aws, &desired).await?;
+        let (live, foreign) = list_live(&aws, &desired).await?;
+        if let Some(first) = foreign.first() {
+            eprintln!(
+                "warning: {}",
+                super::fleet::foreign_message(&desired, first, foreign.len() - 1)
+            );
+        }
         status::read(
             &aws,
             &desired,

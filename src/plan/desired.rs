@@ -37,6 +37,17 @@ pub struct DesiredStack {
 }
 
 impl DesiredStack {
+    /// The manifest the stack comes from (`tenants/<id>.yaml`, `tiers/<tier>.yaml`,
+    /// `tenantops.yaml`): where a refusal about it is located.
+    #[must_use]
+    pub fn manifest(&self) -> String {
+        match (self.kind, &self.tenant, &self.tier) {
+            (StackKind::Tenant, Some(t), _) => format!("{}/{t}.yaml", crate::load::TENANTS_DIR),
+            (_, _, Some(tier)) => format!("tiers/{tier}.yaml"),
+            _ => crate::load::PLATFORM_FILE.to_owned(),
+        }
+    }
+
     /// A rendered stack (kept in memory) as apply deploys it, in rollout wave `wave`.
     #[must_use]
     pub fn from_rendered(s: crate::render::Stack, wave: u32) -> DesiredStack {
@@ -266,9 +277,15 @@ impl Desired {
     /// Whether a live stack's tags say it belongs to this stage and tenantops manages it.
     #[must_use]
     pub fn manages(&self, tags: &BTreeMap<String, String>) -> bool {
-        tags.get(TAG_MANAGED).is_some_and(|v| v == "true")
-            && tags.get(TAG_STAGE).is_some_and(|v| *v == self.stage)
+        manages(&self.stage, tags)
     }
+}
+
+/// Whether a live stack's tags say it belongs to `stage` and tenantops manages it.
+#[must_use]
+pub fn manages(stage: &str, tags: &BTreeMap<String, String>) -> bool {
+    tags.get(TAG_MANAGED).is_some_and(|v| v == "true")
+        && tags.get(TAG_STAGE).is_some_and(|v| v == stage)
 }
 
 pub(crate) fn roster(repo: &Repo, platform: &crate::model::Platform) -> Vec<TenantInfo> {

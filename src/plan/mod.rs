@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 pub use compare::{live, offline};
-pub use desired::{Desired, DesiredStack, TenantInfo, WAVE_LABEL};
+pub use desired::{Desired, DesiredStack, TenantInfo, WAVE_LABEL, manages};
 
 use crate::aws::{LiveStack, ResourceChange};
 use crate::stacks::StackKind;
