@@ -26,6 +26,7 @@ pub mod repo;
 pub mod schema;
 pub mod stacks;
 pub mod status;
+pub mod stdio;
 pub mod suggest;
 pub mod synth;
 pub mod validate;

@@ -75,7 +75,7 @@ impl Output {
                     let _ = writeln!(err, "{}", self.failed_line(errors, warnings));
                 } else {
                     let _ = err.flush();
-                    println!(
+                    crate::outln!(
                         "{ok}{}",
                         if warnings > 0 {
                             format!(" ({warnings} warning{})", plural(warnings))
@@ -86,11 +86,11 @@ impl Output {
                 }
             }
             Format::Github => {
-                print!("{}", diag::github(diagnostics, &self.root));
+                crate::out!("{}", diag::github(diagnostics, &self.root));
                 if errors > 0 {
-                    eprintln!("{}", self.failed_line(errors, warnings));
+                    crate::errln!("{}", self.failed_line(errors, warnings));
                 } else {
-                    println!("{ok}");
+                    crate::outln!("{ok}");
                 }
             }
             Format::Json => {
@@ -101,7 +101,7 @@ impl Output {
                     "diagnostics": diagnostics,
                     "summary": extra,
                 });
-                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+                crate::outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
             }
         }
     }
@@ -116,9 +116,9 @@ impl Output {
         diag::sort(&mut sorted);
         match self.format {
             Format::Human | Format::Markdown => {
-                eprint!("{}", diag::human(&sorted, sources, &self.root, self.color));
+                crate::err!("{}", diag::human(&sorted, sources, &self.root, self.color));
             }
-            Format::Github => print!("{}", diag::github(&sorted, &self.root)),
+            Format::Github => crate::out!("{}", diag::github(&sorted, &self.root)),
             Format::Json => {}
         }
     }
@@ -146,32 +146,32 @@ impl Output {
             source = cause.source();
         }
         match self.format {
-            Format::Json => println!("{}", serde_json::json!({"ok": false, "error": message})),
-            Format::Github => println!(
+            Format::Json => crate::outln!("{}", serde_json::json!({"ok": false, "error": message})),
+            Format::Github => crate::outln!(
                 "::error title=tenantops::{}",
                 message.replace('%', "%25").replace('\n', "%0A")
             ),
-            Format::Human | Format::Markdown => eprintln!("error: {message}"),
+            Format::Human | Format::Markdown => crate::errln!("error: {message}"),
         }
     }
 
     /// A plain message line (human: stdout; json: as `{"message"}`).
     pub(crate) fn stale(&self, lines: &[String], help: &str) {
         match self.format {
-            Format::Json => println!(
+            Format::Json => crate::outln!(
                 "{}",
                 serde_json::json!({"ok": false, "stale": lines, "help": help})
             ),
             Format::Github => {
                 for line in lines {
-                    println!("::error title=tenantops out of date::{line}");
+                    crate::outln!("::error title=tenantops out of date::{line}");
                 }
             }
             Format::Human | Format::Markdown => {
                 for line in lines {
-                    eprintln!("error: {line}");
+                    crate::errln!("error: {line}");
                 }
-                eprintln!("  = help: {help}");
+                crate::errln!("  = help: {help}");
             }
         }
     }

@@ -1,4 +1,4 @@
-//! No input makes tenantops panic: thousands of mutated manifests go through the whole load → decode → validate pipeline in-process.
+//! No input makes tenantops panic: thousands of mutated manifests go through the whole load → decode → validate pipeline in-process, and a reader that closes the output pipe ends only the output.
 
 mod common;
 
@@ -121,4 +121,64 @@ fn mutated_manifests_never_panic() {
         f.write(targets[which], &originals[which]);
     }
     assert_eq!(failures, 0);
+}
+
+/// Runs tenantops with `stdout` (or `stderr`) a pipe whose reader has already gone, as
+/// in `tenantops plan --format json | head -1` once `head` has its line: every write
+/// fails with `BrokenPipe`. Returns the exit code and what went to the other stream.
+fn with_closed_pipe(
+    dir: &std::path::Path,
+    args: &[&str],
+    close_stderr: bool,
+) -> (Option<i32>, String) {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tenantops"));
+    cmd.arg("-C").arg(dir).args(args).env("NO_COLOR", "1");
+    let other = tempfile::NamedTempFile::new().expect("temp");
+    let other_file = other.reopen().expect("reopen");
+    if close_stderr {
+        cmd.stderr(writer).stdout(other_file);
+    } else {
+        cmd.stdout(writer).stderr(other_file);
+    }
+    let status = cmd.status().expect("tenantops");
+    (
+        status.code(),
+        std::fs::read_to_string(other.path()).unwrap_or_default(),
+    )
+}
+
+/// A reader that stops reading ends nothing but the output: no panic (exit 101 with
+/// "failed printing to stdout"), the command's own exit code, and nothing on the other
+/// stream about it. Before, every command here panicked.
+#[test]
+fn a_closed_output_pipe_is_no_panic() {
+    let f = Fixture::example();
+    f.commit("fleet");
+    for args in [
+        &["validate"][..],
+        &["validate", "--format", "json"],
+        &["validate", "--format", "github"],
+        &["plan", "--base", "HEAD", "--format", "json"],
+        &["plan", "--base", "HEAD"],
+        &["schema", "--check"],
+        &["completions", "bash"],
+        &["man"],
+        &["lock", "--check"],
+    ] {
+        let (code, stderr) = with_closed_pipe(f.path(), args, false);
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{args:?}: {stderr}"
+        );
+    }
+    // Errors go to stderr: with it closed too, an invalid repository exits 1, no panic.
+    f.write("tenants/wayne.yaml", "id: wayne\ntier: nope\n");
+    let (code, stdout) = with_closed_pipe(f.path(), &["validate"], true);
+    assert_eq!(code, Some(1), "{stdout}");
+    let (code, stderr) = with_closed_pipe(f.path(), &["validate", "--format", "json"], false);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -208,7 +208,7 @@ pub fn run(dir: &Path, args: &ApplyArgs, out: &Output) -> Result<Exit, Failure> 
         }
         report(out, args, &plan, &done, &aws)?;
         if let Err(e) = released {
-            eprintln!("warning: could not release the stage lock `{lock}`: {e}; the next apply takes it over once this process is gone");
+            crate::errln!("warning: could not release the stage lock `{lock}`: {e}; the next apply takes it over once this process is gone");
         }
         Ok(if done.failed() > 0 || done.count(apply::Outcome::Skipped) > 0 {
             Exit::Failed
@@ -334,20 +334,20 @@ fn report(
         aws.calls.mutating()
     );
     match out.format {
-        Format::Json => println!("{text}"),
+        Format::Json => crate::outln!("{text}"),
         Format::Markdown | Format::Github => {
-            print!("{}", apply::report::report_markdown(done));
-            println!("\n{calls_line}");
+            crate::out!("{}", apply::report::report_markdown(done));
+            crate::outln!("\n{calls_line}");
         }
         Format::Human => {
             if done.results.is_empty() {
-                println!(
+                crate::outln!(
                     "ok: nothing to apply ({} stacks unchanged); {calls_line}",
                     plan.unchanged
                 );
             } else {
-                print!("{}", apply::report::report_human(done));
-                println!("{}; {calls_line}", apply::report::report_line(done));
+                crate::out!("{}", apply::report::report_human(done));
+                crate::outln!("{}; {calls_line}", apply::report::report_line(done));
             }
         }
     }

@@ -78,7 +78,7 @@ pub fn run(dir: &Path, args: &BootstrapArgs, out: &Output) -> Result<Exit, Failu
         Err(exit) => return Ok(exit),
     };
     if args.print {
-        print!("{}", desired.stacks[0].template);
+        crate::out!("{}", desired.stacks[0].template);
         return Ok(Exit::Success);
     }
     if !args.yes && !std::io::stdin().is_terminal() {
@@ -110,12 +110,12 @@ pub fn run(dir: &Path, args: &BootstrapArgs, out: &Output) -> Result<Exit, Failu
         let plan = plan::live(&desired, &live);
         if plan.is_empty() {
             if out.format == Format::Json {
-                println!(
+                crate::outln!(
                     "{}",
                     serde_json::json!({"ok": true, "stack": name, "changed": false})
                 );
             } else {
-                println!("ok: the pipeline stack `{name}` is up to date");
+                crate::outln!("ok: the pipeline stack `{name}` is up to date");
             }
             return Ok(Exit::Success);
         }
@@ -147,7 +147,7 @@ pub fn run(dir: &Path, args: &BootstrapArgs, out: &Output) -> Result<Exit, Failu
             .unwrap_or_default();
         print_report(out, &name, &report, &outputs);
         if let Err(e) = released {
-            eprintln!("warning: could not release the lock `{held}`: {e}");
+            crate::errln!("warning: could not release the lock `{held}`: {e}");
         }
         Ok(if report.failed() > 0 {
             Exit::Failed
@@ -169,7 +169,7 @@ fn print_report(
     outputs: &BTreeMap<String, String>,
 ) {
     if out.format == Format::Json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "ok": report.failed() == 0,
@@ -181,9 +181,9 @@ fn print_report(
             .unwrap_or_default()
         );
     } else {
-        print!("{}", apply::report::report_human(report));
+        crate::out!("{}", apply::report::report_human(report));
         for (k, v) in outputs {
-            println!("{k}: {v}");
+            crate::outln!("{k}: {v}");
         }
     }
 }

@@ -14,6 +14,9 @@ pub struct CompletionsArgs {
 /// Prints the completion script of the command line `cmd` for the shell asked for.
 #[must_use]
 pub fn run(args: &CompletionsArgs, mut cmd: clap::Command) -> Exit {
-    clap_complete::generate(args.shell, &mut cmd, "tenantops", &mut std::io::stdout());
+    // Into memory first: clap_complete panics on a failed write (a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "tenantops", &mut script);
+    crate::stdio::write_out_bytes(&script);
     Exit::Success
 }

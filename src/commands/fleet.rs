@@ -209,7 +209,7 @@ pub(super) fn head_commit(dir: &std::path::Path) -> String {
 
 /// Asks on the terminal; `false` without one.
 fn confirm(question: &str) -> bool {
-    eprint!("{question} [y/N] ");
+    crate::err!("{question} [y/N] ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer).is_ok()
@@ -244,12 +244,12 @@ pub(super) fn runner(
 /// the answer is no.
 pub(super) fn confirmed(out: &Output, yes: bool, plan: &Plan, question: &str) -> bool {
     if out.format != Format::Json {
-        eprint!("{}", show::human(plan));
+        crate::err!("{}", show::human(plan));
     }
     if yes || confirm(question) {
         return true;
     }
-    eprintln!("nothing was changed");
+    crate::errln!("nothing was changed");
     false
 }
 

@@ -152,7 +152,7 @@ pub(super) fn run_state(
     };
     let word = state.as_str();
     if out.format == Format::Json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::json!({
                 "ok": true,
@@ -167,23 +167,23 @@ pub(super) fn run_state(
         return Ok(Exit::Success);
     }
     if o.already {
-        println!(
+        crate::outln!(
             "ok: tenant `{}` is already {word}; nothing was written",
             o.id
         );
         return Ok(Exit::Success);
     }
     for line in &o.lock {
-        println!("{line}");
+        crate::outln!("{line}");
     }
-    println!("{word} `{}`: wrote {}", o.id, listed(&o.written));
+    crate::outln!("{word} `{}`: wrote {}", o.id, listed(&o.written));
     if let Some(c) = &o.committed {
-        println!(
+        crate::outln!(
             "committed {} on `{}`",
             &c.id[..12.min(c.id.len())],
             c.branch
         );
     }
-    println!("next: {}", next(&o));
+    crate::outln!("next: {}", next(&o));
     Ok(Exit::Success)
 }

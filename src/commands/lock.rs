@@ -59,9 +59,9 @@ pub fn run(dir: &Path, args: &LockArgs, out: &Output) -> Result<Exit, Failure> {
     let mut lines = changes.lines();
     if current == Some(text.as_str()) {
         if out.format == Format::Json {
-            println!("{}", serde_json::json!({"ok": true, "changed": false}));
+            crate::outln!("{}", serde_json::json!({"ok": true, "changed": false}));
         } else {
-            println!(
+            crate::outln!(
                 "ok: `{LOCK_FILE}` is up to date ({} allocation{} on {} shard{})",
                 new.tenants.len(),
                 plural(new.tenants.len()),
@@ -83,15 +83,15 @@ pub fn run(dir: &Path, args: &LockArgs, out: &Output) -> Result<Exit, Failure> {
     }
     write_files(dir, &BTreeMap::from([(LOCK_FILE.to_owned(), text)]))?;
     if out.format == Format::Json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::json!({"ok": true, "changed": true, "changes": lines})
         );
     } else {
         for line in &lines {
-            println!("{line}");
+            crate::outln!("{line}");
         }
-        println!("wrote `{LOCK_FILE}`");
+        crate::outln!("wrote `{LOCK_FILE}`");
     }
     Ok(Exit::Success)
 }

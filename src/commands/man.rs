@@ -1,6 +1,5 @@
 //! `tenantops man`: the man page, or one page per command written into a directory (`clap_mangen`).
 
-use std::io::Write as _;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -26,13 +25,11 @@ pub fn run(args: &ManArgs, cmd: clap::Command) -> Result<Exit, Failure> {
         clap_mangen::Man::new(cmd)
             .render(&mut page)
             .map_err(|e| Failure::Io("the man page".to_owned(), e))?;
-        std::io::stdout()
-            .write_all(&page)
-            .map_err(|e| Failure::Io("standard output".to_owned(), e))?;
+        crate::stdio::write_out_bytes(&page);
         return Ok(Exit::Success);
     };
     std::fs::create_dir_all(dir).map_err(|e| Failure::Io(dir.display().to_string(), e))?;
     clap_mangen::generate_to(cmd, dir).map_err(|e| Failure::Io(dir.display().to_string(), e))?;
-    println!("wrote the man pages into `{}`", dir.display());
+    crate::outln!("wrote the man pages into `{}`", dir.display());
     Ok(Exit::Success)
 }

@@ -201,7 +201,7 @@ fn done(out: &Output, o: &Onboarded) -> Exit {
     let (written, lock, committed, already) =
         (&o.written, &o.lock, o.committed.as_ref(), o.already);
     if out.format == Format::Json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::json!({
                 "ok": true,
@@ -217,28 +217,29 @@ fn done(out: &Output, o: &Onboarded) -> Exit {
         return Exit::Success;
     }
     if already {
-        println!(
+        crate::outln!(
             "ok: tenant `{}` is already onboarded with these values (tier `{}`); nothing was written",
-            o.id, o.tier
+            o.id,
+            o.tier
         );
         return Exit::Success;
     }
     for line in lock {
-        println!("{line}");
+        crate::outln!("{line}");
     }
-    println!(
+    crate::outln!(
         "onboarded `{}` (tier `{}`): wrote {}",
         o.id,
         o.tier,
         listed(written)
     );
     match committed {
-        Some(c) => println!(
+        Some(c) => crate::outln!(
             "committed {} on `{}`",
             &c.id[..12.min(c.id.len())],
             c.branch
         ),
-        None => println!("next: commit them; the apply after merge provisions the tenant"),
+        None => crate::outln!("next: commit them; the apply after merge provisions the tenant"),
     }
     Exit::Success
 }

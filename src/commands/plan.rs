@@ -39,13 +39,13 @@ pub struct PlanArgs {
 
 fn print_plan(out: &Output, plan: &Plan) {
     match out.format {
-        Format::Json => println!(
+        Format::Json => crate::outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({"ok": true, "plan": plan}))
                 .unwrap_or_default()
         ),
-        Format::Markdown | Format::Github => print!("{}", show::markdown(plan)),
-        Format::Human => print!("{}", show::human(plan)),
+        Format::Markdown | Format::Github => crate::out!("{}", show::markdown(plan)),
+        Format::Human => crate::out!("{}", show::human(plan)),
     }
 }
 

@@ -59,14 +59,14 @@ pub fn run(dir: &Path, args: &SchemaArgs, out: &Output) -> Result<Exit, Failure>
     write_files(dir, &changed)?;
     let written: Vec<String> = changed.into_keys().collect();
     if out.format == Format::Json {
-        println!("{}", serde_json::json!({"ok": true, "written": written}));
+        crate::outln!("{}", serde_json::json!({"ok": true, "written": written}));
     } else if args.check {
-        println!("ok: `schemas/` is up to date");
+        crate::outln!("ok: `schemas/` is up to date");
     } else if written.is_empty() {
-        println!("ok: `schemas/` was already up to date");
+        crate::outln!("ok: `schemas/` was already up to date");
     } else {
         for rel in &written {
-            println!("wrote `{rel}`");
+            crate::outln!("wrote `{rel}`");
         }
     }
     Ok(Exit::Success)

@@ -56,7 +56,7 @@ pub fn run(dir: &Path, args: &StatusArgs, out: &Output) -> Result<Exit, Failure>
         let aws = Arc::new(Aws::connect(&settings(&args.aws, &desired)).await);
         let (live, foreign) = list_live(&aws, &desired).await?;
         if let Some(first) = foreign.first() {
-            eprintln!(
+            crate::errln!(
                 "warning: {}",
                 super::fleet::foreign_message(&desired, first, foreign.len() - 1)
             );
@@ -73,7 +73,7 @@ pub fn run(dir: &Path, args: &StatusArgs, out: &Output) -> Result<Exit, Failure>
         .map_err(|e| Failure::Aws(e.to_string()))
     })?;
     match out.format {
-        Format::Json => println!(
+        Format::Json => crate::outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "ok": true,
@@ -83,8 +83,8 @@ pub fn run(dir: &Path, args: &StatusArgs, out: &Output) -> Result<Exit, Failure>
             }))
             .unwrap_or_default()
         ),
-        Format::Markdown | Format::Github => print!("{}", status::markdown(&status)),
-        Format::Human => print!("{}", status::human(&status)),
+        Format::Markdown | Format::Github => crate::out!("{}", status::markdown(&status)),
+        Format::Human => crate::out!("{}", status::human(&status)),
     }
     Ok(if args.detailed_exitcode && !status.healthy() {
         Exit::Changes
