@@ -1,4 +1,4 @@
-//! `plan --base`: what a pull request changes relative to its base revision, offline (no AWS configuration at all), in human, Markdown and JSON.
+//! `plan --base`: what a pull request changes relative to its base revision, offline (no AWS configuration at all), in human, Markdown and JSON; and what `plan --live` says when AWS credentials fail (nothing secret, the profile named).
 
 mod common;
 
@@ -153,4 +153,68 @@ fn plan_live_without_a_reachable_aws_exits_7_with_the_cause() {
         stderr.lines().count() == 1,
         "one line, no debug dump: {stderr}"
     );
+}
+
+/// Runs `plan --live` with only the AWS configuration in `config` (no credentials in
+/// the environment, no instance metadata) against a port nothing listens on: the
+/// credentials fail before any request is sent.
+fn plan_with_aws_config(config: &str, extra: &[&str]) -> common::Run {
+    let f = Fixture::example();
+    let aws = tempfile::tempdir().expect("temp");
+    std::fs::write(aws.path().join("config"), config).expect("config");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tenantops"));
+    cmd.arg("-C")
+        .arg(f.path())
+        .args(["plan", "--live", "--endpoint-url", "http://127.0.0.1:9"])
+        .args(extra)
+        .env("AWS_CONFIG_FILE", aws.path().join("config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            aws.path().join("credentials"),
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_COLOR", "1")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE");
+    common::run_command(&mut cmd, f.path())
+}
+
+/// A failing `credential_process` has its standard error quoted into the SDK's error;
+/// a helper that prints the secret key there must not put it in the terminal or the CI
+/// log. Before, the whole line was printed as the process wrote it.
+#[test]
+fn a_failing_credential_process_never_prints_its_secrets() {
+    let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    let run = plan_with_aws_config(
+        &format!(
+            "[profile leaky]\nregion = us-east-1\ncredential_process = sh -c 'echo \"refresh failed for AKIAIOSFODNN7EXAMPLE: aws_secret_access_key={secret}\" >&2; exit 3'\n"
+        ),
+        &["--profile", "leaky"],
+    );
+    assert_ne!(run.code, 0, "{}", run.all());
+    assert_contains(&run.stderr, "external process exited with code");
+    assert_contains(
+        &run.stderr,
+        "not shown: a credential process's output may hold credentials",
+    );
+    for leaked in [secret, "AKIAIOSFODNN7EXAMPLE", "refresh failed"] {
+        assert!(
+            !run.all().contains(leaked),
+            "{leaked} leaked:\n{}",
+            run.all()
+        );
+    }
+}
+
+/// With no credentials anywhere, the error leads with what is missing and names the
+/// profile looked in, before the SDK's list of providers.
+#[test]
+fn no_credentials_names_the_profile_it_looked_in() {
+    let run = plan_with_aws_config("", &["--profile", "ops-admin"]);
+    assert_ne!(run.code, 0, "{}", run.all());
+    assert_contains(&run.stderr, "no AWS credentials found");
+    assert_contains(&run.stderr, "not in profile `ops-admin`");
+    assert_contains(&run.stderr, "aws sso login --profile ops-admin");
 }

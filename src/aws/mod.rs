@@ -15,6 +15,7 @@ use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 mod cloudformation;
 mod dynamodb;
 mod ecs;
+pub mod redact;
 mod s3;
 mod types;
 
@@ -51,10 +52,13 @@ impl AwsError {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        let message = match e.message() {
+        let mut message = redact::redact(&match e.message() {
             Some(m) => m.to_owned(),
             None => chain(e),
-        };
+        });
+        if message.contains("no credentials found in chain") {
+            message = no_credentials(&message);
+        }
         AwsError {
             op,
             code: e.code().map(str::to_owned),
@@ -106,6 +110,19 @@ impl AwsError {
 }
 
 /// An error and its causes, each once: `dispatch failure: io error: ... Connection refused`.
+/// The profile the SDK reads credentials from: `--profile`, else `AWS_PROFILE`, else
+/// `default` (set by [`Aws::connect`]).
+static PROFILE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The SDK's "no credentials found in chain" (one line per provider it tried), led by
+/// what it means and what to do, naming the profile it looked in.
+fn no_credentials(chain: &str) -> String {
+    let profile = PROFILE.get().map_or("default", String::as_str);
+    format!(
+        "no AWS credentials found: not in the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), not in profile `{profile}` (AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE, by default ~/.aws/config and ~/.aws/credentials), and none from web identity, ECS or EC2 instance metadata. Set up that profile (`aws configure --profile {profile}` or `aws sso login --profile {profile}`), pick another with --profile or AWS_PROFILE, or export credentials. What the SDK tried: {chain}"
+    )
+}
+
 fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next = Some(e);
@@ -192,6 +209,13 @@ impl Aws {
         if let Some(profile) = &settings.profile {
             loader = loader.profile_name(profile);
         }
+        let _ = PROFILE.set(
+            settings
+                .profile
+                .clone()
+                .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()))
+                .unwrap_or_else(|| "default".to_owned()),
+        );
         if let Some(region) = &settings.region {
             loader = loader.region(aws_config::Region::new(region.clone()));
         }
