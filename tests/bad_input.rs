@@ -202,6 +202,116 @@ fn symlink_inside_the_repository_is_followed() {
     assert_eq!(run.code, 0, "{}", run.all());
 }
 
+/// A symlink to nothing is an error, not an absent tenant: taken for one, the tenant
+/// dropped out of the fleet, `lock` released its allocation and the plan deleted its
+/// stack.
+#[cfg(unix)]
+#[test]
+fn a_dangling_symlink_is_an_error_not_a_missing_tenant() {
+    let f = Fixture::example();
+    let lock = f.read("tenants.lock");
+    f.remove("tenants/initech.yaml");
+    std::os::unix::fs::symlink(
+        "../shared/initech.yaml",
+        f.path().join("tenants/initech.yaml"),
+    )
+    .unwrap();
+    for args in [&["validate"][..], &["lock"]] {
+        let run = f.run(args);
+        assert_invalid(
+            &run,
+            "tenants/initech.yaml:1:1",
+            "is a symlink to `../shared/initech.yaml`, which does not exist",
+        );
+    }
+    assert_eq!(f.read("tenants.lock"), lock, "lock changed the lock");
+}
+
+/// YAML allows no NUL (nor other control characters) in a stream, and the parser ended
+/// the document at one without a word: everything after it was ignored and `validate`
+/// said ok for a manifest it had read half of.
+#[test]
+fn a_nul_byte_is_located_not_read_past() {
+    let f = Fixture::example();
+    let text = f.read("tenants/wayne.yaml");
+    let line = text.lines().position(|l| l.starts_with("tier:")).unwrap() + 1;
+    f.write("tenants/wayne.yaml", text.replacen("tier:", "\0tier:", 1));
+    let run = f.run(&["validate"]);
+    assert_invalid(
+        &run,
+        &format!("tenants/wayne.yaml:{line}:1"),
+        "the file holds a NUL character (U+0000), which YAML does not allow",
+    );
+}
+
+/// Display names are for people and unique: one that does not show as written is
+/// refused, and a twin that differs only by Unicode form, case or spacing is a
+/// duplicate. Before, every one of these passed (an ASCII twin was refused).
+#[test]
+fn display_names_that_hide_characters_or_twin_another_are_refused() {
+    for (name, message) in [
+        (
+            r#""Acme\u200b Corp""#,
+            "holds U+200B, an invisible control or format character",
+        ),
+        (r#""Acme \u202eproC""#, "holds U+202E"),
+        (r#""Acme\x07 Corp""#, "holds U+0007"),
+        (r#""Acme\u2028Corp""#, "holds U+2028"),
+        (r#""   ""#, "the display name is only white space"),
+        (r#""\u3000""#, "the display name is only white space"),
+    ] {
+        let f = Fixture::example();
+        f.write(
+            "tenants/acme.yaml",
+            format!("id: acme\nname: {name}\ntier: basic\nadmin_email: admin@acme.example.com\n"),
+        );
+        let run = f.run(&["validate"]);
+        assert_invalid(&run, "tenants/acme.yaml:2:7", message);
+    }
+    let wayne = "Wayne Enterprises";
+    assert!(
+        Fixture::example()
+            .read("tenants/wayne.yaml")
+            .contains(&format!("name: {wayne}"))
+    );
+    for twin in [
+        "Ｗａｙｎｅ Enterprises",  // fullwidth
+        "WAYNE   enterprises",     // case and spacing, as before
+        "Wayne\u{a0}Enterprises",  // a no-break space
+        "Wayne Enterpri\u{17f}es", // long s, NFKC `s`
+    ] {
+        let f = Fixture::example();
+        f.write(
+            "tenants/zwayne.yaml",
+            format!(
+                "id: zwayne\nname: {twin}\ntier: basic\nadmin_email: admin@zwayne.example.com\n"
+            ),
+        );
+        let run = f.run(&["validate"]);
+        assert_invalid(
+            &run,
+            "tenants/zwayne.yaml:2:7",
+            "is already used by `tenants/wayne.yaml`",
+        );
+    }
+    // A name in decomposed form is the composed one.
+    let f = Fixture::example();
+    f.write(
+        "tenants/cafe.yaml",
+        "id: cafe\nname: Caf\u{e9}\ntier: basic\nadmin_email: admin@cafe.example.com\n",
+    );
+    f.write(
+        "tenants/cafe2.yaml",
+        "id: cafe2\nname: Cafe\u{301}\ntier: basic\nadmin_email: admin@cafe2.example.com\n",
+    );
+    let run = f.run(&["validate"]);
+    assert_invalid(
+        &run,
+        "tenants/cafe2.yaml:2:7",
+        "is already used by `tenants/cafe.yaml`",
+    );
+}
+
 #[cfg(unix)]
 #[test]
 fn fifo_is_not_read() {

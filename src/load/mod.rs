@@ -459,11 +459,26 @@ fn resolve(
     rel: &str,
 ) -> Result<Result<Option<(String, EntryKind)>, Diagnostic>, LoadError> {
     let mut current = path.to_owned();
+    // The last link's target, once one was followed.
+    let mut followed: Option<String> = None;
     for _ in 0..=MAX_LINK_HOPS {
         match store.kind(&current)? {
-            None => return Ok(Ok(None)),
+            None => {
+                // A link to nothing is not an absent file: taking it for one dropped
+                // the tenant, and `lock` then released its allocation.
+                return Ok(match followed {
+                    None => Ok(None),
+                    Some(target) => Err(Diagnostic::at_file_start(
+                        "dangling-symlink",
+                        rel,
+                        format!("`{rel}` is a symlink to `{target}`, which does not exist"),
+                    )
+                    .help("commit the file it points to, or the file itself in place of the link")),
+                });
+            }
             Some(EntryKind::Symlink) => {
                 let target = store.link_target(&current)?;
+                followed = Some(target.clone());
                 let parent = current.rsplit_once('/').map_or("", |(p, _)| p);
                 match join_inside(parent, &target) {
                     Some(next) => current = next,

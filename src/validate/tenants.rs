@@ -81,6 +81,9 @@ pub(super) fn tenants(repo: &Repo, out: &mut Vec<Diagnostic>) {
             }
         }
         if let Some(name) = view.name {
+            if let Some(d) = name_problem(&view, name) {
+                out.push(d);
+            }
             let key = normalize_name(name);
             if let Some((first_file, first_name)) = names.get(&key) {
                 out.push(
@@ -205,12 +208,52 @@ fn id_rules(
     }
 }
 
-/// Case and spacing do not make two display names different.
+/// Case, spacing and Unicode's compatibility forms do not make two display names
+/// different: NFKC (fullwidth `Ａｃｍｅ` is `Acme`, a decomposed `é` the composed one),
+/// then lowercase, then runs of white space as one space (UAX #15; the same folding
+/// identifiers get in UAX #31).
 fn normalize_name(name: &str) -> String {
-    name.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
+    use unicode_normalization::UnicodeNormalization as _;
+    let folded: String = name.nfkc().collect::<String>().to_lowercase();
+    folded.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A display name people could not read as written: only white space, or a
+/// character that is not shown as itself — a control character (Cc), a format
+/// character (Cf: zero-width spaces and joiners, direction overrides such as U+202E,
+/// the soft hyphen, a BOM), a line or paragraph separator.
+fn name_problem(view: &View<'_>, name: &str) -> Option<Diagnostic> {
+    use unicode_general_category::{GeneralCategory as G, get_general_category};
+    let span = view.node.span_of("/name");
+    if name.trim().is_empty() {
+        return Some(
+            Diagnostic::error(
+                "invalid-name",
+                view.file,
+                span,
+                "the display name is only white space".to_owned(),
+            )
+            .help("write the tenant's name as people should see it"),
+        );
+    }
+    let bad = name.chars().find(|c| {
+        matches!(
+            get_general_category(*c),
+            G::Control | G::Format | G::LineSeparator | G::ParagraphSeparator
+        )
+    })?;
+    Some(
+        Diagnostic::error(
+            "invalid-name",
+            view.file,
+            span,
+            format!(
+                "the display name holds U+{:04X}, an invisible control or format character (such as a zero-width space or a text-direction override)",
+                u32::from(bad)
+            ),
+        )
+        .help("display names are shown to people and compared for uniqueness; write them with visible characters only"),
+    )
 }
 
 /// A practical check of an address: one `@`, a sane local part, and a domain of DNS

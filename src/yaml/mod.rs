@@ -218,6 +218,9 @@ impl Node {
 /// # Errors
 /// Returns the first syntax or structure problem, located.
 pub fn parse(text: &str) -> Result<Node, YamlError> {
+    if let Some(e) = unprintable(text) {
+        return Err(e);
+    }
     // yaml-rust2 is not known to panic on any input, but a manifest must never crash
     // the tool: a panic inside the parser becomes an ordinary located error.
     let outcome = std::panic::catch_unwind(|| Builder::new(text).run());
@@ -230,9 +233,56 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
     })
 }
 
+/// The first character YAML does not allow in a stream (YAML 1.2.2 §5.1,
+/// `c-printable`: tab, line feed, carriage return, and printable characters; no other
+/// C0 or C1 control, no DEL, no U+FFFE/U+FFFF). yaml-rust2 ends the document at a NUL
+/// without an error, so a manifest with one was read up to it and the rest ignored.
+fn unprintable(text: &str) -> Option<YamlError> {
+    let allowed = |c: char| {
+        matches!(c, '\t' | '\n' | '\r' | '\u{85}')
+            || (' '..='~').contains(&c)
+            || ('\u{a0}'..='\u{fffd}').contains(&c)
+            || c >= '\u{10000}'
+    };
+    if text
+        .bytes()
+        .all(|b| (0x20..0x7f).contains(&b) || b == b'\n' || b == b'\t' || b == b'\r')
+    {
+        return None;
+    }
+    let (line, col, c) = text.lines().enumerate().find_map(|(i, line)| {
+        line.chars()
+            .position(|c| !allowed(c))
+            .map(|col| (i + 1, col + 1, line.chars().nth(col).unwrap_or_default()))
+    })?;
+    let what = if c == '\0' {
+        "a NUL character (U+0000)".to_owned()
+    } else {
+        format!("the control character U+{:04X}", u32::from(c))
+    };
+    Some(YamlError {
+        span: Span::new(line, col, 1),
+        message: format!("the file holds {what}, which YAML does not allow"),
+        help: Some(
+            "remove it (a bad copy or an encoding slip puts such characters in); YAML would read the file only up to it".to_owned(),
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn characters_yaml_does_not_allow_are_located_not_read_past() {
+        let e = parse("id: wayne\nname: W\0ayne\ntier: basic\n").expect_err("NUL");
+        assert_eq!((e.span.line, e.span.col), (2, 8), "{}", e.message);
+        assert!(e.message.contains("NUL"), "{}", e.message);
+        let e = parse("id: a\x1b[31m\n").expect_err("ESC");
+        assert!(e.message.contains("U+001B"), "{}", e.message);
+        // Tabs, CRLF, a BOM and non-ASCII letters are fine.
+        parse("\u{feff}id: a\r\nname: Ünïcødé\t# x\r\n").expect("printable");
+    }
 
     #[test]
     fn ids_need_quotes_only_when_yaml_would_read_them_as_something_else() {
