@@ -697,3 +697,68 @@ fn lifecycle_requests_find_their_tenant_by_its_control_plane_ids() {
     let neither = f.run(&["offboard"]);
     assert_eq!(neither.code, 2);
 }
+
+/// The event's source is never waited on or read without end: a FIFO with no writer
+/// (which blocked `onboard` for good), `/dev/zero` and a directory are refused at once
+/// with exit 2 and nothing written; a repeated `--label` is refused instead of keeping
+/// the last; a `tenants` that is a file is the located `not-a-directory` (it was an
+/// unlocated I/O error, exit 10).
+#[cfg(unix)]
+#[test]
+fn onboarding_input_never_blocks_and_conflicting_flags_are_refused() {
+    let f = Fixture::example();
+    let lock = f.read("tenants.lock");
+    let outside = tempfile::tempdir().unwrap();
+    let fifo = outside.path().join("event.json");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for source in [
+        fifo.display().to_string(),
+        "/dev/zero".to_owned(),
+        outside.path().display().to_string(),
+    ] {
+        let run = f.run(&["onboard", "--from-event", &source]);
+        assert_eq!(run.code, 2, "{source}: {}", run.all());
+        assert_contains(&run.stderr, "is not a regular file");
+    }
+    let run = f.run(&[
+        "onboard",
+        "--id",
+        "newco",
+        "--tier",
+        "basic",
+        "--name",
+        "New Co",
+        "--email",
+        "admin@newco.example.com",
+        "--label",
+        "wave=1",
+        "--label",
+        "wave=2",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert_contains(&run.stderr, "--label `wave` is given twice (`1` and `2`)");
+
+    std::fs::rename(f.path().join("tenants"), outside.path().join("tenants")).unwrap();
+    f.write("tenants", "not a folder\n");
+    let run = f.run(&[
+        "onboard",
+        "--id",
+        "newco",
+        "--tier",
+        "basic",
+        "--name",
+        "New Co",
+        "--email",
+        "admin@newco.example.com",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert_contains(
+        &run.stderr,
+        "error[not-a-directory]: `tenants` must be a directory",
+    );
+    assert_eq!(f.read("tenants.lock"), lock, "something was written");
+}

@@ -55,6 +55,16 @@ pub(super) fn read_event(
             .map_err(|e| Failure::Io("standard input".to_owned(), e))?;
         "<stdin>".to_owned()
     } else {
+        // Never block: a FIFO (or a device) would be waited on for a writer, or read
+        // without end. Standard input is `-`.
+        match std::fs::metadata(path) {
+            Ok(meta) if !meta.is_file() => {
+                return Err(Failure::Usage(format!(
+                    "--from-event `{path}` is not a regular file (a directory, FIFO or device); pass the event in a file, or `-` to read standard input"
+                )));
+            }
+            _ => {}
+        }
         std::fs::File::open(path)
             .and_then(|f| f.take(MAX_EVENT_BYTES + 1).read_to_end(&mut bytes))
             .map_err(|e| Failure::Usage(format!("--from-event `{path}`: cannot read it: {e}")))?;

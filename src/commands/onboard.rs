@@ -57,7 +57,11 @@ fn parse_label(text: &str) -> Result<(String, String), String> {
 fn request(dir: &Path, args: &OnboardArgs) -> Result<Result<Request, Rejected>, Failure> {
     let mut labels = BTreeMap::new();
     for (k, v) in &args.labels {
-        labels.insert(k.clone(), v.clone());
+        if let Some(before) = labels.insert(k.clone(), v.clone()) {
+            return Err(Failure::Usage(format!(
+                "--label `{k}` is given twice (`{before}` and `{v}`); a tenant has one value per label"
+            )));
+        }
     }
     let Some(path) = &args.from_event else {
         let missing: Vec<&str> = [

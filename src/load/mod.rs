@@ -184,6 +184,25 @@ fn load_some(
             .collect();
         files.sort();
         files.dedup();
+        // A `tenants` that is a file makes every path under it unreadable: say that,
+        // as the full load does, instead of an I/O error about one manifest.
+        match resolve(store, TENANTS_DIR, TENANTS_DIR)? {
+            Ok(Some((_, EntryKind::Dir)) | None) => {}
+            Ok(Some(_)) => {
+                repo.tenants_complete = false;
+                files.clear();
+                diags.push(Diagnostic::unlocated(
+                    "not-a-directory",
+                    Some(TENANTS_DIR),
+                    format!("`{TENANTS_DIR}` must be a directory"),
+                ));
+            }
+            Err(d) => {
+                repo.tenants_complete = false;
+                files.clear();
+                diags.push(d);
+            }
+        }
         for rel in files {
             match read_file(store, &rel, &rel, &mut repo.sources)? {
                 Ok(Some(source)) => repo.tenants.push(source),
