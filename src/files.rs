@@ -20,7 +20,7 @@ pub fn write_files(dir: &Path, files: &BTreeMap<String, String>) -> Result<(), F
     };
     for (rel, text) in files {
         let path = dir.join(rel);
-        let tmp = path.with_extension("tmp-tenantops");
+        let tmp = temp_path(&path);
         let written = path
             .parent()
             .map_or(Ok(()), std::fs::create_dir_all)
@@ -38,4 +38,28 @@ pub fn write_files(dir: &Path, files: &BTreeMap<String, String>) -> Result<(), F
         }
     }
     Ok(())
+}
+
+/// The temporary file `path` is written through: a dotfile beside it
+/// (`tenants/.acme.yaml.tmp-tenantops-<pid>`), which every loader skips, so one left by
+/// a killed write never makes a later `validate` fail (`tenants/acme.tmp-tenantops`
+/// did: it is not a manifest).
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.tmp-tenantops-{}", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_temporary_file_is_a_dotfile_beside_its_file() {
+        let tmp = temp_path(Path::new("/repo/tenants/acme.yaml"));
+        assert_eq!(tmp.parent(), Some(Path::new("/repo/tenants")));
+        let name = tmp.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with(".acme.yaml.tmp-tenantops-"), "{name}");
+    }
 }
