@@ -1,10 +1,10 @@
-//! `plan --shard I/N` and `--platform`: over a synthetic fleet, every tenant's stacks in exactly one shard, shards balanced within one tenant, and the platform stacks only where asked.
+//! `plan --shard I/N` and `--platform`: over a synthetic fleet, every tenant's stacks in exactly one shard, shards balanced within one tenant, and the platform stacks only where asked; against moto, the deletion budget of a sharded apply is the whole change's.
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::Fixture;
+use common::{Fixture, Moto, assert_contains};
 
 /// (stack, tenant) of every change of an offline plan; the tenant only for tenant
 /// stacks (the ones shards split; a dedicated ALB's router is a platform stack).
@@ -103,4 +103,46 @@ fn every_tenant_is_in_exactly_one_shard_and_shards_are_balanced() {
         assert_eq!(run.code, 2, "{bad}: {}", run.all());
         common::assert_contains(&run.stderr, "is not I/N");
     }
+}
+
+/// `--max-destroy` is the fleet's budget, not each part's: the shipped workflow runs
+/// the platform part and then every shard with the same flags, and each part counted
+/// only its own deletions, so four parts under `--max-destroy 3` deleted twelve tenant
+/// stacks from one commit. Every part now counts the whole change's deletions.
+#[test]
+fn the_deletion_budget_is_the_whole_changes_in_every_part() {
+    let moto = Moto::start(0.2, &[]);
+    let f = Fixture::example();
+    assert_eq!(moto.apply(f.path(), &[]).code, 0);
+    // Three tenants go: their three tenant stacks and wayne's dedicated router.
+    for id in ["globex", "umbrella", "wayne"] {
+        f.remove(&format!("tenants/{id}.yaml"));
+    }
+    assert_eq!(f.run(&["lock"]).code, 0);
+    let parts: [&[&str]; 3] = [&["--platform"], &["--shard", "1/2"], &["--shard", "2/2"]];
+    let mark = moto.mark();
+    for part in parts {
+        let mut args = vec!["--allow-destroy", "--max-destroy", "2"];
+        args.extend_from_slice(part);
+        let run = moto.apply(f.path(), &args);
+        assert_eq!(run.code, 6, "{part:?}: {}", run.all());
+        assert_contains(&run.stderr, "the whole change deletes 4 stacks");
+        assert_contains(&run.stderr, "over --max-destroy 2");
+    }
+    assert_eq!(moto.mutating_since(mark), 0, "{:?}", moto.since(mark));
+    // Without --allow-destroy, a part that deletes nothing itself is refused too.
+    let run = moto.apply(f.path(), &["--platform"]);
+    assert_eq!(run.code, 6, "{}", run.all());
+    assert_contains(&run.stderr, "--allow-destroy");
+
+    // Within the budget every part runs, and together they delete the four.
+    for part in parts {
+        let mut args = vec!["--allow-destroy", "--max-destroy", "4"];
+        args.extend_from_slice(part);
+        let run = moto.apply(f.path(), &args);
+        assert_eq!(run.code, 0, "{part:?}: {}", run.all());
+    }
+    let again = moto.apply(f.path(), &[]);
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert_contains(&again.stdout, "nothing to apply");
 }

@@ -99,38 +99,74 @@ fn commit(dir: &Path, args: &ApplyArgs) -> String {
     head_commit(dir)
 }
 
-/// Deletions allowed by the guards, or why not.
-fn guard(plan: &Plan, desired: &Desired, args: &ApplyArgs) -> Result<(), String> {
+/// Deletions allowed by the guards, or why not. `plan` is this part's; `fleet` is what
+/// the whole change deletes (equal to `plan`'s deletions for a whole apply). The
+/// budget is the fleet's: every part refuses unless the whole change may run, so four
+/// shards under `--max-destroy 3` cannot delete twelve stacks between them.
+fn guard(plan: &Plan, fleet: &[&str], desired: &Desired, args: &ApplyArgs) -> Result<(), String> {
     let deletions: Vec<&str> = plan
         .changes
         .iter()
         .filter(|c| c.action == Action::Delete)
         .map(|c| c.stack.as_str())
         .collect();
-    if deletions.is_empty() {
+    if deletions.is_empty() && fleet.is_empty() {
         return Ok(());
     }
     let list = deletions.join(", ");
-    if desired.tenants == 0 {
+    if desired.tenants == 0 && !deletions.is_empty() {
         return Err(format!(
             "the repository has no tenants, yet {} stack{} would be deleted ({list}); a repository with zero tenants never deletes anything",
             deletions.len(),
             plural(deletions.len())
         ));
     }
+    let elsewhere = fleet.len().saturating_sub(deletions.len());
+    let whole = if elsewhere == 0 {
+        String::new()
+    } else {
+        format!(
+            "; the whole change deletes {} stack{} ({}), and every part counts them all",
+            fleet.len(),
+            plural(fleet.len()),
+            fleet.join(", ")
+        )
+    };
     if !args.allow_destroy {
-        return Err(format!(
-            "{} stack{} would be deleted ({list}); rerun with --allow-destroy to delete them",
-            deletions.len(),
-            plural(deletions.len())
-        ));
+        return Err(if deletions.is_empty() {
+            format!(
+                "this part deletes nothing, but the change it belongs to deletes {} stack{} ({}) in other parts; rerun with --allow-destroy (a part runs only when the whole change may)",
+                fleet.len(),
+                plural(fleet.len()),
+                fleet.join(", ")
+            )
+        } else {
+            format!(
+                "{} stack{} would be deleted ({list}){whole}; rerun with --allow-destroy to delete them",
+                deletions.len(),
+                plural(deletions.len())
+            )
+        });
     }
-    if deletions.len() > args.max_destroy {
-        return Err(format!(
-            "{} stacks would be deleted ({list}), over --max-destroy {}; raise it to delete them all in one run",
-            deletions.len(),
-            args.max_destroy
-        ));
+    if fleet.len().max(deletions.len()) > args.max_destroy {
+        let n = fleet.len().max(deletions.len());
+        return Err(if elsewhere == 0 {
+            format!(
+                "{n} stacks would be deleted ({list}), over --max-destroy {}; raise it to delete them all in one run",
+                args.max_destroy
+            )
+        } else {
+            format!(
+                "the whole change deletes {n} stacks ({}), over --max-destroy {}; the budget is the fleet's and every part counts every deletion, so raise it to delete them all (this part deletes {})",
+                fleet.join(", "),
+                args.max_destroy,
+                if deletions.is_empty() {
+                    "none".to_owned()
+                } else {
+                    list.clone()
+                }
+            )
+        });
     }
     Ok(())
 }
@@ -172,7 +208,7 @@ pub fn run(dir: &Path, args: &ApplyArgs, out: &Output) -> Result<Exit, Failure> 
         let (live, foreign) = list_live(&aws, &desired).await?;
         refuse_foreign(&desired, &foreign)?;
         let plan = shard::restrict(plan::live(&desired, &live), &part, &desired);
-        guard(&plan, &desired, args).map_err(Failure::Refused)?;
+        guard(&plan, &desired.fleet_deletions(&live), &desired, args).map_err(Failure::Refused)?;
         refuse_tables_in_the_way(&aws, &plan, &desired).await?;
         if plan.is_empty() {
             write_events(args, &[])?;
@@ -243,7 +279,7 @@ async fn under_lock(
             action.word()
         )));
     }
-    guard(&fresh, desired, args).map_err(Failure::Refused)?;
+    guard(&fresh, &desired.fleet_deletions(&live), desired, args).map_err(Failure::Refused)?;
     let (runner, progress) = runner(aws, opts, out, desired, &live);
     let watcher = tokio::spawn(on_interrupt(Arc::clone(&runner), progress));
     let report = apply::execute(Arc::clone(&runner), &fresh, desired, &live).await;

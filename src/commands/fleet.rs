@@ -29,8 +29,23 @@ pub(super) fn desired(
     let (repo, mut diags) = open(dir, rev)?;
     diags.extend(validate::validate(&repo));
     if !diags.iter().any(Diagnostic::is_error) && repo.complete {
-        match render::render_in_memory_only(&repo, part.tenants_to_render(&repo).as_deref()) {
-            Ok(rendered) => return Ok(Some(Desired::new(&repo, rendered))),
+        let only = part.tenants_to_render(&repo);
+        match render::render_in_memory_only(&repo, only.as_deref()) {
+            Ok(rendered) => {
+                let mut desired = Desired::new(&repo, rendered);
+                // One part renders its own stacks; the deletion guards count the whole
+                // change's deletions, so they need every stack's name.
+                if only.is_some() {
+                    desired.fleet = Some(
+                        crate::stacks::build(&repo, None)
+                            .stacks
+                            .into_iter()
+                            .map(|s| s.name)
+                            .collect(),
+                    );
+                }
+                return Ok(Some(desired));
+            }
             Err(problems) => diags.extend(problems),
         }
     }

@@ -166,6 +166,10 @@ pub struct Desired {
     pub roster: Vec<TenantInfo>,
     /// `routing.json`: per tenant its router, header and endpoint (a producer output).
     pub routing: serde_json::Value,
+    /// When `stacks` is one part of the fleet (`apply --shard`), the name of every
+    /// stack of the whole fleet: what the deletion guards count a change's deletions
+    /// against (`fleet_deletions`).
+    pub fleet: Option<std::collections::HashSet<String>>,
 }
 
 /// A tenant as `status`, shards and provisioning events need it.
@@ -210,6 +214,7 @@ impl Desired {
             tenants: 0,
             roster: Vec::new(),
             routing: serde_json::Value::Null,
+            fleet: None,
         }
     }
 
@@ -272,6 +277,20 @@ impl Desired {
             .binary_search_by(|t| t.id.as_str().cmp(id))
             .ok()
             .map(|i| &self.roster[i])
+    }
+
+    /// The live stacks of this stage that the whole change deletes: those the whole
+    /// fleet no longer has, whichever part this desired state is.
+    #[must_use]
+    pub fn fleet_deletions<'a>(&self, live: &'a [crate::aws::LiveStack]) -> Vec<&'a str> {
+        let wanted: std::collections::HashSet<&str> = match &self.fleet {
+            Some(all) => all.iter().map(String::as_str).collect(),
+            None => self.stacks.iter().map(|s| s.name.as_str()).collect(),
+        };
+        live.iter()
+            .filter(|l| self.manages(&l.tags) && !wanted.contains(l.name.as_str()))
+            .map(|l| l.name.as_str())
+            .collect()
     }
 
     /// Whether a live stack's tags say it belongs to this stage and tenantops manages it.
