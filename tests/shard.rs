@@ -146,3 +146,69 @@ fn the_deletion_budget_is_the_whole_changes_in_every_part() {
     assert_eq!(again.code, 0, "{}", again.all());
     assert_contains(&again.stdout, "nothing to apply");
 }
+
+/// Parts lock separately so a CI matrix runs in parallel, but only parts whose stacks
+/// are disjoint may run at once: a whole apply excludes every part, and shards of
+/// different counts (or two runs with the platform) may share stacks. Before, a whole
+/// apply, a `--platform` and a `--shard` each took their own lock stack and changed the
+/// same stacks at once. Each lock here is one another apply holds (made with boto3,
+/// tagged as tenantops tags its locks, its holder alive on another host).
+#[test]
+fn parts_run_at_once_only_when_their_stacks_are_disjoint() {
+    let moto = Moto::start(0.2, &[]);
+    let f = Fixture::example();
+    let hold = |name: &str, part: Option<&str>| {
+        let part = part.map_or_else(String::new, |p| {
+            format!(", {{'Key': 'tenantops:lock-part', 'Value': '{p}'}}")
+        });
+        moto.python(&format!(
+            "cfn.create_stack(StackName='{name}', TemplateBody='{{\"Resources\":{{\"Lock\":{{\"Type\":\"AWS::CloudFormation::WaitConditionHandle\"}}}}}}', Tags=[{{'Key': 'tenantops:kind', 'Value': 'lock'}}, {{'Key': 'tenantops:stage', 'Value': 'prod'}}, {{'Key': 'tenantops:lock-holder', 'Value': 'ci-runner-7:4242'}}, {{'Key': 'tenantops:lock-since', 'Value': '2026-12-02T10:00:00Z'}}{part}])"
+        ))
+    };
+    let drop = |name: &str| moto.python(&format!("cfn.delete_stack(StackName='{name}')"));
+    let refused = |args: &[&str], holder: &str| {
+        let mark = moto.mark();
+        let run = moto.apply(f.path(), args);
+        assert_eq!(run.code, 6, "{args:?}: {}", run.all());
+        assert_contains(
+            &run.stderr,
+            format!("another apply holds the stage lock `{holder}`"),
+        );
+        let calls = moto.since(mark);
+        // Its own lock, taken and given back; nothing else.
+        assert_eq!(
+            (
+                calls.get("CreateStack"),
+                calls.get("DeleteStack"),
+                moto.mutating_since(mark)
+            ),
+            (Some(&1), Some(&1), 2),
+            "{args:?}: {calls:?}"
+        );
+    };
+
+    hold("saas-prod-tenantops-lock", Some("all"));
+    refused(&["--shard", "1/2"], "saas-prod-tenantops-lock");
+    refused(&["--platform"], "saas-prod-tenantops-lock");
+    drop("saas-prod-tenantops-lock");
+    // A lock from before parts were tagged is the whole stage's.
+    hold("saas-prod-tenantops-lock-shard-2-of-2", None);
+    refused(&["--platform"], "saas-prod-tenantops-lock-shard-2-of-2");
+    drop("saas-prod-tenantops-lock-shard-2-of-2");
+
+    hold("saas-prod-tenantops-lock-shard-1-of-2", Some("shard 1/2"));
+    refused(&[], "saas-prod-tenantops-lock-shard-1-of-2");
+    refused(&["--shard", "1/4"], "saas-prod-tenantops-lock-shard-1-of-2");
+    // Both with the platform would share the platform stacks.
+    hold("saas-prod-tenantops-lock-platform", Some("platform"));
+    refused(
+        &["--shard", "2/2", "--platform"],
+        "saas-prod-tenantops-lock-platform",
+    );
+    drop("saas-prod-tenantops-lock-platform");
+    // Disjoint parts run beside it: the platform, and the other shard of the count.
+    for args in [&["--platform"][..], &["--shard", "2/2"]] {
+        let run = moto.apply(f.path(), args);
+        assert_eq!(run.code, 0, "{args:?}: {}", run.all());
+    }
+}

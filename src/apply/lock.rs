@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use super::progress::timestamp;
-use crate::aws::{Aws, AwsError, TemplateSource};
+use crate::aws::{Aws, AwsError, LiveStack, TemplateSource};
+use crate::plan::shard::Part;
 
 /// The template of the lock stack: one resource that costs nothing and does nothing.
 const LOCK_TEMPLATE: &str = r#"{"AWSTemplateFormatVersion":"2010-09-09","Description":"tenantops stage lock: an apply is running on this stage (see the tags)","Resources":{"Lock":{"Type":"AWS::CloudFormation::WaitConditionHandle"}}}"#;
@@ -22,6 +23,10 @@ const LOCK_TEMPLATE: &str = r#"{"AWSTemplateFormatVersion":"2010-09-09","Descrip
 pub const TAG_HOLDER: &str = "tenantops:lock-holder";
 /// Tag: since when.
 pub const TAG_SINCE: &str = "tenantops:lock-since";
+/// Tag: the part of the stage the holder applies ([`Part::tag`]).
+pub const TAG_PART: &str = "tenantops:lock-part";
+/// The part tag of `bootstrap`'s lock: the pipeline stack is in no fleet part.
+const PIPELINE_PART: &str = "pipeline";
 
 /// Why the lock could not be taken.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +85,7 @@ pub async fn acquire(
     aws: &Aws,
     name: &str,
     stage: &str,
+    part: Option<&Part>,
     commit: &str,
     break_lock: bool,
     wait: Duration,
@@ -88,6 +94,10 @@ pub async fn acquire(
     let tags = BTreeMap::from([
         ("tenantops:stage".to_owned(), stage.to_owned()),
         ("tenantops:kind".to_owned(), "lock".to_owned()),
+        (
+            TAG_PART.to_owned(),
+            part.map_or_else(|| PIPELINE_PART.to_owned(), Part::tag),
+        ),
         (TAG_HOLDER.to_owned(), me()),
         (TAG_SINCE.to_owned(), timestamp(SystemTime::now())),
         (crate::plan::TAG_COMMIT.to_owned(), commit.to_owned()),
@@ -122,6 +132,31 @@ pub async fn acquire(
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(5));
     }
+}
+
+/// Whether a live stack is a lock of `stage` (any part's).
+#[must_use]
+pub fn is_lock(stage: &str, tags: &BTreeMap<String, String>) -> bool {
+    tags.get("tenantops:kind").is_some_and(|k| k == "lock")
+        && tags.get("tenantops:stage").is_some_and(|s| s == stage)
+}
+
+/// The first lock of `locks` (the stage's lock stacks as listed once `own` was taken)
+/// held by another apply whose part may share a stack with `part`. Parts lock
+/// separately so a CI matrix runs in parallel, but a whole apply and a `--shard` (or
+/// two shards of different counts) would change the same stacks at once: each takes
+/// its own lock first and then looks, so of two such applies at least one sees the
+/// other and stops. A lock being deleted is a finished apply's; one whose holder
+/// died on this host is not in the way.
+#[must_use]
+pub fn in_the_way<'a>(own: &str, part: &Part, locks: &'a [LiveStack]) -> Option<&'a LiveStack> {
+    locks.iter().find(|l| {
+        l.name != own
+            && !l.status.starts_with("DELETE_")
+            && l.tags.get(TAG_PART).is_none_or(|p| p != PIPELINE_PART)
+            && Part::from_tag(l.tags.get(TAG_PART).map(String::as_str)).overlaps(part)
+            && !holder_is_dead(l.tags.get(TAG_HOLDER).map_or("", String::as_str))
+    })
 }
 
 /// Releases the lock (deletes the lock stack; the next apply may create it as soon as

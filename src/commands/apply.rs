@@ -205,7 +205,11 @@ pub fn run(dir: &Path, args: &ApplyArgs, out: &Output) -> Result<Exit, Failure> 
     let rt = runtime()?;
     rt.block_on(async {
         let aws = Arc::new(Aws::connect(&settings(&args.aws, &desired)).await);
-        let (live, foreign) = list_live(&aws, &desired).await?;
+        let super::fleet::Live {
+            stacks: live,
+            foreign,
+            ..
+        } = list_live(&aws, &desired).await?;
         refuse_foreign(&desired, &foreign)?;
         let plan = shard::restrict(plan::live(&desired, &live), &part, &desired);
         guard(&plan, &desired.fleet_deletions(&live), &desired, args).map_err(Failure::Refused)?;
@@ -222,11 +226,12 @@ pub fn run(dir: &Path, args: &ApplyArgs, out: &Output) -> Result<Exit, Failure> 
             &aws,
             &lock::lock_stack(&desired.base, &part.lock_suffix()),
             &desired.stage,
+            Some(&part),
             &opts,
             args.break_lock,
         )
         .await?;
-        let result = under_lock(&aws, &plan, &desired, &part, args, &opts, out).await;
+        let result = under_lock(&aws, &lock, &plan, &desired, &part, args, &opts, out).await;
         let released = lock::release(&aws, &lock).await;
         let (done, after) = result?;
         if args.events.is_some() {
@@ -257,8 +262,10 @@ pub fn run(dir: &Path, args: &ApplyArgs, out: &Output) -> Result<Exit, Failure> 
 /// The run once the lock is held: live state listed again (it may have moved while the
 /// plan was read and confirmed) and refused when the plan grew, then executed; the
 /// report and every stack's outputs as last seen.
+#[allow(clippy::too_many_arguments)] // the run's parts, each used once
 async fn under_lock(
     aws: &Arc<Aws>,
+    held: &str,
     plan: &Plan,
     desired: &Desired,
     part: &shard::Part,
@@ -266,7 +273,22 @@ async fn under_lock(
     opts: &Options,
     out: &Output,
 ) -> Result<(apply::Report, BTreeMap<String, BTreeMap<String, String>>), Failure> {
-    let (live, foreign) = list_live(aws, desired).await?;
+    let super::fleet::Live {
+        stacks: live,
+        foreign,
+        locks,
+    } = list_live(aws, desired).await?;
+    if let Some(other) = lock::in_the_way(held, part, &locks) {
+        let tag = |k: &str| other.tags.get(k).map_or("unknown", String::as_str);
+        return Err(Failure::Refused(format!(
+            "another apply holds the stage lock `{}` ({}, {}, since {}), and its part may change the same stacks as this one ({}); wait for it (parts run at once only when their stacks are disjoint: the platform and shards of one count); nothing was changed",
+            other.name,
+            tag(lock::TAG_PART),
+            tag(lock::TAG_HOLDER),
+            tag(lock::TAG_SINCE),
+            part.tag(),
+        )));
+    }
     refuse_foreign(desired, &foreign)?;
     let fresh = shard::restrict(plan::live(desired, &live), part, desired);
     let confirmed = changed_set(plan);

@@ -131,6 +131,7 @@ pub fn run(dir: &Path, args: &BootstrapArgs, out: &Output) -> Result<Exit, Failu
             &aws,
             &lock::lock_stack(&desired.base, "-pipeline"),
             &desired.stage,
+            None,
             &opts,
             false,
         )

@@ -139,27 +139,42 @@ pub(super) fn settings(args: &AwsArgs, desired: &Desired) -> Settings {
 
 /// Stacks of this stage that tenantops manages; and, apart, the stacks that have the
 /// name of a stack the repository wants without this stage's `tenantops:managed` tags
-/// (made by hand, by another tool or by another stage), which a create would meet.
-pub(super) async fn list_live(
-    aws: &Aws,
-    desired: &Desired,
-) -> Result<(Vec<LiveStack>, Vec<LiveStack>), Failure> {
+/// (made by hand, by another tool or by another stage), which a create would meet,
+/// and the stage's lock stacks.
+pub(super) async fn list_live(aws: &Aws, desired: &Desired) -> Result<Live, Failure> {
     let wanted: std::collections::HashSet<&str> =
         desired.stacks.iter().map(|s| s.name.as_str()).collect();
     let mut foreign = Vec::new();
-    let managed = aws
+    let mut locks = Vec::new();
+    let stacks = aws
         .list_stacks(|s| {
             if desired.manages(&s.tags) {
                 return true;
             }
-            if wanted.contains(s.name.as_str()) {
+            if lock::is_lock(&desired.stage, &s.tags) {
+                locks.push(s.clone());
+            } else if wanted.contains(s.name.as_str()) {
                 foreign.push(s.clone());
             }
             false
         })
         .await
         .map_err(|e| Failure::Aws(e.to_string()))?;
-    Ok((managed, foreign))
+    Ok(Live {
+        stacks,
+        foreign,
+        locks,
+    })
+}
+
+/// One listing of the region's stacks, as a run of this stage sees them.
+pub(super) struct Live {
+    /// The stage's stacks that tenantops manages.
+    pub stacks: Vec<LiveStack>,
+    /// Stacks named as wanted ones without this stage's `tenantops:managed` tags.
+    pub foreign: Vec<LiveStack>,
+    /// The stage's lock stacks (every part's).
+    pub locks: Vec<LiveStack>,
 }
 
 /// Refuses a run that would meet stacks tenantops does not manage: it never updates,
@@ -273,6 +288,7 @@ pub(super) async fn take_lock(
     aws: &Aws,
     name: &str,
     stage: &str,
+    part: Option<&Part>,
     opts: &Options,
     break_lock: bool,
 ) -> Result<String, Failure> {
@@ -280,6 +296,7 @@ pub(super) async fn take_lock(
         aws,
         name,
         stage,
+        part,
         &opts.commit,
         break_lock,
         opts.busy_timeout,

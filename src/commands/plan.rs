@@ -68,7 +68,11 @@ pub fn run(dir: &Path, args: &PlanArgs, out: &Output) -> Result<Exit, Failure> {
         let rt = runtime()?;
         rt.block_on(async {
             let aws = Arc::new(Aws::connect(&settings(&args.aws, &head)).await);
-            let (live, foreign) = list_live(&aws, &head).await?;
+            let super::fleet::Live {
+                stacks: live,
+                foreign,
+                ..
+            } = list_live(&aws, &head).await?;
             refuse_foreign(&head, &foreign)?;
             let mut plan = shard::restrict(plan::live(&head, &live), &part, &head);
             apply::describe_updates(&aws, &mut plan, &head, &live, &Options::default())

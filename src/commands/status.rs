@@ -54,7 +54,11 @@ pub fn run(dir: &Path, args: &StatusArgs, out: &Output) -> Result<Exit, Failure>
     let rt = runtime()?;
     let status = rt.block_on(async {
         let aws = Arc::new(Aws::connect(&settings(&args.aws, &desired)).await);
-        let (live, foreign) = list_live(&aws, &desired).await?;
+        let super::fleet::Live {
+            stacks: live,
+            foreign,
+            ..
+        } = list_live(&aws, &desired).await?;
         if let Some(first) = foreign.first() {
             crate::errln!(
                 "warning: {}",

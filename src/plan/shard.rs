@@ -105,6 +105,67 @@ impl Part {
         }
     }
 
+    /// The part as its lock stack's `tenantops:lock-part` tag records it (`all`,
+    /// `platform`, `shard 2/4`, `shard 2/4 + platform`).
+    #[must_use]
+    pub fn tag(&self) -> String {
+        match self {
+            Part::All => "all".to_owned(),
+            Part::Platform => "platform".to_owned(),
+            Part::Shard { shard, platform } => {
+                format!(
+                    "shard {shard}{}",
+                    if *platform { " + platform" } else { "" }
+                )
+            }
+        }
+    }
+
+    /// The part a lock's tag names; anything else (a lock without the tag, from an
+    /// older tenantops) is taken for the whole stage.
+    #[must_use]
+    pub fn from_tag(tag: Option<&str>) -> Part {
+        let Some(tag) = tag else {
+            return Part::All;
+        };
+        if tag == "platform" {
+            return Part::Platform;
+        }
+        let Some(rest) = tag.strip_prefix("shard ") else {
+            return Part::All;
+        };
+        let (shard, platform) = match rest.strip_suffix(" + platform") {
+            Some(s) => (s, true),
+            None => (rest, false),
+        };
+        shard
+            .parse()
+            .map_or(Part::All, |shard| Part::Shard { shard, platform })
+    }
+
+    /// Whether two parts may share a stack, so their applies must not run at once: a
+    /// whole apply shares with every part; the platform stacks are in `--platform` and
+    /// in a shard run with it; two shards of the same count share no tenant, two of
+    /// different counts may.
+    #[must_use]
+    pub fn overlaps(&self, other: &Part) -> bool {
+        match (self, other) {
+            (Part::All, _) | (_, Part::All) | (Part::Platform, Part::Platform) => true,
+            (Part::Platform, Part::Shard { platform, .. })
+            | (Part::Shard { platform, .. }, Part::Platform) => *platform,
+            (
+                Part::Shard {
+                    shard: a,
+                    platform: pa,
+                },
+                Part::Shard {
+                    shard: b,
+                    platform: pb,
+                },
+            ) => (*pa && *pb) || a.count != b.count || a.index == b.index,
+        }
+    }
+
     fn platform(&self) -> bool {
         !matches!(
             self,
@@ -228,6 +289,55 @@ pub fn restrict(plan: Plan, part: &Part, desired: &Desired) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_overlap_where_they_may_share_a_stack_and_tags_read_back() {
+        let shard = |i, n, platform| Part::Shard {
+            shard: Shard { index: i, count: n },
+            platform,
+        };
+        let parts = [
+            Part::All,
+            Part::Platform,
+            shard(1, 4, false),
+            shard(2, 4, false),
+            shard(1, 4, true),
+            shard(1, 2, false),
+        ];
+        for p in &parts {
+            assert_eq!(Part::from_tag(Some(&p.tag())), *p, "{}", p.tag());
+            assert!(p.overlaps(p), "{} with itself", p.tag());
+            assert!(p.overlaps(&Part::All) && Part::All.overlaps(p));
+        }
+        assert_eq!(Part::from_tag(None), Part::All);
+        assert_eq!(Part::from_tag(Some("shard 9/4")), Part::All);
+        let disjoint = [
+            (Part::Platform, shard(1, 4, false)),
+            (shard(1, 4, false), shard(2, 4, false)),
+            (shard(1, 4, true), shard(2, 4, false)),
+        ];
+        for (a, b) in disjoint {
+            assert!(
+                !a.overlaps(&b) && !b.overlaps(&a),
+                "{} and {}",
+                a.tag(),
+                b.tag()
+            );
+        }
+        for (a, b) in [
+            (Part::Platform, shard(1, 4, true)),
+            (shard(1, 4, false), shard(1, 2, false)),
+            (shard(1, 4, true), shard(2, 4, true)),
+            (shard(1, 4, false), shard(1, 4, true)),
+        ] {
+            assert!(
+                a.overlaps(&b) && b.overlaps(&a),
+                "{} and {}",
+                a.tag(),
+                b.tag()
+            );
+        }
+    }
 
     #[test]
     fn parses_and_refuses() {
