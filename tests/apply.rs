@@ -297,6 +297,30 @@ fn a_held_stage_lock_refuses_and_break_lock_takes_it() {
     assert_eq!(run.code, 0, "{}", run.all());
 }
 
+/// A holder that shares this machine's hostname but not its PID namespace (a
+/// container with a fixed hostname) is alive as far as anyone here can tell: its pid
+/// has no `/proc` entry in this namespace. Before, that absence made it dead and the
+/// lock was taken from a running apply; now only a holder whose process tag names this
+/// boot and this namespace can be judged dead.
+#[test]
+fn a_holder_in_another_pid_namespace_with_the_same_hostname_keeps_its_lock() {
+    let moto = Moto::start(0.2, &[]);
+    let f = Fixture::example();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    moto.python(&format!(
+        "cfn.create_stack(StackName='saas-prod-tenantops-lock', TemplateBody='{{\"Resources\":{{\"Lock\":{{\"Type\":\"AWS::CloudFormation::WaitConditionHandle\"}}}}}}', Tags=[{{'Key':'tenantops:kind','Value':'lock'}},{{'Key':'tenantops:stage','Value':'prod'}},{{'Key':'tenantops:lock-holder','Value':'{}:99999999'}},{{'Key':'tenantops:lock-process','Value':'boot={} pidns=pid:[1] pid=99999999'}},{{'Key':'tenantops:lock-run','Value':'github acme/fleet run 42 attempt 1'}},{{'Key':'tenantops:lock-since','Value':'2026-12-02T10:00:00Z'}}])",
+        host.trim(),
+        boot.trim()
+    ));
+    let mark = moto.mark();
+    let run = apply(&moto, &f, &[]);
+    assert_eq!(run.code, 6, "{}", run.all());
+    assert_contains(&run.stderr, "another apply holds the stage lock");
+    assert_contains(&run.stderr, "github acme/fleet run 42 attempt 1");
+    assert_eq!(moto.mutating_since(mark), 1, "only the lock attempt");
+}
+
 #[test]
 fn a_tenant_that_never_gets_steady_fails_alone_and_stops_later_waves() {
     // globex (wave 1) never gets its tasks.

@@ -203,6 +203,66 @@ async fn a_foreign_stack_that_appears_during_the_create_is_left_as_it_is() {
     );
 }
 
+/// The lock's `CreateStack` went through but its answer was lost, and the SDK's retry
+/// got `AlreadyExists`: the stack it finds is this process's own (its holder and
+/// process tags), so the lock is held. Before, apply refused itself (exit 6, naming
+/// its own pid) and left the lock for everyone.
+#[tokio::test]
+async fn a_lock_create_whose_answer_was_lost_is_recognised_as_ones_own() {
+    use tenantops::apply::lock;
+    let create = mock!(Cfn::create_stack).then_error(|| {
+        CreateStackError::generic(
+            ErrorMetadata::builder()
+                .code("AlreadyExistsException")
+                .message("Stack [saas-prod-tenantops-lock] already exists")
+                .build(),
+        )
+    });
+    let describe = mock!(Cfn::describe_stacks).then_output(|| {
+        DescribeStacksOutput::builder()
+            .stacks(
+                Stack::builder()
+                    .stack_name("saas-prod-tenantops-lock")
+                    .stack_status(StackStatus::CreateComplete)
+                    .tags(
+                        Tag::builder()
+                            .key(lock::TAG_HOLDER)
+                            .value(lock::me())
+                            .build(),
+                    )
+                    .tags(
+                        Tag::builder()
+                            .key(lock::TAG_PROCESS)
+                            .value(lock::process_identity().expect("/proc"))
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let delete = mock!(Cfn::delete_stack).then_output(|| DeleteStackOutput::builder().build());
+    let cfn = mock_client!(
+        aws_sdk_cloudformation,
+        RuleMode::MatchAny,
+        &[&create, &describe, &delete]
+    );
+    let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &[]);
+    let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, &[]);
+    let aws = Aws::from_clients(cfn, ecs, s3);
+    let held = lock::acquire(
+        &aws,
+        "saas-prod-tenantops-lock",
+        "prod",
+        None,
+        "abc123",
+        false,
+        Duration::from_millis(10),
+    )
+    .await;
+    assert_eq!(held.ok().as_deref(), Some("saas-prod-tenantops-lock"));
+    assert_eq!(delete.num_calls(), 0);
+}
+
 #[tokio::test]
 async fn update_rollback_failed_is_continued_then_updated() {
     let cont = mock!(Cfn::continue_update_rollback)

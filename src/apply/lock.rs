@@ -5,9 +5,13 @@
 //! `tenantops:lock-since` and `tenantops:commit`. The lock is taken only when an
 //! apply has something to change, so a run with nothing to do makes no mutating call.
 //!
-//! A lock left by a killed run is taken over when its holder was on this host and
-//! that process no longer exists, or with `--break-lock` (a run on another host that
-//! died leaves the lock until someone who knows it is dead breaks it).
+//! A lock left by a killed run is taken over only when its holder is certainly dead:
+//! the `tenantops:lock-process` tag names this machine's boot and PID namespace and
+//! that pid is gone (`holder_is_dead`). A holder in another container with the same
+//! hostname, on another host, or seen without `/proc` is not known to be dead: its
+//! lock waits for `--break-lock` from someone who knows (the `tenantops:lock-run` tag
+//! names the CI run to look at). A create whose response was lost is recognised as
+//! this process's own (`is_mine`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -23,6 +27,10 @@ const LOCK_TEMPLATE: &str = r#"{"AWSTemplateFormatVersion":"2010-09-09","Descrip
 pub const TAG_HOLDER: &str = "tenantops:lock-holder";
 /// Tag: since when.
 pub const TAG_SINCE: &str = "tenantops:lock-since";
+/// Tag: the holder's process as the kernel knows it (`process_identity`).
+pub const TAG_PROCESS: &str = "tenantops:lock-process";
+/// Tag: the CI run holding the lock, when there is one.
+pub const TAG_RUN: &str = "tenantops:lock-run";
 /// Tag: the part of the stage the holder applies ([`Part::tag`]).
 pub const TAG_PART: &str = "tenantops:lock-part";
 /// The part tag of `bootstrap`'s lock: the pipeline stack is in no fleet part.
@@ -65,15 +73,64 @@ fn hostname() -> String {
         .unwrap_or_else(|| "unknown-host".to_owned())
 }
 
-/// Whether the holder `host:pid` is a process of this host that no longer runs.
-fn holder_is_dead(holder: &str) -> bool {
-    let Some((host, pid)) = holder.rsplit_once(':') else {
+/// This process as the kernel knows it: `boot=<boot id> pidns=<pid namespace> pid=<pid>`,
+/// or `None` without `/proc` (macOS). Two containers may share a hostname, even a
+/// machine, and still not see each other's processes: the PID namespace tells, and
+/// the boot id tells a machine (or a reboot) apart.
+#[must_use]
+pub fn process_identity() -> Option<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let pidns = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    Some(format!(
+        "boot={} pidns={} pid={}",
+        boot.trim(),
+        pidns.display(),
+        std::process::id()
+    ))
+}
+
+/// The CI run this process is part of, when there is one: GitHub Actions' run id and
+/// attempt, or CodeBuild's build id.
+fn ci_run() -> Option<String> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if let Some(id) = var("GITHUB_RUN_ID") {
+        let repo = var("GITHUB_REPOSITORY").unwrap_or_default();
+        let attempt = var("GITHUB_RUN_ATTEMPT").unwrap_or_else(|| "1".to_owned());
+        return Some(format!("github {repo} run {id} attempt {attempt}"));
+    }
+    var("CODEBUILD_BUILD_ID").map(|id| format!("codebuild {id}"))
+}
+
+/// `boot=... pidns=... pid=N` split into (boot and namespace, pid).
+fn split_identity(identity: &str) -> Option<(&str, u32)> {
+    let (machine, pid) = identity.rsplit_once(" pid=")?;
+    Some((machine, pid.parse().ok()?))
+}
+
+/// Whether the lock's holder is certainly dead: its process tag names this machine's
+/// boot and this PID namespace, and that process no longer exists. Anything else — a
+/// holder on another host, in another container that shares the hostname, without
+/// the tag (an older tenantops), or seen from a system without `/proc` — is not known
+/// to be dead, and is never taken over without `--break-lock`.
+fn holder_is_dead(tags: &BTreeMap<String, String>) -> bool {
+    let (Some(theirs), Some(mine)) = (tags.get(TAG_PROCESS), process_identity()) else {
         return false;
     };
-    host == hostname()
-        && pid.parse::<u32>().is_ok_and(|pid| {
-            pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
-        })
+    let (Some((their_machine, their_pid)), Some((my_machine, my_pid))) =
+        (split_identity(theirs), split_identity(&mine))
+    else {
+        return false;
+    };
+    their_machine == my_machine
+        && their_pid != my_pid
+        && !std::path::Path::new(&format!("/proc/{their_pid}")).exists()
+}
+
+/// Whether the lock is this process's own: a create whose response was lost, retried,
+/// finds the stack it made.
+fn is_mine(tags: &BTreeMap<String, String>) -> bool {
+    tags.get(TAG_HOLDER).is_some_and(|h| *h == me())
+        && process_identity().is_some_and(|mine| tags.get(TAG_PROCESS) == Some(&mine))
 }
 
 /// Takes the lock stack `name`, or says who holds it. `wait` bounds how long a
@@ -91,7 +148,7 @@ pub async fn acquire(
     wait: Duration,
 ) -> Result<String, LockError> {
     let name = name.to_owned();
-    let tags = BTreeMap::from([
+    let mut tags = BTreeMap::from([
         ("tenantops:stage".to_owned(), stage.to_owned()),
         ("tenantops:kind".to_owned(), "lock".to_owned()),
         (
@@ -102,6 +159,12 @@ pub async fn acquire(
         (TAG_SINCE.to_owned(), timestamp(SystemTime::now())),
         (crate::plan::TAG_COMMIT.to_owned(), commit.to_owned()),
     ]);
+    if let Some(identity) = process_identity() {
+        tags.insert(TAG_PROCESS.to_owned(), identity);
+    }
+    if let Some(run) = ci_run() {
+        tags.insert(TAG_RUN.to_owned(), run);
+    }
     let body = TemplateSource::Body(LOCK_TEMPLATE.to_owned());
     let started = std::time::Instant::now();
     let mut delay = Duration::from_millis(500);
@@ -117,10 +180,21 @@ pub async fn acquire(
         let Some(held) = aws.describe_stack(&name).await? else {
             continue;
         };
-        let holder = held.tags.get(TAG_HOLDER).cloned().unwrap_or_default();
+        if !held.status.starts_with("DELETE_") && is_mine(&held.tags) {
+            // The create went through and its answer was lost: the SDK's retry met
+            // the stack it had made.
+            return Ok(name);
+        }
+        let holder = match held.tags.get(TAG_RUN) {
+            Some(run) => format!(
+                "{}, {run}",
+                held.tags.get(TAG_HOLDER).map_or("", String::as_str)
+            ),
+            None => held.tags.get(TAG_HOLDER).cloned().unwrap_or_default(),
+        };
         let since = held.tags.get(TAG_SINCE).cloned().unwrap_or_default();
         let releasing = held.status.starts_with("DELETE_");
-        if !releasing && (break_lock || holder_is_dead(&holder)) {
+        if !releasing && (break_lock || holder_is_dead(&held.tags)) {
             aws.delete_stack(&name).await?;
         } else if !releasing || started.elapsed() > wait {
             return Err(LockError::Held {
@@ -155,7 +229,7 @@ pub fn in_the_way<'a>(own: &str, part: &Part, locks: &'a [LiveStack]) -> Option<
             && !l.status.starts_with("DELETE_")
             && l.tags.get(TAG_PART).is_none_or(|p| p != PIPELINE_PART)
             && Part::from_tag(l.tags.get(TAG_PART).map(String::as_str)).overlaps(part)
-            && !holder_is_dead(l.tags.get(TAG_HOLDER).map_or("", String::as_str))
+            && !holder_is_dead(&l.tags)
     })
 }
 
@@ -166,4 +240,41 @@ pub fn in_the_way<'a>(own: &str, part: &Part, locks: &'a [LiveStack]) -> Option<
 /// The delete call's failure.
 pub async fn release(aws: &Aws, name: &str) -> Result<(), AwsError> {
     aws.delete_stack(name).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(process: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (TAG_HOLDER.to_owned(), me()),
+            (TAG_PROCESS.to_owned(), process.to_owned()),
+        ])
+    }
+
+    #[test]
+    fn a_holder_is_dead_only_when_this_machine_and_namespace_say_so() {
+        let mine = process_identity().expect("/proc");
+        let (machine, pid) = split_identity(&mine).expect("identity");
+        // A pid far beyond pid_max never exists.
+        let dead = format!("{machine} pid=99999999");
+        assert!(holder_is_dead(&tags(&dead)));
+        // The same pid in another PID namespace (a container with the same hostname):
+        // its /proc entry is not ours to look at.
+        let elsewhere = dead.replace("pidns=", "pidns=other-");
+        assert!(!holder_is_dead(&tags(&elsewhere)));
+        // Another boot (another machine with the same hostname).
+        let rebooted = dead.replace("boot=", "boot=x");
+        assert!(!holder_is_dead(&tags(&rebooted)));
+        // A live process (ourselves, and pid 1), and a holder without the tag.
+        assert!(!holder_is_dead(&tags(&mine)));
+        assert!(!holder_is_dead(&tags(&format!("{machine} pid=1"))));
+        assert!(!holder_is_dead(&BTreeMap::from([(
+            TAG_HOLDER.to_owned(),
+            format!("{}:99999999", hostname())
+        )])));
+        assert!(is_mine(&tags(&mine)));
+        assert!(!is_mine(&tags(&format!("{machine} pid={}", pid + 1))));
+    }
 }

@@ -73,6 +73,7 @@ impl Aws {
             .cfn
             .create_stack()
             .stack_name(name)
+            .client_request_token(request_token())
             .set_parameters(Some(params(parameters)))
             .set_tags(Some(tag_list(tags)))
             .set_capabilities(Some(capabilities()));
@@ -173,6 +174,7 @@ impl Aws {
         self.cfn
             .execute_change_set()
             .stack_name(name)
+            .client_request_token(request_token())
             .change_set_name(change_set)
             .send()
             .await
@@ -225,6 +227,7 @@ impl Aws {
         self.cfn
             .update_stack()
             .stack_name(name)
+            .client_request_token(request_token())
             .use_previous_template(true)
             .set_parameters(Some(keep))
             .set_tags(Some(tag_list(tags)))
@@ -242,6 +245,7 @@ impl Aws {
         self.cfn
             .delete_stack()
             .stack_name(name)
+            .client_request_token(request_token())
             .send()
             .await
             .map(|_| ())
@@ -255,6 +259,7 @@ impl Aws {
         self.cfn
             .continue_update_rollback()
             .stack_name(name)
+            .client_request_token(request_token())
             .send()
             .await
             .map(|_| ())
@@ -390,4 +395,22 @@ fn tag_list(tags: &BTreeMap<String, String>) -> Vec<Tag> {
 /// Rendered stacks create named IAM roles.
 fn capabilities() -> Vec<Capability> {
     vec![Capability::CapabilityIam, Capability::CapabilityNamedIam]
+}
+
+/// A `ClientRequestToken` for one mutating call: the SDK sends the same token on each
+/// of its retries, so CloudFormation takes a retried create (whose first answer was
+/// lost) for the same request instead of a second one, and every stack event the call
+/// causes carries it. Unique per call: `tenantops-<pid>-<time>-<count>` (letters,
+/// digits and hyphens, at most 128 characters, as the API requires).
+fn request_token() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "tenantops-{}-{nanos}-{}",
+        std::process::id(),
+        COUNT.fetch_add(1, Ordering::Relaxed)
+    )
 }
