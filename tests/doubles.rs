@@ -556,6 +556,61 @@ async fn an_ecs_service_that_never_gets_steady_fails_the_tenant() {
     assert!(services.num_calls() >= 2, "polled until the timeout");
 }
 
+/// The ECS steady wait reads through throttling as every status poll does: eight
+/// throttled `DescribeServices` once failed a healthy stack and skipped its dependents.
+#[tokio::test]
+async fn the_steady_wait_reads_through_throttled_describe_services() {
+    use aws_sdk_ecs::operation::describe_services::DescribeServicesError;
+    let create = mock!(Cfn::create_stack).then_output(|| CreateStackOutput::builder().build());
+    let hash = desired_hash();
+    let describe =
+        mock!(Cfn::describe_stacks).then_output(move || stack(StackStatus::CreateComplete, &hash));
+    let resources = mock!(Cfn::list_stack_resources).then_output(|| {
+        ListStackResourcesOutput::builder()
+            .stack_resource_summaries(
+                StackResourceSummary::builder()
+                    .logical_resource_id("OrdersService")
+                    .resource_type("AWS::ECS::Service")
+                    .physical_resource_id(
+                        "arn:aws:ecs:us-east-1:123456789012:service/saas-prod-advanced/saas-prod-acme-orders",
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let throttled = || {
+        DescribeServicesError::generic(
+            ErrorMetadata::builder()
+                .code("ThrottlingException")
+                .message("Rate exceeded")
+                .build(),
+        )
+    };
+    let services = mock!(Ecs::describe_services)
+        .sequence()
+        .error(throttled)
+        .error(throttled)
+        .error(throttled)
+        .output(|| {
+            DescribeServicesOutput::builder()
+                .services(
+                    Service::builder()
+                        .service_name("saas-prod-acme-orders")
+                        .status("ACTIVE")
+                        .desired_count(2)
+                        .running_count(2)
+                        .deployments(Deployment::builder().status("PRIMARY").build())
+                        .build(),
+                )
+                .build()
+        })
+        .build();
+    let r = runner(&[&create, &describe, &resources], &[&services]);
+    let (outcome, reason) = r.converge(&desired(), None).await;
+    assert_eq!(outcome, Outcome::Created, "{reason:?}");
+    assert_eq!(services.num_calls(), 4);
+}
+
 #[tokio::test]
 async fn a_failed_create_is_explained_by_its_resource_events() {
     let create = mock!(Cfn::create_stack).then_output(|| CreateStackOutput::builder().build());

@@ -218,3 +218,39 @@ fn no_credentials_names_the_profile_it_looked_in() {
     assert_contains(&run.stderr, "not in profile `ops-admin`");
     assert_contains(&run.stderr, "aws sso login --profile ops-admin");
 }
+
+/// An endpoint that accepts connections and never answers: every attempt is bounded by
+/// `--request-timeout` and retried, and the run ends with the timeout named. Before,
+/// there was no bound at all: one unanswered request held apply (and the stage lock)
+/// for as long as the connection stayed open.
+#[test]
+fn an_unanswered_request_times_out_instead_of_holding_the_run() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    let f = Fixture::example();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tenantops"));
+    cmd.arg("-C")
+        .arg(f.path())
+        .args(["plan", "--live", "--request-timeout", "1"])
+        .args(["--endpoint-url", &format!("http://127.0.0.1:{port}")])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE");
+    let started = std::time::Instant::now();
+    let run = common::run_command(&mut cmd, f.path());
+    assert_eq!(run.code, 7, "{}", run.all());
+    assert_contains(&run.stderr, "operation attempt timeout");
+    // Eight attempts of a second each and the backoff between them, not forever.
+    assert!(
+        started.elapsed() < std::time::Duration::from_mins(2),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -239,7 +239,22 @@ pub fn in_the_way<'a>(own: &str, part: &Part, locks: &'a [LiveStack]) -> Option<
 /// # Errors
 /// The delete call's failure.
 pub async fn release(aws: &Aws, name: &str) -> Result<(), AwsError> {
-    aws.delete_stack(name).await
+    // The SDK has retried each attempt; a release that still fails (the network
+    // between CI and AWS going away at the end of a run) is tried twice more before
+    // the lock is left for `status` to show.
+    let mut last = None;
+    for pause in [0, 2, 5] {
+        tokio::time::sleep(Duration::from_secs(pause)).await;
+        match aws.delete_stack(name).await {
+            Ok(()) => return Ok(()),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| AwsError {
+        op: "DeleteStack",
+        code: None,
+        message: "not tried".to_owned(),
+    }))
 }
 
 #[cfg(test)]

@@ -64,25 +64,20 @@ impl Runner {
             return Ok(());
         }
         let name = desired.name.as_str();
-        let by_cluster = self
-            .aws
-            .services_of(name)
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut poll = self.poll(self.opts.steady_timeout);
+        // Reads ride out throttling as status polls do: eight throttled
+        // DescribeServices once failed a healthy stack and skipped its dependents.
+        let by_cluster = read_through(&mut poll, || self.aws.services_of(name)).await?;
         if by_cluster.is_empty() {
             return Ok(());
         }
         self.progress
             .step(name, "waiting for ECS services to be steady");
-        let mut poll = self.poll(self.opts.steady_timeout);
         loop {
             let mut waiting = Vec::new();
             for (cluster, services) in &by_cluster {
-                for s in self
-                    .aws
-                    .describe_services(cluster, services)
-                    .await
-                    .map_err(|e| e.to_string())?
+                for s in read_through(&mut poll, || self.aws.describe_services(cluster, services))
+                    .await?
                 {
                     if !s.steady() {
                         waiting.push(format!(
@@ -134,12 +129,37 @@ impl Poll {
 }
 
 /// `d` scaled by a factor in [0.5, 1.0): polls of many stacks spread out.
+///
+/// The factor comes from `SplitMix64` over a per-process sequence (seeded once from
+/// the clock and the pid), not from the clock's nanoseconds each time: on macOS the
+/// clock has microsecond resolution, so `nanos % 1000` was always 0 and every poll of
+/// every stack had the same factor.
 pub(super) fn jitter(d: Duration) -> Duration {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |t| t.subsec_nanos());
-    let factor = 0.5 + f64::from(nanos % 1000) / 2000.0;
-    d.mul_f64(factor)
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEED: OnceLock<u64> = OnceLock::new();
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let seed = *SEED.get_or_init(|| {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |t| t.as_nanos());
+        #[allow(clippy::cast_possible_truncation)] // the low bits are the varying ones
+        let nanos = nanos as u64;
+        nanos ^ (u64::from(std::process::id()) << 32)
+    });
+    let mut z = seed.wrapping_add(
+        COUNT
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(1)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    );
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    // The top 53 bits as a fraction in [0, 1).
+    #[allow(clippy::cast_precision_loss)] // 53 bits fit an f64 exactly
+    let unit = (z >> 11) as f64 / (1_u64 << 53) as f64;
+    d.mul_f64(0.5 + unit / 2.0)
 }
 
 /// Consecutive transient failures of a status read a wait rides out (each after a
@@ -175,13 +195,18 @@ mod tests {
     use super::jitter;
 
     #[test]
-    fn jitter_stays_within_half_to_all_of_the_interval() {
-        for _ in 0..100 {
+    fn jitter_stays_within_half_to_all_of_the_interval_and_spreads() {
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..1000 {
             let d = jitter(Duration::from_secs(1));
             assert!(
                 d >= Duration::from_millis(500) && d < Duration::from_secs(1),
                 "{d:?}"
             );
+            seen.insert(d.as_millis() / 50);
         }
+        // Every tenth of the range is hit: the factors spread (a clock with
+        // microsecond resolution gave one factor).
+        assert_eq!(seen.len(), 10, "{seen:?}");
     }
 }

@@ -36,7 +36,15 @@ pub struct Settings {
     /// The region of `tenantops.yaml`, used when neither the command line nor the
     /// environment names one.
     pub fallback_region: Option<String>,
+    /// How long one attempt of a request may take ([`REQUEST_TIMEOUT_SECS`] when
+    /// `None`).
+    pub request_timeout: Option<Duration>,
 }
+
+/// Default seconds one attempt of an AWS request may take: far above any answer
+/// CloudFormation, ECS, S3 or DynamoDB give (a `DescribeStacks` page of 100 stacks
+/// with their outputs included), far below "forever".
+pub const REQUEST_TIMEOUT_SECS: u64 = 60;
 
 /// A failed AWS call, with the service's error code when it gave one.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -197,12 +205,24 @@ pub struct Aws {
 impl Aws {
     /// Clients from the standard AWS configuration and `settings`.
     pub async fn connect(settings: &Settings) -> Aws {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(RETRY_ATTEMPTS)
-                .with_initial_backoff(Duration::from_millis(200))
-                .with_max_backoff(Duration::from_secs(20)),
-        );
+        let attempt = settings
+            .request_timeout
+            .unwrap_or(Duration::from_secs(REQUEST_TIMEOUT_SECS));
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(RETRY_ATTEMPTS)
+                    .with_initial_backoff(Duration::from_millis(200))
+                    .with_max_backoff(Duration::from_secs(20)),
+            )
+            // Every attempt is bounded (a timed-out attempt is retried like a
+            // throttled one), and so is connecting.
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(attempt.min(Duration::from_secs(10)))
+                    .operation_attempt_timeout(attempt)
+                    .build(),
+            );
         if let Some(url) = &settings.endpoint_url {
             loader = loader.endpoint_url(url);
         }

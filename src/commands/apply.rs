@@ -249,7 +249,7 @@ pub fn run(dir: &Path, args: &ApplyArgs, out: &Output) -> Result<Exit, Failure> 
         }
         report(out, args, &plan, &done, &aws)?;
         if let Err(e) = released {
-            crate::errln!("warning: could not release the stage lock `{lock}`: {e}; the next apply takes it over once this process is gone");
+            crate::errln!("warning: could not release the stage lock `{lock}`: {e}; `tenantops status` shows it held, and the next apply of an overlapping part is refused until it is deleted (an apply on this machine takes it over once this process is gone; elsewhere, --break-lock)");
         }
         Ok(if done.failed() > 0 || done.count(apply::Outcome::Skipped) > 0 {
             Exit::Failed

@@ -17,6 +17,11 @@ pub struct AwsArgs {
     /// Named profile of the shared AWS config files [env: AWS_PROFILE].
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
+    /// Seconds one attempt of an AWS request may take before it is abandoned and
+    /// retried (an unanswered request otherwise held apply, and the stage lock, as
+    /// long as the connection stayed open).
+    #[arg(long, value_name = "SECS", default_value_t = crate::aws::REQUEST_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout: u64,
 }
 
 /// Which part of the fleet a run handles, for spreading a large fleet over a CI matrix.

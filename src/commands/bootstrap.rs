@@ -91,6 +91,7 @@ pub fn run(dir: &Path, args: &BootstrapArgs, out: &Output) -> Result<Exit, Failu
         region: args.aws.region.clone(),
         profile: args.aws.profile.clone(),
         fallback_region: Some(desired.region.clone()),
+        request_timeout: Some(Duration::from_secs(args.aws.request_timeout)),
     };
     let opts = Options {
         poll_initial: Duration::from_secs_f64(args.poll.clamp(0.01, 60.0)),

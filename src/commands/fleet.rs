@@ -134,6 +134,7 @@ pub(super) fn settings(args: &AwsArgs, desired: &Desired) -> Settings {
         region: args.region.clone(),
         profile: args.profile.clone(),
         fallback_region: Some(desired.region.clone()).filter(|r| !r.is_empty()),
+        request_timeout: Some(std::time::Duration::from_secs(args.request_timeout)),
     }
 }
 

@@ -52,12 +52,12 @@ pub fn run(dir: &Path, args: &StatusArgs, out: &Output) -> Result<Exit, Failure>
         }
     }
     let rt = runtime()?;
-    let status = rt.block_on(async {
+    let (status, locks) = rt.block_on(async {
         let aws = Arc::new(Aws::connect(&settings(&args.aws, &desired)).await);
         let super::fleet::Live {
             stacks: live,
             foreign,
-            ..
+            locks,
         } = list_live(&aws, &desired).await?;
         if let Some(first) = foreign.first() {
             crate::errln!(
@@ -65,7 +65,7 @@ pub fn run(dir: &Path, args: &StatusArgs, out: &Output) -> Result<Exit, Failure>
                 super::fleet::foreign_message(&desired, first, foreign.len() - 1)
             );
         }
-        status::read(
+        let status = status::read(
             &aws,
             &desired,
             &live,
@@ -74,7 +74,8 @@ pub fn run(dir: &Path, args: &StatusArgs, out: &Output) -> Result<Exit, Failure>
             usize::from(args.concurrency),
         )
         .await
-        .map_err(|e| Failure::Aws(e.to_string()))
+        .map_err(|e| Failure::Aws(e.to_string()))?;
+        Ok::<_, Failure>((status, held_locks(&locks)))
     })?;
     match out.format {
         Format::Json => crate::outln!(
@@ -84,15 +85,68 @@ pub fn run(dir: &Path, args: &StatusArgs, out: &Output) -> Result<Exit, Failure>
                 "healthy": status.healthy(),
                 "summary": status::summary(&status),
                 "status": status,
+                "locks": locks,
             }))
             .unwrap_or_default()
         ),
-        Format::Markdown | Format::Github => crate::out!("{}", status::markdown(&status)),
-        Format::Human => crate::out!("{}", status::human(&status)),
+        Format::Markdown | Format::Github => {
+            crate::out!("{}", status::markdown(&status));
+            for l in &locks {
+                crate::outln!("\n**Held:** {}", lock_line(l));
+            }
+        }
+        Format::Human => {
+            crate::out!("{}", status::human(&status));
+            for l in &locks {
+                crate::outln!("held: {}", lock_line(l));
+            }
+        }
     }
     Ok(if args.detailed_exitcode && !status.healthy() {
         Exit::Changes
     } else {
         Exit::Success
     })
+}
+
+/// The stage's lock stacks that are held (not being deleted): an apply running now,
+/// or one that died or failed to release it, which the next apply of an overlapping
+/// part will meet.
+fn held_locks(locks: &[crate::aws::LiveStack]) -> Vec<serde_json::Value> {
+    use crate::apply::lock;
+    locks
+        .iter()
+        .filter(|l| !l.status.starts_with("DELETE_"))
+        .map(|l| {
+            let tag = |k: &str| l.tags.get(k).cloned().unwrap_or_default();
+            serde_json::json!({
+                "stack": l.name,
+                "part": tag(lock::TAG_PART),
+                "holder": tag(lock::TAG_HOLDER),
+                "run": tag(lock::TAG_RUN),
+                "since": tag(lock::TAG_SINCE),
+            })
+        })
+        .collect()
+}
+
+fn lock_line(l: &serde_json::Value) -> String {
+    let s = |k: &str| l[k].as_str().unwrap_or_default().to_owned();
+    let run = s("run");
+    format!(
+        "the stage lock `{}` ({}) is held by {}{} since {}; an apply of an overlapping part is refused until it is released (or broken with --break-lock once its holder is known dead)",
+        s("stack"),
+        if s("part").is_empty() {
+            "all".to_owned()
+        } else {
+            s("part")
+        },
+        s("holder"),
+        if run.is_empty() {
+            String::new()
+        } else {
+            format!(" ({run})")
+        },
+        s("since"),
+    )
 }
