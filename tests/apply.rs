@@ -61,7 +61,12 @@ fn apply_from_empty_then_a_rerun_makes_no_mutating_call() {
         Some(&1),
         "the lock is released: {calls:?}"
     );
-    // What tenantops says it did is what moto saw.
+    // What tenantops says it did is what moto saw, attempt for attempt.
+    assert_eq!(
+        report(&first)["api_attempts"].as_u64(),
+        Some(calls.values().sum::<usize>() as u64),
+        "{calls:?}"
+    );
     let said = report(&first)["api_calls"].clone();
     for (action, n) in &calls {
         assert_eq!(

@@ -331,6 +331,44 @@ async fn a_burst_of_throttling_is_retried_with_backoff() {
     assert_eq!(create.num_calls(), 6, "5 throttled attempts, then success");
 }
 
+/// What went over the wire is counted, not only what tenantops asked for: one
+/// `CreateStack` that the SDK sent six times (five throttled) is one request, six
+/// attempts and five throttled. Before, reports said one.
+#[tokio::test]
+async fn attempts_and_throttling_are_counted_beside_requests() {
+    let create = mock!(Cfn::create_stack)
+        .sequence()
+        .http_status(400, Some(THROTTLING.to_owned()))
+        .times(5)
+        .output(|| CreateStackOutput::builder().build())
+        .build();
+    let cfn = mock_client!(
+        aws_sdk_cloudformation,
+        RuleMode::MatchAny,
+        &[&create],
+        |c| c.retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(tenantops::aws::RETRY_ATTEMPTS)
+                .with_initial_backoff(Duration::from_millis(1))
+                .with_max_backoff(Duration::from_millis(5))
+        )
+    );
+    let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &[]);
+    let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, &[]);
+    let aws = Aws::from_clients(cfn, ecs, s3);
+    aws.create_stack(
+        NAME,
+        &tenantops::aws::TemplateSource::Body("{}".to_owned()),
+        &BTreeMap::new(),
+        &BTreeMap::new(),
+    )
+    .await
+    .expect("created after the throttling");
+    assert_eq!(aws.calls.total(), 1);
+    assert_eq!(aws.calls.attempts.sent(), 6);
+    assert_eq!(aws.calls.attempts.throttled(), 5);
+}
+
 #[tokio::test]
 async fn an_unparseable_status_read_while_waiting_is_read_again() {
     // An endpoint under load answered two polls with a body that is not XML (moto's

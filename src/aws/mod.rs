@@ -12,6 +12,7 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 
+pub mod attempts;
 mod cloudformation;
 mod dynamodb;
 mod ecs;
@@ -148,6 +149,8 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 #[derive(Debug, Default)]
 pub struct Calls {
     counts: Mutex<BTreeMap<&'static str, u64>>,
+    /// What went over the wire: every attempt, retries included (`attempts::Counter`).
+    pub attempts: std::sync::Arc<attempts::Attempts>,
 }
 
 /// Operations that change something in AWS.
@@ -262,6 +265,7 @@ impl Aws {
 
     /// Wraps existing clients (tests give clients backed by the SDK's test doubles).
     #[must_use]
+    #[allow(clippy::needless_pass_by_value)] // taken whole: each is rebuilt with the counter
     pub fn from_clients(
         cfn: aws_sdk_cloudformation::Client,
         ecs: aws_sdk_ecs::Client,
@@ -271,21 +275,39 @@ impl Aws {
             .config()
             .region()
             .map_or_else(|| "us-east-1".to_owned(), ToString::to_string);
+        let calls = Calls::default();
+        let counter = attempts::Counter(std::sync::Arc::clone(&calls.attempts));
         Aws {
-            cfn,
-            ecs,
-            s3,
+            cfn: aws_sdk_cloudformation::Client::from_conf(
+                cfn.config()
+                    .to_builder()
+                    .interceptor(counter.clone())
+                    .build(),
+            ),
+            ecs: aws_sdk_ecs::Client::from_conf(
+                ecs.config()
+                    .to_builder()
+                    .interceptor(counter.clone())
+                    .build(),
+            ),
+            s3: aws_sdk_s3::Client::from_conf(
+                s3.config().to_builder().interceptor(counter).build(),
+            ),
             dynamodb: None,
             region,
-            calls: Calls::default(),
+            calls,
         }
     }
 
     /// With a DynamoDB client (to see tables a stack would create that already exist);
     /// without one, no table is found.
     #[must_use]
+    #[allow(clippy::needless_pass_by_value)] // taken whole: rebuilt with the counter
     pub fn with_dynamodb(mut self, dynamodb: aws_sdk_dynamodb::Client) -> Aws {
-        self.dynamodb = Some(dynamodb);
+        let counter = attempts::Counter(std::sync::Arc::clone(&self.calls.attempts));
+        self.dynamodb = Some(aws_sdk_dynamodb::Client::from_conf(
+            dynamodb.config().to_builder().interceptor(counter).build(),
+        ));
         self
     }
 }

@@ -380,16 +380,24 @@ fn report(
         "duration_ms": done.duration_ms,
         "api_calls": calls,
         "mutating_calls": aws.calls.mutating(),
+        "api_attempts": aws.calls.attempts.sent(),
+        "throttled_attempts": aws.calls.attempts.throttled(),
     });
     let text = serde_json::to_string_pretty(&json).unwrap_or_default();
     if let Some(path) = &args.report {
         std::fs::write(path, format!("{text}\n"))
             .map_err(|e| Failure::Io(path.display().to_string(), e))?;
     }
+    let (sent, throttled) = (aws.calls.attempts.sent(), aws.calls.attempts.throttled());
     let calls_line = format!(
-        "{} AWS requests ({} mutating)",
+        "{} AWS requests ({} mutating){}",
         aws.calls.total(),
-        aws.calls.mutating()
+        aws.calls.mutating(),
+        if sent > aws.calls.total() || throttled > 0 {
+            format!("; {sent} attempts with the SDK's retries, {throttled} throttled")
+        } else {
+            String::new()
+        }
     );
     match out.format {
         Format::Json => crate::outln!("{text}"),
