@@ -643,10 +643,107 @@ async fn the_steady_wait_reads_through_throttled_describe_services() {
                 .build()
         })
         .build();
-    let r = runner(&[&create, &describe, &resources], &[&services]);
+    // The SDK's own retries off: the waits' reading-through is what is tested.
+    let cfn = mock_client!(
+        aws_sdk_cloudformation,
+        RuleMode::MatchAny,
+        &[&create, &describe, &resources]
+    );
+    let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &[&services], |c| c
+        .retry_config(RetryConfig::disabled()));
+    let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, &[]);
+    let r = Runner::new(
+        Arc::new(Aws::from_clients(cfn, ecs, s3)),
+        opts(),
+        Arc::new(Progress::Silent),
+        None,
+        &[],
+    );
     let (outcome, reason) = r.converge(&desired(), None).await;
     assert_eq!(outcome, Outcome::Created, "{reason:?}");
     assert_eq!(services.num_calls(), 4);
+}
+
+/// A create whose answer was lost: the SDK's retry gets `AlreadyExists`, and the stack
+/// it meets carries this run's hash. That is this run's create, so its services must
+/// get steady before it counts; before, it was reported `unchanged`, the steady wait
+/// was skipped and a tenant with no running task was reported provisioned.
+#[tokio::test]
+async fn a_create_whose_answer_was_lost_is_still_waited_steady() {
+    let create = mock!(Cfn::create_stack).then_error(|| {
+        CreateStackError::generic(
+            ErrorMetadata::builder()
+                .code("AlreadyExistsException")
+                .message(format!("Stack [{NAME}] already exists"))
+                .build(),
+        )
+    });
+    let hash = desired_hash();
+    let describe = mock!(Cfn::describe_stacks).then_output(move || {
+        DescribeStacksOutput::builder()
+            .stacks(
+                Stack::builder()
+                    .stack_name(NAME)
+                    .stack_status(StackStatus::CreateComplete)
+                    .tags(Tag::builder().key(TAG_HASH).value(hash.clone()).build())
+                    .tags(
+                        Tag::builder()
+                            .key("tenantops:managed")
+                            .value("true")
+                            .build(),
+                    )
+                    .tags(Tag::builder().key("tenantops:stage").value("prod").build())
+                    .build(),
+            )
+            .build()
+    });
+    let resources = mock!(Cfn::list_stack_resources).then_output(|| {
+        ListStackResourcesOutput::builder()
+            .stack_resource_summaries(
+                StackResourceSummary::builder()
+                    .logical_resource_id("OrdersService")
+                    .resource_type("AWS::ECS::Service")
+                    .physical_resource_id(
+                        "arn:aws:ecs:us-east-1:123456789012:service/saas-prod-advanced/saas-prod-acme-orders",
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let services = mock!(Ecs::describe_services).then_output(|| {
+        DescribeServicesOutput::builder()
+            .services(
+                Service::builder()
+                    .service_name("saas-prod-acme-orders")
+                    .status("ACTIVE")
+                    .desired_count(2)
+                    .running_count(0)
+                    .deployments(Deployment::builder().status("PRIMARY").build())
+                    .build(),
+            )
+            .build()
+    });
+    let cfn = mock_client!(
+        aws_sdk_cloudformation,
+        RuleMode::MatchAny,
+        &[&create, &describe, &resources]
+    );
+    let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &[&services]);
+    let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, &[]);
+    let r = Runner::new(
+        Arc::new(Aws::from_clients(cfn, ecs, s3)),
+        Options {
+            stage: Some("prod".to_owned()),
+            ..opts()
+        },
+        Arc::new(Progress::Silent),
+        None,
+        &[],
+    );
+    let (outcome, reason) = r.converge(&desired(), None).await;
+    assert_eq!(outcome, Outcome::Failed, "{reason:?}");
+    assert!(reason.unwrap_or_default().contains("0 of 2 running"));
+    assert!(services.num_calls() >= 1, "the steady wait ran");
 }
 
 #[tokio::test]

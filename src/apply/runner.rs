@@ -91,6 +91,9 @@ impl Runner {
             .map_err(|missing| format!("producer output `{missing}` is not there"))?;
         let (hash, tags) = deployed_tags(desired, &resolved, &self.opts.commit);
         let mut recreated = false;
+        // The create met a stack of this stage: another apply's, or this run's own
+        // create whose answer was lost and which the SDK's retry met.
+        let mut met_on_create = false;
         for _ in 0..8 {
             match live.take() {
                 None => {
@@ -120,6 +123,7 @@ impl Runner {
                                     "a stack `{name}` that tenantops does not manage (no `tenantops:managed` tag for stage `{stage}`) appeared while this run was creating it; it was left as it is"
                                 ));
                             }
+                            met_on_create = true;
                             continue;
                         }
                         Err(e) => return Err(e.to_string()),
@@ -181,6 +185,20 @@ impl Runner {
                 Some(l) => {
                     if l.tags.get(TAG_HASH) == Some(&hash) && stable(&l.status) {
                         self.record_outputs(&l);
+                        if met_on_create {
+                            // Made with this run's hash while this run was creating it
+                            // (the stage lock keeps other applies out): this run's
+                            // create. It is reported as such and is not done until its
+                            // services are steady; before, it was "unchanged", the
+                            // steady wait was skipped and a tenant with no running
+                            // task was reported provisioned.
+                            self.steady(desired).await?;
+                            return Ok(if recreated {
+                                Outcome::Recreated
+                            } else {
+                                Outcome::Created
+                            });
+                        }
                         return Ok(Outcome::Unchanged);
                     }
                     // `None`: deleted out of band since the listing, so the next step creates it.
