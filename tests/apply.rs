@@ -34,7 +34,7 @@ const SHIPPED_STACKS: usize = 12;
 fn apply_from_empty_then_a_rerun_makes_no_mutating_call() {
     let moto = Moto::start(0.3, &[]);
     let f = Fixture::example();
-    f.commit("fleet");
+    let sha = f.commit("fleet");
 
     let plan = moto.run(f.path(), &["plan", "--live", "--detailed-exitcode"]);
     assert_eq!(plan.code, 4, "{}", plan.all());
@@ -80,9 +80,10 @@ fn apply_from_empty_then_a_rerun_makes_no_mutating_call() {
     let tags = moto.python(
         "s = cfn.describe_stacks(StackName='saas-prod-tenant-globex')['Stacks'][0]\nprint({t['Key']: t['Value'] for t in s['Tags']})",
     );
+    let commit = format!("tenantops:commit': '{sha}'");
     for key in [
         "tenantops:hash",
-        "tenantops:commit",
+        commit.as_str(),
         "tenantops:tenant': 'globex",
         "tenantops:stage': 'prod",
     ] {
@@ -102,6 +103,19 @@ fn apply_from_empty_then_a_rerun_makes_no_mutating_call() {
     let plan = moto.run(f.path(), &["plan", "--live", "--detailed-exitcode"]);
     assert_eq!(plan.code, 0, "{}", plan.all());
     assert_contains(&plan.stdout, "no changes, 12 unchanged");
+
+    // An edit not committed is deployed as HEAD plus changes, and says so: the
+    // stacks it changes are tagged `<sha>-dirty`, not HEAD's commit.
+    let globex = f
+        .read("tenants/globex.yaml")
+        .replace("desired_count: 2", "desired_count: 3");
+    f.write("tenants/globex.yaml", globex);
+    let dirty = apply(&moto, &f, &[]);
+    assert_eq!(dirty.code, 0, "{}", dirty.all());
+    let tags = moto.python(
+        "s = cfn.describe_stacks(StackName='saas-prod-tenant-globex')['Stacks'][0]\nprint({t['Key']: t['Value'] for t in s['Tags']})",
+    );
+    assert_contains(&tags, format!("tenantops:commit': '{sha}-dirty'"));
 }
 
 #[test]

@@ -85,7 +85,9 @@ pub struct ApplyArgs {
 pub const CODEBUILD_COMMIT: &str = "CODEBUILD_RESOLVED_SOURCE_VERSION";
 
 /// The commit being deployed: `--commit`, else CodeBuild's resolved source version,
-/// else HEAD of the repository.
+/// else HEAD of the repository, marked `<sha>-dirty` when the work tree that is
+/// deployed differs from it (stacks said HEAD's commit while carrying uncommitted
+/// edits).
 fn commit(dir: &Path, args: &ApplyArgs) -> String {
     if let Some(c) = &args.commit {
         return c.clone();
@@ -96,7 +98,60 @@ fn commit(dir: &Path, args: &ApplyArgs) -> String {
     {
         return c;
     }
-    head_commit(dir)
+    let head = head_commit(dir);
+    if head != "none" && work_tree_differs(dir) {
+        format!("{head}-dirty")
+    } else {
+        head
+    }
+}
+
+/// Whether what apply reads from the work tree differs from HEAD: a tracked file
+/// changed, or an untracked file where tenantops reads (`tenants/`, `tiers/`,
+/// `templates/`, `tenantops.yaml`, `tenants.lock`).
+fn work_tree_differs(dir: &Path) -> bool {
+    let Ok(repo) = git2::Repository::discover(dir) else {
+        return false;
+    };
+    let mut opts = git2::StatusOptions::new();
+    opts.include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_ignored(false);
+    let Ok(statuses) = repo.statuses(Some(&mut opts)) else {
+        return false;
+    };
+    // Paths are relative to the git root, which may hold the fleet repository deeper.
+    let prefix = repo
+        .workdir()
+        .and_then(|root| {
+            dir.canonicalize()
+                .ok()?
+                .strip_prefix(root.canonicalize().ok()?)
+                .ok()
+                .map(std::path::Path::to_path_buf)
+        })
+        .unwrap_or_default();
+    statuses.iter().any(|entry| {
+        let status = entry.status();
+        let Ok(path) = entry.path() else {
+            return true;
+        };
+        let Ok(rel) = Path::new(path).strip_prefix(&prefix) else {
+            return false;
+        };
+        if status.is_wt_new() {
+            let first = rel
+                .components()
+                .next()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned());
+            matches!(
+                first.as_deref(),
+                Some("tenants" | "tiers" | "templates" | "tenantops.yaml" | "tenants.lock")
+            )
+        } else {
+            !status.is_ignored()
+        }
+    })
 }
 
 /// Deletions allowed by the guards, or why not. `plan` is this part's; `fleet` is what
