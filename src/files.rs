@@ -41,14 +41,14 @@ pub fn write_files(dir: &Path, files: &BTreeMap<String, String>) -> Result<(), F
 }
 
 /// The temporary file `path` is written through: a dotfile beside it
-/// (`tenants/.acme.yaml.tmp-tenantops-<pid>`), which every loader skips, so one left by
+/// (`tenants/.acme.yaml.tmp-tenantops`), which every loader skips, so one left by
 /// a killed write never makes a later `validate` fail (`tenants/acme.tmp-tenantops`
 /// did: it is not a manifest).
 fn temp_path(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    path.with_file_name(format!(".{name}.tmp-tenantops-{}", std::process::id()))
+    path.with_file_name(format!(".{name}.tmp-tenantops"))
 }
 
 #[cfg(test)]
@@ -60,6 +60,6 @@ mod tests {
         let tmp = temp_path(Path::new("/repo/tenants/acme.yaml"));
         assert_eq!(tmp.parent(), Some(Path::new("/repo/tenants")));
         let name = tmp.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(name.starts_with(".acme.yaml.tmp-tenantops-"), "{name}");
+        assert_eq!(name, ".acme.yaml.tmp-tenantops");
     }
 }

@@ -180,7 +180,7 @@ fn write_failure_is_an_internal_error_and_leaves_the_lock_alone() {
     let before = f.read("tenants.lock");
     f.write("tenants/newco.yaml", tenant("newco", "advanced"));
     // The temporary file's name is taken by a directory, so the write fails.
-    std::fs::create_dir(f.path().join("tenants.tmp-tenantops")).unwrap();
+    std::fs::create_dir(f.path().join(".tenants.lock.tmp-tenantops")).unwrap();
     let run = f.run(&["lock"]);
     assert_eq!(run.code, 10, "{}", run.all());
     assert!(

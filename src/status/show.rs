@@ -83,7 +83,14 @@ pub fn summary(status: &Status) -> String {
         .map(|(k, v)| format!("{v} {k}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let stacks: Vec<&StackStatus> = status.all_stacks().collect();
+    // Each stack once: a pool pack is listed under every tenant it holds (12 stacks
+    // were counted as 15).
+    let stacks: Vec<&StackStatus> = status
+        .all_stacks()
+        .map(|s| (s.stack.as_str(), s))
+        .collect::<BTreeMap<_, _>>()
+        .into_values()
+        .collect();
     let services: Vec<&Service> = stacks.iter().flat_map(|s| s.services.iter()).collect();
     let drifted = stacks.iter().filter(|s| s.sync != Sync::InSync).count();
     format!(
