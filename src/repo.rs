@@ -88,6 +88,9 @@ pub struct Repo {
     pub subset: bool,
     /// The repository's own templates: name (relative to `templates/`) → source path.
     pub templates: BTreeMap<String, String>,
+    /// With `validate --base`, the tenant files that exist at the base revision: a rule
+    /// that finds two files in conflict blames the one the change adds.
+    pub established: Option<BTreeSet<String>>,
 }
 
 /// The stem of `tiers/basic.yaml` or `tenants/acme.yaml`.

@@ -312,6 +312,32 @@ fn display_names_that_hide_characters_or_twin_another_are_refused() {
     );
 }
 
+/// A pull request that adds a tenant named like an existing one gets the error on its
+/// own file: with `--base`, files that exist at the base are taken first. Before, the
+/// existing tenant's file (first by name) was blamed, and the annotation landed outside
+/// the pull request's diff.
+#[test]
+fn a_duplicate_name_is_blamed_on_the_file_the_change_adds() {
+    let f = Fixture::example();
+    f.commit("base");
+    f.write(
+        "tenants/aaa-wayne.yaml",
+        "id: aaa-wayne\nname: Wayne Enterprises\ntier: basic\nadmin_email: admin@aaa.example.com\n",
+    );
+    let run = f.run(&["validate", "--base", "HEAD"]);
+    assert_invalid(
+        &run,
+        "tenants/aaa-wayne.yaml:2:7",
+        "display name `Wayne Enterprises` is already used by `tenants/wayne.yaml`",
+    );
+    assert!(
+        !run.stderr.contains("--> tenants/wayne.yaml")
+            && !run.stderr.contains("/tenants/wayne.yaml:"),
+        "{}",
+        run.stderr
+    );
+}
+
 /// What a write killed between its temporary file and the rename leaves behind (a
 /// dotfile, skipped by the loader) does not break the next `validate`.
 #[test]

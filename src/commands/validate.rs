@@ -33,11 +33,24 @@ pub struct ValidateArgs {
 /// # Errors
 /// A repository or revision that cannot be read.
 pub fn run(dir: &Path, args: &ValidateArgs, out: &Output) -> Result<Exit, Failure> {
-    let (repo, mut diags) = open(dir, args.rev.as_deref())?;
+    let (mut repo, mut diags) = open(dir, args.rev.as_deref())?;
+    let base = match &args.base {
+        Some(base_rev) => {
+            let (base, _) = open(dir, Some(base_rev))?;
+            repo.established = Some(
+                base.tenants
+                    .iter()
+                    .map(|t| t.file.clone())
+                    .chain(base.partial_tenants.iter().map(|(f, _)| f.clone()))
+                    .collect(),
+            );
+            Some((base, base_rev))
+        }
+        None => None,
+    };
     diags.extend(validate::validate(&repo));
-    if let Some(base_rev) = &args.base {
-        let (base, _) = open(dir, Some(base_rev))?;
-        diags.extend(validate::against_base(&repo, &base, base_rev));
+    if let Some((base, base_rev)) = &base {
+        diags.extend(validate::against_base(&repo, base, base_rev));
     }
     // A fleet that passes the rules is held against the region's stack quota, and with
     // `--render` rendered in memory, so that template errors and per-stack quotas are

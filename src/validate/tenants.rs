@@ -59,6 +59,7 @@ impl<'a> View<'a> {
 pub(super) fn tenants(repo: &Repo, out: &mut Vec<Diagnostic>) {
     let mut ids: HashMap<&str, &str> = HashMap::new();
     let mut names: HashMap<String, (&str, &str)> = HashMap::new();
+    let mut with_names: Vec<(&str, &Node, &str)> = Vec::new();
     let platform = repo.platform.as_ref().map(|p| &p.value);
     let views = repo.tenants.iter().map(View::typed).chain(
         repo.partial_tenants
@@ -84,20 +85,7 @@ pub(super) fn tenants(repo: &Repo, out: &mut Vec<Diagnostic>) {
             if let Some(d) = name_problem(&view, name) {
                 out.push(d);
             }
-            let key = normalize_name(name);
-            if let Some((first_file, first_name)) = names.get(&key) {
-                out.push(
-                    Diagnostic::error(
-                        "duplicate-name",
-                        view.file,
-                        view.node.span_of("/name"),
-                        format!("display name `{name}` is already used by `{first_file}` (as `{first_name}`)"),
-                    )
-                    .help("display names are unique, ignoring case and spacing"),
-                );
-            } else {
-                names.insert(key, (view.file, name));
-            }
+            with_names.push((view.file, view.node, name));
         }
         if let Some(email) = view.email
             && let Err(why) = check_email(email)
@@ -123,6 +111,28 @@ pub(super) fn tenants(repo: &Repo, out: &mut Vec<Diagnostic>) {
                 out.push(unknown_tier(&view, name, repo));
             }
             _ => {}
+        }
+    }
+    // Names are unique. Of two files with one name, the one the change adds is the
+    // one blamed (with `validate --base`, files at the base come first), so a pull
+    // request's annotation lands on its own file, not on an existing tenant's.
+    if let Some(established) = &repo.established {
+        with_names.sort_by_key(|(file, _, _)| !established.contains(*file));
+    }
+    for (file, node, name) in with_names {
+        let key = normalize_name(name);
+        if let Some((first_file, first_name)) = names.get(&key) {
+            out.push(
+                Diagnostic::error(
+                    "duplicate-name",
+                    file,
+                    node.span_of("/name"),
+                    format!("display name `{name}` is already used by `{first_file}` (as `{first_name}`)"),
+                )
+                .help("display names are unique, ignoring case and spacing"),
+            );
+        } else {
+            names.insert(key, (file, name));
         }
     }
 }
