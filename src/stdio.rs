@@ -18,14 +18,9 @@ pub fn write_out(args: std::fmt::Arguments<'_>) {
     if STDOUT_CLOSED.load(Ordering::Relaxed) {
         return;
     }
-    let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
-        STDOUT_CLOSED.store(true, Ordering::Relaxed);
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            write_err(format_args!(
-                "error: could not write standard output: {e}\n"
-            ));
-        }
+    match args.as_str() {
+        Some(text) => write_out_bytes(text.as_bytes()),
+        None => write_out_bytes(std::fmt::format(args).as_bytes()),
     }
 }
 

@@ -102,6 +102,40 @@ fn no_resources() -> Rule {
     mock!(Cfn::list_stack_resources).then_output(|| ListStackResourcesOutput::builder().build())
 }
 
+/// The stack's one ECS service, as `ListStackResources` lists it.
+fn orders_service_resource() -> Rule {
+    mock!(Cfn::list_stack_resources).then_output(|| {
+        ListStackResourcesOutput::builder()
+            .stack_resource_summaries(
+                StackResourceSummary::builder()
+                    .logical_resource_id("OrdersService")
+                    .resource_type("AWS::ECS::Service")
+                    .physical_resource_id(
+                        "arn:aws:ecs:us-east-1:123456789012:service/saas-prod-advanced/saas-prod-acme-orders",
+                    )
+                    .build(),
+            )
+            .build()
+    })
+}
+
+/// That service as `DescribeServices` answers: `running` of 2 tasks, with
+/// `deployments` deployments.
+fn orders_service(running: i32, deployments: usize) -> DescribeServicesOutput {
+    let mut service = Service::builder()
+        .service_name("saas-prod-acme-orders")
+        .status("ACTIVE")
+        .desired_count(2)
+        .running_count(running)
+        .deployments(Deployment::builder().status("PRIMARY").build());
+    for _ in 1..deployments {
+        service = service.deployments(Deployment::builder().status("ACTIVE").build());
+    }
+    DescribeServicesOutput::builder()
+        .services(service.build())
+        .build()
+}
+
 const THROTTLING: &str = r#"<ErrorResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>1</RequestId></ErrorResponse>"#;
 
 fn opts() -> Options {
@@ -553,35 +587,10 @@ async fn an_ecs_service_that_never_gets_steady_fails_the_tenant() {
     let hash = desired_hash();
     let describe =
         mock!(Cfn::describe_stacks).then_output(move || stack(StackStatus::CreateComplete, &hash));
-    let resources = mock!(Cfn::list_stack_resources).then_output(|| {
-        ListStackResourcesOutput::builder()
-            .stack_resource_summaries(
-                StackResourceSummary::builder()
-                    .logical_resource_id("OrdersService")
-                    .resource_type("AWS::ECS::Service")
-                    .physical_resource_id(
-                        "arn:aws:ecs:us-east-1:123456789012:service/saas-prod-advanced/saas-prod-acme-orders",
-                    )
-                    .build(),
-            )
-            .build()
-    });
+    let resources = orders_service_resource();
     let services = mock!(Ecs::describe_services)
         .match_requests(|r| r.cluster() == Some("saas-prod-advanced"))
-        .then_output(|| {
-            DescribeServicesOutput::builder()
-                .services(
-                    Service::builder()
-                        .service_name("saas-prod-acme-orders")
-                        .status("ACTIVE")
-                        .desired_count(2)
-                        .running_count(1)
-                        .deployments(Deployment::builder().status("PRIMARY").build())
-                        .deployments(Deployment::builder().status("ACTIVE").build())
-                        .build(),
-                )
-                .build()
-        });
+        .then_output(|| orders_service(1, 2));
     let r = runner(&[&create, &describe, &resources], &[&services]);
     let (outcome, reason) = r.converge(&desired(), None).await;
     assert_eq!(outcome, Outcome::Failed);
@@ -603,19 +612,7 @@ async fn the_steady_wait_reads_through_throttled_describe_services() {
     let hash = desired_hash();
     let describe =
         mock!(Cfn::describe_stacks).then_output(move || stack(StackStatus::CreateComplete, &hash));
-    let resources = mock!(Cfn::list_stack_resources).then_output(|| {
-        ListStackResourcesOutput::builder()
-            .stack_resource_summaries(
-                StackResourceSummary::builder()
-                    .logical_resource_id("OrdersService")
-                    .resource_type("AWS::ECS::Service")
-                    .physical_resource_id(
-                        "arn:aws:ecs:us-east-1:123456789012:service/saas-prod-advanced/saas-prod-acme-orders",
-                    )
-                    .build(),
-            )
-            .build()
-    });
+    let resources = orders_service_resource();
     let throttled = || {
         DescribeServicesError::generic(
             ErrorMetadata::builder()
@@ -629,19 +626,7 @@ async fn the_steady_wait_reads_through_throttled_describe_services() {
         .error(throttled)
         .error(throttled)
         .error(throttled)
-        .output(|| {
-            DescribeServicesOutput::builder()
-                .services(
-                    Service::builder()
-                        .service_name("saas-prod-acme-orders")
-                        .status("ACTIVE")
-                        .desired_count(2)
-                        .running_count(2)
-                        .deployments(Deployment::builder().status("PRIMARY").build())
-                        .build(),
-                )
-                .build()
-        })
+        .output(|| orders_service(2, 1))
         .build();
     // The SDK's own retries off: the waits' reading-through is what is tested.
     let cfn = mock_client!(
@@ -697,32 +682,8 @@ async fn a_create_whose_answer_was_lost_is_still_waited_steady() {
             )
             .build()
     });
-    let resources = mock!(Cfn::list_stack_resources).then_output(|| {
-        ListStackResourcesOutput::builder()
-            .stack_resource_summaries(
-                StackResourceSummary::builder()
-                    .logical_resource_id("OrdersService")
-                    .resource_type("AWS::ECS::Service")
-                    .physical_resource_id(
-                        "arn:aws:ecs:us-east-1:123456789012:service/saas-prod-advanced/saas-prod-acme-orders",
-                    )
-                    .build(),
-            )
-            .build()
-    });
-    let services = mock!(Ecs::describe_services).then_output(|| {
-        DescribeServicesOutput::builder()
-            .services(
-                Service::builder()
-                    .service_name("saas-prod-acme-orders")
-                    .status("ACTIVE")
-                    .desired_count(2)
-                    .running_count(0)
-                    .deployments(Deployment::builder().status("PRIMARY").build())
-                    .build(),
-            )
-            .build()
-    });
+    let resources = orders_service_resource();
+    let services = mock!(Ecs::describe_services).then_output(|| orders_service(0, 1));
     let cfn = mock_client!(
         aws_sdk_cloudformation,
         RuleMode::MatchAny,
