@@ -338,6 +338,58 @@ fn a_duplicate_name_is_blamed_on_the_file_the_change_adds() {
     );
 }
 
+/// `tenantops:` in `tenantops.yaml` pins the versions the repository is written for:
+/// outside it, every command that reads the repository refuses, located at the pin,
+/// naming the installed version, and writes nothing.
+#[test]
+fn a_version_pin_refuses_another_tenantops() {
+    let f = Fixture::example();
+    let platform = f.read("tenantops.yaml");
+    let lock = f.read("tenants.lock");
+    let installed = env!("CARGO_PKG_VERSION");
+    f.write(
+        "tenantops.yaml",
+        format!("tenantops: \">=99.0\"\n{platform}"),
+    );
+    for args in [
+        &["validate"][..],
+        &["render", "--out", "out"],
+        &["lock"],
+        &["plan", "--base", "HEAD"],
+    ] {
+        let run = f.run(args);
+        assert_invalid(
+            &run,
+            "tenantops.yaml:1:12",
+            &format!(
+                "this repository is written for tenantops `>=99.0`, and this is tenantops {installed}"
+            ),
+        );
+    }
+    assert!(!f.path().join("out").exists(), "render wrote");
+    assert_eq!(f.read("tenants.lock"), lock);
+    f.write(
+        "tenantops.yaml",
+        format!("tenantops: \"newest\"\n{platform}"),
+    );
+    assert_invalid(
+        &f.run(&["validate"]),
+        "tenantops.yaml:1:12",
+        "`newest` is not a version requirement",
+    );
+    let major_minor: Vec<&str> = installed.split('.').collect();
+    f.write(
+        "tenantops.yaml",
+        format!(
+            "tenantops: \">={installed}, <{}.{}\"\n{platform}",
+            major_minor[0],
+            major_minor[1].parse::<u32>().unwrap() + 1
+        ),
+    );
+    let run = f.run(&["validate"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+}
+
 /// What a write killed between its temporary file and the rename leaves behind (a
 /// dotfile, skipped by the loader) does not break the next `validate`.
 #[test]

@@ -10,6 +10,13 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 #[schemars(title = "tenantops platform (tenantops.yaml)")]
 pub struct Platform {
+    /// The tenantops versions this repository is written for, as a semver requirement
+    /// (for example `">=0.1, <0.2"`): every command refuses to run under another
+    /// version, so an upgrade (which may change the built-in templates, and so every
+    /// stack) is a reviewed change of this line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 200))]
+    pub tenantops: Option<String>,
     /// Deployment stage, part of every resource name (for example `prod`).
     #[schemars(regex(pattern = r"^[a-z][a-z0-9]{0,9}$"))]
     pub stage: String,

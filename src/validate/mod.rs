@@ -22,6 +22,7 @@ pub use base::against_base;
 pub fn validate(repo: &Repo) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     if let Some(platform) = &repo.platform {
+        version_pin(platform, &mut out);
         fleet::platform(platform, repo, &mut out);
     }
     fleet::tiers(repo, &mut out);
@@ -56,5 +57,44 @@ pub fn summary(repo: &Repo) -> Summary {
         tenants: repo.tenants.len(),
         routed,
         shards: repo.lock.as_ref().map_or(0, |l| l.value.shards.len()),
+    }
+}
+
+/// `tenantops:` in `tenantops.yaml`: the versions the repository is written for. This
+/// binary's version (`CARGO_PKG_VERSION`) outside the requirement is an error at the
+/// setting, and so is a requirement that is not semver (Cargo's syntax, the `semver`
+/// crate: `>=0.1, <0.2`, `^0.1`, `~0.1.3`, `=0.1.0`).
+fn version_pin(platform: &crate::repo::Doc<crate::model::Platform>, out: &mut Vec<Diagnostic>) {
+    let Some(pin) = &platform.value.tenantops else {
+        return;
+    };
+    let span = platform.node.span_of("/tenantops");
+    let installed = env!("CARGO_PKG_VERSION");
+    match semver::VersionReq::parse(pin) {
+        Err(e) => out.push(
+            Diagnostic::error(
+                "version-pin",
+                &platform.file,
+                span,
+                format!("`{pin}` is not a version requirement: {e}"),
+            )
+            .help("write a semver requirement such as `>=0.1, <0.2`"),
+        ),
+        Ok(req) => {
+            let Ok(version) = semver::Version::parse(installed) else {
+                return;
+            };
+            if !req.matches(&version) {
+                out.push(
+                    Diagnostic::error(
+                        "version-pin",
+                        &platform.file,
+                        span,
+                        format!("this repository is written for tenantops `{pin}`, and this is tenantops {installed}"),
+                    )
+                    .help("install a tenantops the requirement allows, or change the requirement in its own reviewed commit (an upgrade may change every stack: `plan --base` shows how)"),
+                );
+            }
+        }
     }
 }
