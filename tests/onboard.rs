@@ -724,37 +724,28 @@ fn onboarding_input_never_blocks_and_conflicting_flags_are_refused() {
         assert_eq!(run.code, 2, "{source}: {}", run.all());
         assert_contains(&run.stderr, "is not a regular file");
     }
-    let run = f.run(&[
-        "onboard",
-        "--id",
-        "newco",
-        "--tier",
-        "basic",
-        "--name",
-        "New Co",
-        "--email",
-        "admin@newco.example.com",
-        "--label",
-        "wave=1",
-        "--label",
-        "wave=2",
-    ]);
+    let newco = |extra: &[&str]| {
+        let mut args = vec![
+            "onboard",
+            "--id",
+            "newco",
+            "--tier",
+            "basic",
+            "--name",
+            "New Co",
+            "--email",
+            "admin@newco.example.com",
+        ];
+        args.extend_from_slice(extra);
+        f.run(&args)
+    };
+    let run = newco(&["--label", "wave=1", "--label", "wave=2"]);
     assert_eq!(run.code, 2, "{}", run.all());
     assert_contains(&run.stderr, "--label `wave` is given twice (`1` and `2`)");
 
     std::fs::rename(f.path().join("tenants"), outside.path().join("tenants")).unwrap();
     f.write("tenants", "not a folder\n");
-    let run = f.run(&[
-        "onboard",
-        "--id",
-        "newco",
-        "--tier",
-        "basic",
-        "--name",
-        "New Co",
-        "--email",
-        "admin@newco.example.com",
-    ]);
+    let run = newco(&[]);
     assert_eq!(run.code, 1, "{}", run.all());
     assert_contains(
         &run.stderr,

@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime};
 use super::progress::timestamp;
 use crate::aws::{Aws, AwsError, LiveStack, TemplateSource};
 use crate::plan::shard::Part;
+use crate::plan::{TAG_KIND, TAG_STAGE};
 
 /// The template of the lock stack: one resource that costs nothing and does nothing.
 const LOCK_TEMPLATE: &str = r#"{"AWSTemplateFormatVersion":"2010-09-09","Description":"tenantops stage lock: an apply is running on this stage (see the tags)","Resources":{"Lock":{"Type":"AWS::CloudFormation::WaitConditionHandle"}}}"#;
@@ -149,8 +150,8 @@ pub async fn acquire(
 ) -> Result<String, LockError> {
     let name = name.to_owned();
     let mut tags = BTreeMap::from([
-        ("tenantops:stage".to_owned(), stage.to_owned()),
-        ("tenantops:kind".to_owned(), "lock".to_owned()),
+        (TAG_STAGE.to_owned(), stage.to_owned()),
+        (TAG_KIND.to_owned(), "lock".to_owned()),
         (
             TAG_PART.to_owned(),
             part.map_or_else(|| PIPELINE_PART.to_owned(), Part::tag),
@@ -180,7 +181,8 @@ pub async fn acquire(
         let Some(held) = aws.describe_stack(&name).await? else {
             continue;
         };
-        if !held.status.starts_with("DELETE_") && is_mine(&held.tags) {
+        let releasing = held.status.starts_with("DELETE_");
+        if !releasing && is_mine(&held.tags) {
             // The create went through and its answer was lost: the SDK's retry met
             // the stack it had made.
             return Ok(name);
@@ -193,7 +195,6 @@ pub async fn acquire(
             None => held.tags.get(TAG_HOLDER).cloned().unwrap_or_default(),
         };
         let since = held.tags.get(TAG_SINCE).cloned().unwrap_or_default();
-        let releasing = held.status.starts_with("DELETE_");
         if !releasing && (break_lock || holder_is_dead(&held.tags)) {
             aws.delete_stack(&name).await?;
         } else if !releasing || started.elapsed() > wait {
@@ -211,8 +212,8 @@ pub async fn acquire(
 /// Whether a live stack is a lock of `stage` (any part's).
 #[must_use]
 pub fn is_lock(stage: &str, tags: &BTreeMap<String, String>) -> bool {
-    tags.get("tenantops:kind").is_some_and(|k| k == "lock")
-        && tags.get("tenantops:stage").is_some_and(|s| s == stage)
+    tags.get(TAG_KIND).is_some_and(|k| k == "lock")
+        && tags.get(TAG_STAGE).is_some_and(|s| s == stage)
 }
 
 /// The first lock of `locks` (the stage's lock stacks as listed once `own` was taken)
@@ -225,10 +226,11 @@ pub fn is_lock(stage: &str, tags: &BTreeMap<String, String>) -> bool {
 #[must_use]
 pub fn in_the_way<'a>(own: &str, part: &Part, locks: &'a [LiveStack]) -> Option<&'a LiveStack> {
     locks.iter().find(|l| {
+        let tag = l.tags.get(TAG_PART).map(String::as_str);
         l.name != own
             && !l.status.starts_with("DELETE_")
-            && l.tags.get(TAG_PART).is_none_or(|p| p != PIPELINE_PART)
-            && Part::from_tag(l.tags.get(TAG_PART).map(String::as_str)).overlaps(part)
+            && tag != Some(PIPELINE_PART)
+            && Part::from_tag(tag).overlaps(part)
             && !holder_is_dead(&l.tags)
     })
 }
@@ -242,19 +244,13 @@ pub async fn release(aws: &Aws, name: &str) -> Result<(), AwsError> {
     // The SDK has retried each attempt; a release that still fails (the network
     // between CI and AWS going away at the end of a run) is tried twice more before
     // the lock is left for `status` to show.
-    let mut last = None;
-    for pause in [0, 2, 5] {
-        tokio::time::sleep(Duration::from_secs(pause)).await;
-        match aws.delete_stack(name).await {
-            Ok(()) => return Ok(()),
-            Err(e) => last = Some(e),
+    for pause in [2, 5] {
+        if aws.delete_stack(name).await.is_ok() {
+            return Ok(());
         }
+        tokio::time::sleep(Duration::from_secs(pause)).await;
     }
-    Err(last.unwrap_or_else(|| AwsError {
-        op: "DeleteStack",
-        code: None,
-        message: "not tried".to_owned(),
-    }))
+    aws.delete_stack(name).await
 }
 
 #[cfg(test)]

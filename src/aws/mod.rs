@@ -118,7 +118,6 @@ impl AwsError {
     }
 }
 
-/// An error and its causes, each once: `dispatch failure: io error: ... Connection refused`.
 /// The profile the SDK reads credentials from: `--profile`, else `AWS_PROFILE`, else
 /// `default` (set by [`Aws::connect`]).
 static PROFILE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -132,6 +131,7 @@ fn no_credentials(chain: &str) -> String {
     )
 }
 
+/// An error and its causes, each once: `dispatch failure: io error: ... Connection refused`.
 fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next = Some(e);

@@ -203,8 +203,8 @@ fn guard(plan: &Plan, fleet: &[&str], desired: &Desired, args: &ApplyArgs) -> Re
             )
         });
     }
-    if fleet.len().max(deletions.len()) > args.max_destroy {
-        let n = fleet.len().max(deletions.len());
+    let n = fleet.len().max(deletions.len());
+    if n > args.max_destroy {
         return Err(if elsewhere == 0 {
             format!(
                 "{n} stacks would be deleted ({list}), over --max-destroy {}; raise it to delete them all in one run",

@@ -218,7 +218,7 @@ pub fn foreign_message(desired: &Desired, stack: &LiveStack, more: usize) -> Str
         } else {
             format!(
                 " ({more} more stack{} the same way)",
-                if more == 1 { "" } else { "s" }
+                crate::output::plural(more)
             )
         }
     )

@@ -188,22 +188,10 @@ fn load_some(
         files.dedup();
         // A `tenants` that is a file makes every path under it unreadable: say that,
         // as the full load does, instead of an I/O error about one manifest.
-        match resolve(store, TENANTS_DIR, TENANTS_DIR)? {
-            Ok(Some((_, EntryKind::Dir)) | None) => {}
-            Ok(Some(_)) => {
-                repo.tenants_complete = false;
-                files.clear();
-                diags.push(Diagnostic::unlocated(
-                    "not-a-directory",
-                    Some(TENANTS_DIR),
-                    format!("`{TENANTS_DIR}` must be a directory"),
-                ));
-            }
-            Err(d) => {
-                repo.tenants_complete = false;
-                files.clear();
-                diags.push(d);
-            }
+        if let Err(d) = folder_at(store, TENANTS_DIR)? {
+            repo.tenants_complete = false;
+            files.clear();
+            diags.push(d);
         }
         for rel in files {
             match read_file(store, &rel, &rel, &mut repo.sources)? {
@@ -282,20 +270,30 @@ struct Folder {
     listed: bool,
 }
 
+/// The folder `dir` (symlinks followed inside the repository): its path, `None` when it
+/// does not exist, or the problem with it (not a directory, a link out or a loop).
+fn folder_at(
+    store: &dyn Store,
+    dir: &str,
+) -> Result<Result<Option<String>, Diagnostic>, LoadError> {
+    Ok(match resolve(store, dir, dir)? {
+        Ok(Some((path, EntryKind::Dir))) => Ok(Some(path)),
+        Ok(Some(_)) => Err(Diagnostic::unlocated(
+            "not-a-directory",
+            Some(dir),
+            format!("`{dir}` must be a directory"),
+        )),
+        Ok(None) => Ok(None),
+        Err(d) => Err(d),
+    })
+}
+
 /// Reads every `*.yaml` file of `dir`. Dotfiles (`.gitkeep`) are skipped; anything else
 /// that is not a manifest is an error, never silently ignored.
 fn read_folder(store: &dyn Store, dir: &str, sources: &mut Sources) -> Result<Folder, LoadError> {
     let mut folder = Folder::default();
-    let resolved = match resolve(store, dir, dir)? {
-        Ok(Some((path, EntryKind::Dir))) => path,
-        Ok(Some((_, _))) => {
-            folder.diags.push(Diagnostic::unlocated(
-                "not-a-directory",
-                Some(dir),
-                format!("`{dir}` must be a directory"),
-            ));
-            return Ok(folder);
-        }
+    let resolved = match folder_at(store, dir)? {
+        Ok(Some(path)) => path,
         Ok(None) => {
             folder.listed = true;
             return Ok(folder);
