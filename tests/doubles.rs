@@ -152,6 +152,22 @@ fn opts() -> Options {
 }
 
 fn runner(cfn: &[&Rule], ecs: &[&Rule]) -> Runner {
+    runner_with(cfn, ecs, opts())
+}
+
+/// A runner of stage `prod`, which refuses stacks without its managed tags.
+fn prod_runner(cfn: &[&Rule], ecs: &[&Rule]) -> Runner {
+    runner_with(
+        cfn,
+        ecs,
+        Options {
+            stage: Some("prod".to_owned()),
+            ..opts()
+        },
+    )
+}
+
+fn runner_with(cfn: &[&Rule], ecs: &[&Rule], opts: Options) -> Runner {
     let cfn = mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, cfn, |c| c
         .retry_config(
             RetryConfig::standard()
@@ -163,7 +179,7 @@ fn runner(cfn: &[&Rule], ecs: &[&Rule]) -> Runner {
     let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, &[]);
     Runner::new(
         Arc::new(Aws::from_clients(cfn, ecs, s3)),
-        opts(),
+        opts,
         Arc::new(Progress::Silent),
         None,
         &[],
@@ -208,23 +224,7 @@ async fn a_foreign_stack_that_appears_during_the_create_is_left_as_it_is() {
     let update =
         mock!(Cfn::create_change_set).then_output(|| CreateChangeSetOutput::builder().build());
     let delete = mock!(Cfn::delete_stack).then_output(|| DeleteStackOutput::builder().build());
-    let cfn = mock_client!(
-        aws_sdk_cloudformation,
-        RuleMode::MatchAny,
-        &[&create, &describe, &update, &delete]
-    );
-    let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &[]);
-    let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, &[]);
-    let r = Runner::new(
-        Arc::new(Aws::from_clients(cfn, ecs, s3)),
-        Options {
-            stage: Some("prod".to_owned()),
-            ..opts()
-        },
-        Arc::new(Progress::Silent),
-        None,
-        &[],
-    );
+    let r = prod_runner(&[&create, &describe, &update, &delete], &[]);
     let (outcome, reason) = r.converge(&desired(), None).await;
     assert_eq!(outcome, Outcome::Failed);
     let reason = reason.unwrap_or_default();
@@ -684,23 +684,7 @@ async fn a_create_whose_answer_was_lost_is_still_waited_steady() {
     });
     let resources = orders_service_resource();
     let services = mock!(Ecs::describe_services).then_output(|| orders_service(0, 1));
-    let cfn = mock_client!(
-        aws_sdk_cloudformation,
-        RuleMode::MatchAny,
-        &[&create, &describe, &resources]
-    );
-    let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &[&services]);
-    let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, &[]);
-    let r = Runner::new(
-        Arc::new(Aws::from_clients(cfn, ecs, s3)),
-        Options {
-            stage: Some("prod".to_owned()),
-            ..opts()
-        },
-        Arc::new(Progress::Silent),
-        None,
-        &[],
-    );
+    let r = prod_runner(&[&create, &describe, &resources], &[&services]);
     let (outcome, reason) = r.converge(&desired(), None).await;
     assert_eq!(outcome, Outcome::Failed, "{reason:?}");
     assert!(reason.unwrap_or_default().contains("0 of 2 running"));
