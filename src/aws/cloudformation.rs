@@ -400,7 +400,9 @@ fn capabilities() -> Vec<Capability> {
 /// A `ClientRequestToken` for one mutating call: the SDK sends the same token on each
 /// of its retries, so CloudFormation takes a retried create (whose first answer was
 /// lost) for the same request instead of a second one, and every stack event the call
-/// causes carries it. Unique per call: `tenantops-<pid>-<time>-<count>` (letters,
+/// causes carries it (the API reference of `ClientRequestToken`: "Specify this token
+/// if you plan to retry requests so that CloudFormation knows that you're not
+/// attempting to create a stack with the same name"). Unique per call: `tenantops-<pid>-<time>-<count>` (letters,
 /// digits and hyphens, at most 128 characters, as the API requires).
 fn request_token() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
