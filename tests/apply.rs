@@ -293,6 +293,61 @@ fn an_apply_killed_mid_run_converges_when_run_again() {
     assert_eq!(moto.mutating_since(mark), 0, "{}", again.all());
 }
 
+/// A kill while apply waits for a new tenant's services leaves the stack's steadiness
+/// tag `pending`: the rerun checks it again instead of taking the stack as done (before,
+/// it said nothing about globex and exited 0 with globex at 0 of 2 running).
+#[test]
+fn a_kill_during_the_steady_wait_is_not_forgotten() {
+    let moto = Moto::start(0.2, &["globex"]);
+    let f = Fixture::example();
+    let mut child = moto
+        .command(
+            f.path(),
+            &[
+                "apply",
+                "--yes",
+                "--poll",
+                "0.05",
+                "--steady-timeout",
+                "600",
+            ],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("apply");
+    let started = std::time::Instant::now();
+    loop {
+        let status = moto.python(
+            "print([s['StackStatus'] for s in cfn.describe_stacks()['Stacks'] if s['StackName'] == 'saas-prod-tenant-globex'])",
+        );
+        if status.contains("CREATE_COMPLETE") {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_mins(2),
+            "globex never created"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Inside the steady wait now: globex's tasks never start.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let tags = moto.python(
+        "s = cfn.describe_stacks(StackName='saas-prod-tenant-globex')['Stacks'][0]\nprint({t['Key']: t['Value'] for t in s['Tags']})",
+    );
+    assert_contains(&tags, "'tenantops:steady': 'pending'");
+
+    let run = apply(&moto, &f, &["--format", "json", "--steady-timeout", "2"]);
+    assert_eq!(run.code, 5, "{}", run.all());
+    let done = results(&run);
+    assert!(
+        done.contains(&("saas-prod-tenant-globex".to_owned(), "failed".to_owned())),
+        "{done:?}"
+    );
+}
+
 #[test]
 fn a_held_stage_lock_refuses_and_break_lock_takes_it() {
     let moto = Moto::start(0.2, &[]);
@@ -378,18 +433,48 @@ fn a_tenant_that_never_gets_steady_fails_alone_and_stops_later_waves() {
         assert_contains(reason, "wave 1 had 1 failure");
     }
 
-    // The next run deploys the waves left; globex's stack itself is as desired.
+    // The rerun does not forget it: globex's stack is as desired, but its services were
+    // never seen steady, so it is checked again and still fails (before, the rerun
+    // left it alone and exited 0 with globex at 0 of 2).
+    let plan = moto.run(f.path(), &["plan", "--live"]);
+    assert_contains(&plan.stdout, "? saas-prod-tenant-globex");
+    assert_contains(&plan.stdout, "not been seen steady");
+    let run = apply(&moto, &f, &["--format", "json", "--steady-timeout", "2"]);
+    assert_eq!(run.code, 5, "{}", run.all());
+    let doc = report(&run);
+    let globex = doc["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["stack"] == "saas-prod-tenant-globex")
+        .expect("globex checked");
+    assert_eq!(globex["action"], "check", "{globex:#}");
+    assert_eq!(globex["result"], "failed", "{globex:#}");
+    let status = moto.run(f.path(), &["status", "--format", "json"]);
+    assert_contains(&status.stdout, "unsteady");
+
+    // Its tasks start (ECS placed them at last): the next run sees it steady, records
+    // it, and deploys the waves left.
+    moto.python(
+        "ecs = session.client('ecs', endpoint_url=cfn.meta.endpoint_url)\nfor c in ecs.list_clusters()['clusterArns']:\n    for s in ecs.describe_services(cluster=c, services=ecs.list_services(cluster=c)['serviceArns'] or ['none'])['services']:\n        if 'globex' in s['serviceName']:\n            ecs.update_service(cluster=c, service=s['serviceArn'], desiredCount=s['desiredCount'])",
+    );
     let run = apply(&moto, &f, &["--format", "json", "--steady-timeout", "2"]);
     assert_eq!(run.code, 0, "{}", run.all());
     let done = results(&run);
     assert!(
-        done.contains(&("saas-prod-tenant-wayne".to_owned(), "created".to_owned())),
+        done.contains(&("saas-prod-tenant-globex".to_owned(), "steady".to_owned())),
         "{done:?}"
     );
     assert!(
-        !done.iter().any(|(s, _)| s == "saas-prod-tenant-globex"),
+        done.contains(&("saas-prod-tenant-wayne".to_owned(), "created".to_owned())),
         "{done:?}"
     );
+    // And then there is nothing left to do.
+    let mark = moto.mark();
+    let run = apply(&moto, &f, &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_contains(&run.stdout, "nothing to apply");
+    assert_eq!(moto.mutating_since(mark), 0);
 }
 
 #[test]

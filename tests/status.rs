@@ -117,7 +117,8 @@ fn status_after_apply_is_in_sync_with_running_services_and_shows_drift_after_a_c
         assert_eq!(s["desired"], s["running"], "{s}");
         assert_eq!(s["steady"], true);
     }
-    assert_eq!(globex["stacks"][0]["status"], "CREATE_COMPLETE");
+    // Created, then updated once to record that its services were seen steady.
+    assert_eq!(globex["stacks"][0]["status"], "UPDATE_COMPLETE");
     // One listing, then per stack with services one ListStackResources and the
     // DescribeServices of its cluster; nothing mutating.
     let calls = moto.since(mark);
@@ -155,7 +156,7 @@ fn status_after_apply_is_in_sync_with_running_services_and_shows_drift_after_a_c
     assert!(
         human.stdout.lines().any(|l| l.starts_with("stark ")
             && l.contains("saas-prod-tenant-stark")
-            && l.contains("CREATE_COMPLETE  drift    8/8 tasks in 4 services")),
+            && l.contains("UPDATE_COMPLETE  drift    8/8 tasks in 4 services")),
         "{}",
         human.stdout
     );
@@ -322,12 +323,47 @@ fn unsteady_services_show_in_status_and_provisioning_events_report_each_tenant()
     assert!(!unsteady.is_empty(), "{stack:#}");
     assert_eq!(unsteady[0]["running"], 0);
 
-    // A run with nothing to do writes an empty list, so a CI step always has a file.
-    let run = apply(
-        &moto,
-        &f,
-        &["--steady-timeout", "2", "--events", out.to_str().unwrap()],
+    // The rerun checks umbrella again (its services were never seen steady) and answers
+    // for it again; before, it said nothing to apply and exited 0.
+    let events_of = |run: &common::Run| -> Vec<(String, String)> {
+        assert!(run.code == 0 || run.code == 5, "{}", run.all());
+        let entries: Vec<Value> =
+            serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        entries
+            .iter()
+            .map(|e| {
+                let detail: Value =
+                    serde_json::from_str(e["Detail"].as_str().unwrap_or_default()).unwrap();
+                (
+                    detail["tenantopsId"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    e["DetailType"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let args = ["--steady-timeout", "2", "--events", out.to_str().unwrap()];
+    let run = apply(&moto, &f, &args);
+    assert_eq!(run.code, 5, "{}", run.all());
+    assert_eq!(
+        events_of(&run),
+        [("umbrella".to_owned(), "sbt_aws_provisionFailure".to_owned())]
     );
+    // Its tasks start at last: the next run sees it steady and reports it provisioned.
+    moto.python(
+        "ecs = session.client('ecs', endpoint_url=cfn.meta.endpoint_url)\nfor c in ecs.list_clusters()['clusterArns']:\n    for s in ecs.describe_services(cluster=c, services=ecs.list_services(cluster=c)['serviceArns'] or ['none'])['services']:\n        if 'umbrella' in s['serviceName']:\n            ecs.update_service(cluster=c, service=s['serviceArn'], desiredCount=s['desiredCount'])",
+    );
+    let run = apply(&moto, &f, &args);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(
+        events_of(&run),
+        [("umbrella".to_owned(), "sbt_aws_provisionSuccess".to_owned())]
+    );
+
+    // A run with nothing to do writes an empty list, so a CI step always has a file.
+    let run = apply(&moto, &f, &args);
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "[]\n");
 }

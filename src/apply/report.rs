@@ -19,6 +19,9 @@ pub enum Outcome {
     /// Nothing to do after all (the stack converged meanwhile, or CloudFormation found
     /// nothing to change and the tags were already right).
     Unchanged,
+    /// Deployed as wanted before; its services were checked and seen steady, and that
+    /// is now recorded (the run that changed it had not seen it).
+    Steady,
     Failed,
     /// Not attempted: a producer failed, or an earlier wave failed too often.
     Skipped,
@@ -33,6 +36,7 @@ impl Outcome {
             Outcome::Recreated => "recreated",
             Outcome::Deleted => "deleted",
             Outcome::Unchanged => "unchanged",
+            Outcome::Steady => "steady",
             Outcome::Failed => "FAILED",
             Outcome::Skipped => "skipped",
         }
@@ -125,6 +129,7 @@ pub fn report_line(report: &Report) -> String {
         Outcome::Recreated,
         Outcome::Deleted,
         Outcome::Unchanged,
+        Outcome::Steady,
         Outcome::Failed,
         Outcome::Skipped,
     ] {

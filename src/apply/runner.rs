@@ -9,7 +9,9 @@ use super::Options;
 use super::progress::Progress;
 use super::report::Outcome;
 use crate::aws::{Aws, AwsError, LiveStack, TemplateSource};
-use crate::plan::{DesiredStack, TAG_COMMIT, TAG_HASH, needs_recreate, stable};
+use crate::plan::{
+    DesiredStack, STEADY_PENDING, TAG_COMMIT, TAG_HASH, TAG_STEADY, needs_recreate, stable,
+};
 
 /// Deploys stacks; shared by the tasks of a phase.
 pub struct Runner {
@@ -132,7 +134,7 @@ impl Runner {
                     return match done {
                         Some(s) if s.status == "CREATE_COMPLETE" => {
                             self.record_outputs(&s);
-                            self.steady(desired).await?;
+                            self.settle(desired, &hash, &resolved, &tags).await?;
                             Ok(if recreated {
                                 Outcome::Recreated
                             } else {
@@ -192,12 +194,20 @@ impl Runner {
                             // services are steady; before, it was "unchanged", the
                             // steady wait was skipped and a tenant with no running
                             // task was reported provisioned.
-                            self.steady(desired).await?;
+                            self.settle(desired, &hash, &resolved, &l.tags).await?;
                             return Ok(if recreated {
                                 Outcome::Recreated
                             } else {
                                 Outcome::Created
                             });
+                        }
+                        if desired.awaits_steady(&l.tags, &hash) {
+                            // Deployed as wanted, but the run that changed it failed
+                            // or was stopped before its services were seen steady:
+                            // before, the rerun said "nothing to apply" and exited 0
+                            // with services at 0 of N.
+                            self.settle(desired, &hash, &resolved, &l.tags).await?;
+                            return Ok(Outcome::Steady);
                         }
                         return Ok(Outcome::Unchanged);
                     }
@@ -240,12 +250,24 @@ impl Runner {
         if state.is_no_changes() {
             // The resources already match; only the hash and commit tags differ.
             let _ = self.aws.delete_change_set(name, &cs).await;
+            // The services are as they were: when they are steady now, the tag update
+            // records it, and no second update is needed.
+            let steady = if desired.has_services() {
+                self.steady(desired).await
+            } else {
+                Ok(())
+            };
+            let mut tags = tags.clone();
+            if steady.is_ok() && desired.has_services() {
+                tags.insert(TAG_STEADY.to_owned(), hash.to_owned());
+            }
             self.progress
                 .step(name, "no resource changes: updating tags");
-            return match self.aws.update_tags(name, resolved.keys(), tags).await {
+            return match self.aws.update_tags(name, resolved.keys(), &tags).await {
                 Ok(()) => match self.wait(name, self.opts.stack_timeout).await? {
                     Some(s) if s.status == "UPDATE_COMPLETE" => {
                         self.record_outputs(&s);
+                        steady?;
                         Ok(Some(Outcome::Updated))
                     }
                     Some(s) => Err(failure("tag update", &s)),
@@ -277,12 +299,50 @@ impl Runner {
         match self.wait(name, self.opts.stack_timeout).await? {
             Some(s) if s.status == "UPDATE_COMPLETE" => {
                 self.record_outputs(&s);
-                self.steady(desired).await?;
+                self.settle(desired, hash, resolved, tags).await?;
                 Ok(Some(Outcome::Updated))
             }
             Some(s) => Err(self.explain("update", &s).await),
             None => Err("the stack disappeared while being updated".to_owned()),
         }
+    }
+
+    /// Waits for the stack's services to be steady, then records it: a tags-only
+    /// update that sets [`TAG_STEADY`] to `hash` on `tags` (the stack's tags as they
+    /// are). Until then the tag says [`STEADY_PENDING`], so a run that fails or is
+    /// killed here leaves the stack for the next run to check. The update is made only
+    /// once the services are steady, when CloudFormation's own wait for them is short.
+    async fn settle(
+        &self,
+        desired: &DesiredStack,
+        hash: &str,
+        resolved: &BTreeMap<String, String>,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        self.steady(desired).await?;
+        if !desired.has_services() || tags.get(TAG_STEADY).map(String::as_str) == Some(hash) {
+            return Ok(());
+        }
+        let name = desired.name.as_str();
+        let mut tags = tags.clone();
+        tags.insert(TAG_STEADY.to_owned(), hash.to_owned());
+        self.progress
+            .step(name, "recording that its services are steady");
+        let recorded = match self.aws.update_tags(name, resolved.keys(), &tags).await {
+            Ok(()) => match self.wait(name, self.opts.stack_timeout).await? {
+                Some(s) if s.status == "UPDATE_COMPLETE" => {
+                    self.record_outputs(&s);
+                    Ok(())
+                }
+                Some(s) => Err(failure("the tag update", &s)),
+                None => Err("the stack disappeared".to_owned()),
+            },
+            Err(e) if e.is_no_updates() => Ok(()),
+            Err(e) => Err(e.to_string()),
+        };
+        recorded.map_err(|e| {
+            format!("its services are steady, but recording it failed ({e}); the next apply checks them again")
+        })
     }
 
     /// The template as CloudFormation takes it: inline, or uploaded to the artifact
@@ -375,7 +435,8 @@ impl Runner {
     }
 }
 
-/// The stack's hash, and the tags it is deployed with: its own, the hash and the commit.
+/// The stack's hash, and the tags it is deployed with: its own, the hash, the commit
+/// and, for a stack with services, [`TAG_STEADY`] pending until they are seen steady.
 pub(super) fn deployed_tags(
     stack: &DesiredStack,
     resolved: &BTreeMap<String, String>,
@@ -385,6 +446,9 @@ pub(super) fn deployed_tags(
     let mut tags = stack.tags.clone();
     tags.insert(TAG_HASH.to_owned(), hash.clone());
     tags.insert(TAG_COMMIT.to_owned(), commit.to_owned());
+    if stack.has_services() {
+        tags.insert(TAG_STEADY.to_owned(), STEADY_PENDING.to_owned());
+    }
     (hash, tags)
 }
 

@@ -78,8 +78,20 @@ pub fn live(desired: &Desired, live: &[LiveStack]) -> Plan {
                 Some(format!("its last create failed ({})", l.status)),
             ),
             (Some(l), Ok(values)) => {
-                if l.tags.get(TAG_HASH) == Some(&stack.hash(values)) && stable(&l.status) {
-                    plan.unchanged += 1;
+                let hash = stack.hash(values);
+                if l.tags.get(TAG_HASH) == Some(&hash) && stable(&l.status) {
+                    if stack.awaits_steady(&l.tags, &hash) {
+                        plan.changes.push(change(
+                            stack,
+                            Action::Check,
+                            Some(
+                                "its services have not been seen steady since its last change"
+                                    .to_owned(),
+                            ),
+                        ));
+                    } else {
+                        plan.unchanged += 1;
+                    }
                     continue;
                 }
                 let reason = (!stable(&l.status)).then(|| format!("stack is {}", l.status));

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-use super::{TAG_COMMIT, TAG_HASH, TAG_MANAGED, TAG_STAGE, TAG_TENANT, TAG_TIER};
+use super::{TAG_COMMIT, TAG_HASH, TAG_MANAGED, TAG_STAGE, TAG_STEADY, TAG_TENANT, TAG_TIER};
 use crate::render::Rendered;
 use crate::repo::Repo;
 use crate::stacks::{Param, StackKind};
@@ -77,6 +77,22 @@ impl DesiredStack {
         )
     }
 
+    /// Whether the stack runs ECS services that an apply waits to be steady: a tenant
+    /// or tier stack whose template has an `AWS::ECS::Service`.
+    #[must_use]
+    pub fn has_services(&self) -> bool {
+        matches!(self.kind, StackKind::Tenant | StackKind::Tier)
+            && self.template.contains("\"AWS::ECS::Service\"")
+    }
+
+    /// Whether a live stack deployed at `hash` (with `tags`) still waits for its
+    /// services to be seen steady: its steadiness tag is there and names another hash
+    /// (or [`super::STEADY_PENDING`]).
+    #[must_use]
+    pub fn awaits_steady(&self, tags: &BTreeMap<String, String>, hash: &str) -> bool {
+        self.has_services() && tags.get(TAG_STEADY).is_some_and(|v| v != hash)
+    }
+
     /// The hash with parameters resolved to values: the `tenantops:hash` tag.
     #[must_use]
     pub fn hash(&self, resolved: &BTreeMap<String, String>) -> String {
@@ -134,7 +150,7 @@ fn digest(template: &str, params: &str, tags: &BTreeMap<String, String>) -> Stri
     h.update(params.as_bytes());
     h.update(b"\0");
     for (k, v) in tags {
-        if k != TAG_HASH && k != TAG_COMMIT {
+        if k != TAG_HASH && k != TAG_COMMIT && k != TAG_STEADY {
             h.update(k.as_bytes());
             h.update(b"=");
             h.update(v.as_bytes());

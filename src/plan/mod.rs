@@ -31,6 +31,13 @@ pub const TAG_STAGE: &str = "tenantops:stage";
 pub const TAG_HASH: &str = "tenantops:hash";
 /// Tag: the commit the stack was last deployed from.
 pub const TAG_COMMIT: &str = "tenantops:commit";
+/// Tag: whether the stack's ECS services have been seen steady since its last change:
+/// [`STEADY_PENDING`] from the create or update until they are, then the hash they
+/// were seen steady at. A stack without it (deployed before tenantops recorded
+/// steadiness) is taken as it is.
+pub const TAG_STEADY: &str = "tenantops:steady";
+/// [`TAG_STEADY`]'s value while a change's services have not been seen steady.
+pub const STEADY_PENDING: &str = "pending";
 /// Tag: the stack's kind (`tenant`, `tier`, ...).
 pub const TAG_KIND: &str = "tenantops:kind";
 /// Tag: the tenant a stack belongs to.
@@ -47,10 +54,15 @@ pub enum Action {
     /// A stack whose create failed (`ROLLBACK_COMPLETE`): deleted, then created again.
     Recreate,
     Delete,
+    /// A stack deployed as wanted whose services have not been seen steady since (the
+    /// apply that changed it failed or was stopped in its steady wait): checked again,
+    /// and the steadiness recorded.
+    Check,
 }
 
 impl Action {
-    /// The plan's symbol: `+` create, `~` update, `!` recreate (replace), `-` delete.
+    /// The plan's symbol: `+` create, `~` update, `!` recreate (replace), `-` delete,
+    /// `?` check steadiness.
     #[must_use]
     pub fn symbol(self) -> char {
         match self {
@@ -58,6 +70,7 @@ impl Action {
             Action::Update => '~',
             Action::Recreate => '!',
             Action::Delete => '-',
+            Action::Check => '?',
         }
     }
 
@@ -68,6 +81,7 @@ impl Action {
             Action::Update => "update",
             Action::Recreate => "recreate",
             Action::Delete => "delete",
+            Action::Check => "check",
         }
     }
 }

@@ -41,6 +41,7 @@ pub fn counts(plan: &Plan) -> String {
         (Action::Update, "to update"),
         (Action::Recreate, "to recreate"),
         (Action::Delete, "to delete"),
+        (Action::Check, "to check"),
     ] {
         let n = plan.count(action);
         if n > 0 {

@@ -177,3 +177,35 @@ fn offline_diff_names_modified_added_removed_and_retyped_resources() {
         ]
     );
 }
+
+#[test]
+fn a_stack_whose_services_were_not_seen_steady_is_checked_not_unchanged() {
+    let service = r#"{"Resources":{"S":{"Type":"AWS::ECS::Service"}}}"#;
+    let with = stack("t", StackKind::Tenant, service);
+    let hash = "h";
+    let tags = |steady: Option<&str>| {
+        let mut t = BTreeMap::new();
+        if let Some(v) = steady {
+            t.insert(TAG_STEADY.to_owned(), v.to_owned());
+        }
+        t
+    };
+    // Pending since the change, or steady at an earlier hash: checked.
+    assert!(with.awaits_steady(&tags(Some(STEADY_PENDING)), hash));
+    assert!(with.awaits_steady(&tags(Some("earlier")), hash));
+    // Seen steady at this hash, or deployed before tenantops recorded it: as it is.
+    assert!(!with.awaits_steady(&tags(Some(hash)), hash));
+    assert!(!with.awaits_steady(&tags(None), hash));
+    // Nothing to be steady: no services, or a kind whose services are not waited for.
+    assert!(!stack("t", StackKind::Tenant, "{}").awaits_steady(&tags(Some(STEADY_PENDING)), hash));
+    assert!(
+        !stack("r", StackKind::Router, service).awaits_steady(&tags(Some(STEADY_PENDING)), hash)
+    );
+    // The tag is not part of the hash.
+    let vpc = BTreeMap::from([("Vpc".to_owned(), "vpc-1".to_owned())]);
+    let mut tagged = with.clone();
+    tagged
+        .tags
+        .insert(TAG_STEADY.to_owned(), STEADY_PENDING.to_owned());
+    assert_eq!(with.hash(&vpc), tagged.hash(&vpc));
+}

@@ -22,6 +22,10 @@ use crate::stacks::StackKind;
 pub enum Sync {
     /// Deployed with the desired hash, and stable.
     InSync,
+    /// Deployed as wanted, but its services have not been seen steady since its last
+    /// change (the apply failed or was stopped in its steady wait): the next apply
+    /// checks them.
+    Unsteady,
     /// Deployed, but git wants something else: the next apply updates it.
     Drift,
     /// Not deployed: the next apply creates it.
@@ -38,6 +42,7 @@ impl Sync {
     pub(super) fn word(self) -> &'static str {
         match self {
             Sync::InSync => "in sync",
+            Sync::Unsteady => "not seen steady",
             Sync::Drift => "drift",
             Sync::Missing => "missing",
             Sync::Failed => "failed",
@@ -96,10 +101,11 @@ fn worst(syncs: impl Iterator<Item = Sync>) -> Sync {
     let rank = |s: Sync| match s {
         Sync::InSync => 0,
         Sync::Busy => 1,
-        Sync::Drift => 2,
-        Sync::Missing => 3,
-        Sync::Orphan => 4,
-        Sync::Failed => 5,
+        Sync::Unsteady => 2,
+        Sync::Drift => 3,
+        Sync::Missing => 4,
+        Sync::Orphan => 5,
+        Sync::Failed => 6,
     };
     syncs.max_by_key(|s| rank(*s)).unwrap_or(Sync::InSync)
 }
@@ -146,10 +152,17 @@ fn sync_of(
         return Sync::Busy;
     }
     match stack.resolve(outputs) {
-        Ok(values) if stable(&l.status) && l.tags.get(TAG_HASH) == Some(&stack.hash(&values)) => {
-            Sync::InSync
+        Ok(values) => {
+            let hash = stack.hash(&values);
+            if !stable(&l.status) || l.tags.get(TAG_HASH) != Some(&hash) {
+                Sync::Drift
+            } else if stack.awaits_steady(&l.tags, &hash) {
+                Sync::Unsteady
+            } else {
+                Sync::InSync
+            }
         }
-        _ => Sync::Drift,
+        Err(_) => Sync::Drift,
     }
 }
 

@@ -1,5 +1,5 @@
 """Starts moto's server (the AWS API emulator the tests drive tenantops against), after
-correcting six moto 5.2 gaps that would otherwise stop every stack tenantops renders,
+correcting seven moto 5.2 gaps that would otherwise stop every stack tenantops renders,
 make every update look undone, or let two concurrent calls both win:
 
 - CloudFormation's AWS::ElasticLoadBalancingV2::LoadBalancer ignores `Type`, so an NLB
@@ -16,6 +16,14 @@ make every update look undone, or let two concurrent calls both win:
 - ExecuteChangeSet leaves the stack's outputs as they were before the update (UpdateStack
   recomputes them); CloudFormation's outputs are those of the new template, which
   consumers' parameters and provisioning results are read from.
+- UpdateStack with the stack's template and parameters is refused ("No updates are to
+  be performed") even when it changes the stack's tags
+  (moto/cloudformation/responses.py, `_validate_different_update`, which compares the
+  template and parameters only). CloudFormation takes a changed tag set as an update
+  and propagates it (aws-cloudformation-coverage-roadmap#552: "CFT treats even stack
+  level tags as a change"; envato/stack_master#302: a tags-only update ends in
+  UPDATE_COMPLETE), which tenantops relies on to record that a stack's services were
+  seen steady. The patch refuses only an update whose tags are the stack's too.
 - Deleting a stack keeps only resources with `DeletionPolicy: Retain`; CloudFormation
   also keeps those with `RetainExceptOnCreate` once the stack was created ("retain the
   resource ... except if the resource was created during a stack create operation that
@@ -45,6 +53,7 @@ import threading
 
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing
+from moto.cloudformation import responses as cfn_responses
 from moto.core.common_models import CloudFormationModel
 from moto.elbv2 import models as elbv2
 from moto.moto_api._internal.recorder.models import Recorder
@@ -145,6 +154,18 @@ def _execute_with_tags(self, change_set_name, stack_name=None):
 
 
 cfn_models.CloudFormationBackend.execute_change_set = _execute_with_tags
+
+_validate_different_update = cfn_responses.CloudFormationResponse._validate_different_update
+
+
+def _validate_different_update_with_tags(self, incoming_params, stack_body, old_stack):
+    tags = {item["Key"]: item["Value"] for item in self._get_param("Tags", [])}
+    if tags and tags != old_stack.tags:
+        return
+    _validate_different_update(self, incoming_params, stack_body, old_stack)
+
+
+cfn_responses.CloudFormationResponse._validate_different_update = _validate_different_update_with_tags
 
 _record = Recorder._record_request
 _record_lock = threading.Lock()
