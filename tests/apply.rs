@@ -737,3 +737,83 @@ fn a_tenant_onboarded_again_under_an_id_whose_tables_were_kept_is_refused_before
     let run = apply(&moto, &f, &[]);
     assert_eq!(run.code, 0, "{}", run.all());
 }
+
+/// A lock on another host whose lease is current is waited for; once its lease ran
+/// out (plus the minute allowed for clocks that differ) it is taken over without
+/// `--break-lock`. Before, a holder that crashed elsewhere kept the stage locked until
+/// someone broke the lock by hand.
+#[test]
+fn a_lock_whose_lease_ran_out_is_taken_over_wherever_its_holder_ran() {
+    let moto = Moto::start(0.2, &[]);
+    let f = Fixture::example();
+    let lock = |expires: &str| {
+        moto.python(&format!(
+            "cfn.create_stack(StackName='saas-prod-tenantops-lock', TemplateBody='{{\"Resources\":{{\"Lock\":{{\"Type\":\"AWS::CloudFormation::WaitConditionHandle\"}}}}}}', Tags=[{{'Key':'tenantops:kind','Value':'lock'}},{{'Key':'tenantops:stage','Value':'prod'}},{{'Key':'tenantops:lock-holder','Value':'ci-runner-7:4242'}},{{'Key':'tenantops:lock-process','Value':'boot=another-machine pidns=pid:[1] pid=4242'}},{{'Key':'tenantops:lock-since','Value':'2026-01-01T09:00:00Z'}},{{'Key':'tenantops:lock-expires','Value':'{expires}'}}])"
+        ));
+    };
+    lock("2099-01-01T00:00:00Z");
+    let mark = moto.mark();
+    let run = apply(&moto, &f, &[]);
+    assert_eq!(run.code, 6, "{}", run.all());
+    assert_contains(&run.stderr, "ci-runner-7:4242");
+    assert_contains(&run.stderr, "its lease runs out at 2099-01-01T00:00:00Z");
+    assert_eq!(moto.mutating_since(mark), 1, "only the lock attempt");
+
+    moto.python("cfn.delete_stack(StackName='saas-prod-tenantops-lock')");
+    lock("2026-01-01T10:00:00Z");
+    let run = apply(&moto, &f, &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+}
+
+/// The holder renews its lease while it applies (the expiry moves on), and a holder
+/// whose lock was taken over meanwhile stops starting stacks, leaves the lock to its
+/// new holder and exits 5.
+#[test]
+fn a_long_apply_renews_its_lease_and_one_that_loses_it_starts_no_more_stacks() {
+    // Services take 3 s to start, so the run lasts well past a few renewals.
+    let moto = Moto::start(3.0, &[]);
+    let f = Fixture::example();
+    let child = moto
+        .command(
+            f.path(),
+            &["apply", "--yes", "--poll", "0.05", "--lock-lease", "3"],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("apply");
+    let expiry = || {
+        moto.python(
+            "print([t['Value'] for s in cfn.describe_stacks()['Stacks'] if s['StackName'] == 'saas-prod-tenantops-lock' for t in s['Tags'] if t['Key'] == 'tenantops:lock-expires'])",
+        )
+    };
+    let started = std::time::Instant::now();
+    let mut seen = std::collections::BTreeSet::new();
+    while seen.len() < 3 {
+        let e = expiry();
+        if e.trim() != "[]" {
+            seen.insert(e.trim().to_owned());
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_mins(1),
+            "the lease was not renewed: {seen:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    // Someone takes the lock over (as --break-lock after the lease, by another host).
+    moto.python(
+        "s = [s for s in cfn.describe_stacks()['Stacks'] if s['StackName'] == 'saas-prod-tenantops-lock'][0]\ntags = [t if t['Key'] != 'tenantops:lock-holder' else {'Key': t['Key'], 'Value': 'ci-runner-9:77'} for t in s['Tags']]\ncfn.update_stack(StackName='saas-prod-tenantops-lock', UsePreviousTemplate=True, Tags=tags)",
+    );
+    let out = child.wait_with_output().expect("apply ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert_contains(&stderr, "lost the stage lock `saas-prod-tenantops-lock`");
+    assert_contains(&stderr, "taken over (ci-runner-9:77)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_contains(&stdout, "skipped");
+    // The lock is its new holder's: not released.
+    let holder = moto.python(
+        "print([t['Value'] for s in cfn.describe_stacks()['Stacks'] if s['StackName'] == 'saas-prod-tenantops-lock' for t in s['Tags'] if t['Key'] == 'tenantops:lock-holder'])",
+    );
+    assert_contains(&holder, "ci-runner-9:77");
+}

@@ -288,9 +288,12 @@ async fn a_lock_create_whose_answer_was_lost_is_recognised_as_ones_own() {
         "saas-prod-tenantops-lock",
         "prod",
         None,
-        "abc123",
+        &Options {
+            commit: "abc123".to_owned(),
+            busy_timeout: Duration::from_millis(10),
+            ..Options::default()
+        },
         false,
-        Duration::from_millis(10),
     )
     .await;
     assert_eq!(held.ok().as_deref(), Some("saas-prod-tenantops-lock"));

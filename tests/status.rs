@@ -716,7 +716,7 @@ fn a_sharded_apply_converges_to_the_same_fleet_as_a_whole_one() {
 fn status_shows_a_stage_lock_left_held() {
     let moto = Moto::start(0.2, &[]);
     let f = Fixture::example();
-    moto.python("cfn.create_stack(StackName='saas-prod-tenantops-lock-shard-1-of-2', TemplateBody='{\"Resources\":{\"Lock\":{\"Type\":\"AWS::CloudFormation::WaitConditionHandle\"}}}', Tags=[{'Key':'tenantops:kind','Value':'lock'},{'Key':'tenantops:stage','Value':'prod'},{'Key':'tenantops:lock-part','Value':'shard 1/2'},{'Key':'tenantops:lock-holder','Value':'ci-runner-7:4242'},{'Key':'tenantops:lock-run','Value':'github acme/fleet run 42 attempt 1'},{'Key':'tenantops:lock-since','Value':'2026-12-02T10:00:00Z'}])");
+    moto.python("cfn.create_stack(StackName='saas-prod-tenantops-lock-shard-1-of-2', TemplateBody='{\"Resources\":{\"Lock\":{\"Type\":\"AWS::CloudFormation::WaitConditionHandle\"}}}', Tags=[{'Key':'tenantops:kind','Value':'lock'},{'Key':'tenantops:stage','Value':'prod'},{'Key':'tenantops:lock-part','Value':'shard 1/2'},{'Key':'tenantops:lock-holder','Value':'ci-runner-7:4242'},{'Key':'tenantops:lock-run','Value':'github acme/fleet run 42 attempt 1'},{'Key':'tenantops:lock-since','Value':'2026-12-02T10:00:00Z'},{'Key':'tenantops:lock-expires','Value':'2026-12-02T10:15:00Z'}])");
     let (_, doc) = status_json(&moto, &f, &["--no-services"]);
     assert_eq!(
         doc["locks"],
@@ -726,12 +726,13 @@ fn status_shows_a_stage_lock_left_held() {
             "holder": "ci-runner-7:4242",
             "run": "github acme/fleet run 42 attempt 1",
             "since": "2026-12-02T10:00:00Z",
+            "expires": "2026-12-02T10:15:00Z",
         }]),
         "{doc}"
     );
     let run = moto.run(f.path(), &["status", "--no-services"]);
     assert_contains(
         &run.stdout,
-        "held: the stage lock `saas-prod-tenantops-lock-shard-1-of-2` (shard 1/2) is held by ci-runner-7:4242 (github acme/fleet run 42 attempt 1) since 2026-12-02T10:00:00Z",
+        "held: the stage lock `saas-prod-tenantops-lock-shard-1-of-2` (shard 1/2) is held by ci-runner-7:4242 (github acme/fleet run 42 attempt 1) since 2026-12-02T10:00:00Z, lease until 2026-12-02T10:15:00Z",
     );
 }

@@ -11,7 +11,8 @@
 //! hostname, on another host, or seen without `/proc` is not known to be dead: its
 //! lock waits for `--break-lock` from someone who knows (the `tenantops:lock-run` tag
 //! names the CI run to look at). A create whose response was lost is recognised as
-//! this process's own (`is_mine`).
+//! this process's own (`is_mine`). A lock whose lease ran out (`lease`) is taken over
+//! wherever its holder ran.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -41,12 +42,14 @@ const PIPELINE_PART: &str = "pipeline";
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error(
-        "another apply holds the stage lock `{stack}` ({holder}, since {since}); wait for it, or if it died on another host, rerun with --break-lock"
+        "another apply holds the stage lock `{stack}` ({holder}, since {since}{lease}); wait for it, or if it died on another host, rerun with --break-lock"
     )]
     Held {
         stack: String,
         holder: String,
         since: String,
+        /// `, its lease runs out at ...`, or nothing for a lock without a lease.
+        lease: String,
     },
     #[error(transparent)]
     Aws(#[from] AwsError),
@@ -134,8 +137,9 @@ fn is_mine(tags: &BTreeMap<String, String>) -> bool {
         && process_identity().is_some_and(|mine| tags.get(TAG_PROCESS) == Some(&mine))
 }
 
-/// Takes the lock stack `name`, or says who holds it. `wait` bounds how long a
-/// lock that is being deleted (a finishing apply) is waited for.
+/// Takes the lock stack `name` for a lease of `opts.lock_lease`, recording
+/// `opts.commit`, or says who holds it. `opts.busy_timeout` bounds how long a lock
+/// that is being deleted (a finishing apply) is waited for.
 ///
 /// # Errors
 /// [`LockError::Held`] when another live apply holds it.
@@ -144,9 +148,8 @@ pub async fn acquire(
     name: &str,
     stage: &str,
     part: Option<&Part>,
-    commit: &str,
+    opts: &super::Options,
     break_lock: bool,
-    wait: Duration,
 ) -> Result<String, LockError> {
     let name = name.to_owned();
     let mut tags = BTreeMap::from([
@@ -158,7 +161,11 @@ pub async fn acquire(
         ),
         (TAG_HOLDER.to_owned(), me()),
         (TAG_SINCE.to_owned(), timestamp(SystemTime::now())),
-        (crate::plan::TAG_COMMIT.to_owned(), commit.to_owned()),
+        (crate::plan::TAG_COMMIT.to_owned(), opts.commit.clone()),
+        (
+            super::lease::TAG_EXPIRES.to_owned(),
+            super::lease::expiry(opts.lock_lease),
+        ),
     ]);
     if let Some(identity) = process_identity() {
         tags.insert(TAG_PROCESS.to_owned(), identity);
@@ -195,13 +202,19 @@ pub async fn acquire(
             None => held.tags.get(TAG_HOLDER).cloned().unwrap_or_default(),
         };
         let since = held.tags.get(TAG_SINCE).cloned().unwrap_or_default();
-        if !releasing && (break_lock || holder_is_dead(&held.tags)) {
+        let expired = super::lease::expired(&held.tags, SystemTime::now());
+        if !releasing && (break_lock || expired || holder_is_dead(&held.tags)) {
             aws.delete_stack(&name).await?;
-        } else if !releasing || started.elapsed() > wait {
+        } else if !releasing || started.elapsed() > opts.busy_timeout {
             return Err(LockError::Held {
                 stack: name,
                 holder,
                 since,
+                lease: held
+                    .tags
+                    .get(super::lease::TAG_EXPIRES)
+                    .map(|t| format!(", its lease runs out at {t}"))
+                    .unwrap_or_default(),
             });
         }
         tokio::time::sleep(delay).await;
@@ -222,7 +235,7 @@ pub fn is_lock(stage: &str, tags: &BTreeMap<String, String>) -> bool {
 /// two shards of different counts) would change the same stacks at once: each takes
 /// its own lock first and then looks, so of two such applies at least one sees the
 /// other and stops. A lock being deleted is a finished apply's; one whose holder
-/// died on this host is not in the way.
+/// died on this host, or whose lease ran out, is not in the way.
 #[must_use]
 pub fn in_the_way<'a>(own: &str, part: &Part, locks: &'a [LiveStack]) -> Option<&'a LiveStack> {
     locks.iter().find(|l| {
@@ -232,6 +245,7 @@ pub fn in_the_way<'a>(own: &str, part: &Part, locks: &'a [LiveStack]) -> Option<
             && tag != Some(PIPELINE_PART)
             && Part::from_tag(tag).overlaps(part)
             && !holder_is_dead(&l.tags)
+            && !super::lease::expired(&l.tags, SystemTime::now())
     })
 }
 

@@ -16,6 +16,7 @@
 
 mod collisions;
 pub mod events;
+pub mod lease;
 pub mod lock;
 mod preview;
 pub mod progress;
@@ -62,6 +63,8 @@ pub struct Options {
     /// does not carry its `tenantops:managed` tags is refused, never updated. `None`
     /// for bootstrap, whose pipeline stack is deliberately outside the fleet's tags.
     pub stage: Option<String>,
+    /// The stage lock's lease ([`lease`]).
+    pub lock_lease: Duration,
 }
 
 impl Default for Options {
@@ -73,6 +76,7 @@ impl Default for Options {
             busy_timeout: Duration::from_mins(15),
             stack_timeout: Duration::from_hours(1),
             poll_initial: Duration::from_secs(2),
+            lock_lease: Duration::from_secs(lease::DEFAULT_LEASE_SECS),
             poll_max: Duration::from_secs(20),
             commit: "unknown".to_owned(),
             stage: None,

@@ -10,8 +10,8 @@ use clap::Args;
 
 use super::args::{AwsArgs, PartArgs};
 use super::fleet::{
-    confirmed, desired, head_commit, list_live, refuse_foreign, runner, runtime, settings,
-    take_lock,
+    confirmed, desired, head_commit, keep_lease, list_live, refuse_foreign, release, runner,
+    runtime, settings, take_lock,
 };
 use crate::apply::progress::Progress;
 use crate::apply::{self, Options, Runner, lock};
@@ -48,6 +48,10 @@ pub struct ApplyArgs {
     /// Take over the stage lock left by an apply that died on another host.
     #[arg(long)]
     pub break_lock: bool,
+    /// Seconds of the stage lock's lease: renewed every third of it while applying; a
+    /// lock whose holder stopped renewing is taken over a minute after it runs out.
+    #[arg(long, value_name = "SECS", default_value_t = crate::apply::lease::DEFAULT_LEASE_SECS, value_parser = clap::value_parser!(u64).range(3..))]
+    pub lock_lease: u64,
     /// The commit recorded in each changed stack's `tenantops:commit` tag [default:
     /// `CODEBUILD_RESOLVED_SOURCE_VERSION` inside CodeBuild, else the repository's HEAD].
     #[arg(long, value_name = "SHA")]
@@ -255,6 +259,7 @@ pub fn run(dir: &Path, args: &ApplyArgs, out: &Output) -> Result<Exit, Failure> 
         poll_initial: Duration::from_secs_f64(args.poll.clamp(0.01, 60.0)),
         commit: commit(dir, args),
         stage: Some(desired.stage.clone()),
+        lock_lease: Duration::from_secs(args.lock_lease),
         ..Options::default()
     };
     let rt = runtime()?;
@@ -274,7 +279,16 @@ pub fn run(dir: &Path, args: &ApplyArgs, out: &Output) -> Result<Exit, Failure> 
             report(out, args, &plan, &apply::Report::default(), &aws)?;
             return Ok(Exit::Success);
         }
-        if !confirmed(out, args.yes, &plan, &format!("apply these {} changes to stage `{}`?", plan.changes.len(), desired.stage)) {
+        if !confirmed(
+            out,
+            args.yes,
+            &plan,
+            &format!(
+                "apply these {} changes to stage `{}`?",
+                plan.changes.len(),
+                desired.stage
+            ),
+        ) {
             return Ok(Exit::Refused);
         }
         let lock = take_lock(
@@ -287,36 +301,43 @@ pub fn run(dir: &Path, args: &ApplyArgs, out: &Output) -> Result<Exit, Failure> 
         )
         .await?;
         let result = under_lock(&aws, &lock, &plan, &desired, &part, args, &opts, out).await;
-        let released = lock::release(&aws, &lock).await;
-        let (done, after) = result?;
+        let lost = result.as_ref().ok().and_then(|(_, _, lost)| lost.clone());
+        let released = release(&aws, &lock, lost.as_deref()).await;
+        let (done, after, _) = result?;
         if args.events.is_some() {
             // The endpoints are outputs of stacks this run may have created, which the
             // runner read as each finished.
-            write_events(args, &apply::events::provisioning(
-                &done,
-                &desired,
-                &plan::outputs_of(&live),
-                &after,
-                &opts.commit,
-                &args.event_source,
-                args.event_bus.as_deref(),
-            ))?;
+            write_events(
+                args,
+                &apply::events::provisioning(
+                    &done,
+                    &desired,
+                    &plan::outputs_of(&live),
+                    &after,
+                    &opts.commit,
+                    &args.event_source,
+                    args.event_bus.as_deref(),
+                ),
+            )?;
         }
         report(out, args, &plan, &done, &aws)?;
-        if let Err(e) = released {
-            crate::errln!("warning: could not release the stage lock `{lock}`: {e}; `tenantops status` shows it held, and the next apply of an overlapping part is refused until it is deleted (an apply on this machine takes it over once this process is gone; elsewhere, --break-lock)");
+        if let Some(warning) = released {
+            crate::errln!("{warning}");
         }
-        Ok(if done.failed() > 0 || done.count(apply::Outcome::Skipped) > 0 {
-            Exit::Failed
-        } else {
-            Exit::Success
-        })
+        Ok(
+            if done.failed() > 0 || done.count(apply::Outcome::Skipped) > 0 || lost.is_some() {
+                Exit::Failed
+            } else {
+                Exit::Success
+            },
+        )
     })
 }
 
 /// The run once the lock is held: live state listed again (it may have moved while the
-/// plan was read and confirmed) and refused when the plan grew, then executed; the
-/// report and every stack's outputs as last seen.
+/// plan was read and confirmed) and refused when the plan grew, then executed while
+/// the lock's lease is renewed; the report, every stack's outputs as last seen, and
+/// why the lease was lost if it was.
 #[allow(clippy::too_many_arguments)] // the run's parts, each used once
 async fn under_lock(
     aws: &Arc<Aws>,
@@ -327,7 +348,14 @@ async fn under_lock(
     args: &ApplyArgs,
     opts: &Options,
     out: &Output,
-) -> Result<(apply::Report, BTreeMap<String, BTreeMap<String, String>>), Failure> {
+) -> Result<
+    (
+        apply::Report,
+        BTreeMap<String, BTreeMap<String, String>>,
+        Option<String>,
+    ),
+    Failure,
+> {
     let super::fleet::Live {
         stacks: live,
         foreign,
@@ -358,10 +386,12 @@ async fn under_lock(
     }
     guard(&fresh, &desired.fleet_deletions(&live), desired, args).map_err(Failure::Refused)?;
     let (runner, progress) = runner(aws, opts, out, desired, &live);
+    let keeper = keep_lease(aws, held, opts, &runner, &progress);
     let watcher = tokio::spawn(on_interrupt(Arc::clone(&runner), progress));
     let report = apply::execute(Arc::clone(&runner), &fresh, desired, &live).await;
     watcher.abort();
-    Ok((report, runner.outputs()))
+    let lost = keeper.stop().await;
+    Ok((report, runner.outputs(), lost))
 }
 
 /// Refuses a run whose creates would meet tables kept from earlier stacks of the same

@@ -13,7 +13,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::args::AwsArgs;
-use super::fleet::{confirmed, head_commit, runner, runtime, take_lock};
+use super::fleet::{confirmed, head_commit, keep_lease, release, runner, runtime, take_lock};
 use crate::apply::{self, Options, lock};
 use crate::aws::{Aws, Settings};
 use crate::diag::Diagnostic;
@@ -137,9 +137,11 @@ pub fn run(dir: &Path, args: &BootstrapArgs, out: &Output) -> Result<Exit, Failu
             false,
         )
         .await?;
-        let (runner, _) = runner(&aws, &opts, out, &desired, &live);
+        let (runner, progress) = runner(&aws, &opts, out, &desired, &live);
+        let keeper = keep_lease(&aws, &held, &opts, &runner, &progress);
         let report = apply::execute(runner, &plan, &desired, &live).await;
-        let released = lock::release(&aws, &held).await;
+        let lost = keeper.stop().await;
+        let released = release(&aws, &held, lost.as_deref()).await;
         let outputs = aws
             .describe_stack(&name)
             .await
@@ -148,10 +150,10 @@ pub fn run(dir: &Path, args: &BootstrapArgs, out: &Output) -> Result<Exit, Failu
             .map(|s| s.outputs)
             .unwrap_or_default();
         print_report(out, &name, &report, &outputs);
-        if let Err(e) = released {
-            crate::errln!("warning: could not release the lock `{held}`: {e}");
+        if let Some(warning) = released {
+            crate::errln!("{warning}");
         }
-        Ok(if report.failed() > 0 {
+        Ok(if report.failed() > 0 || lost.is_some() {
             Exit::Failed
         } else {
             Exit::Success

@@ -4,6 +4,7 @@ use std::io::{BufRead as _, Write as _};
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::apply::lease::Keeper;
 use crate::apply::lock;
 use crate::apply::progress::Progress;
 use crate::apply::{Options, Runner};
@@ -293,18 +294,48 @@ pub(super) async fn take_lock(
     opts: &Options,
     break_lock: bool,
 ) -> Result<String, Failure> {
-    lock::acquire(
-        aws,
-        name,
-        stage,
-        part,
-        &opts.commit,
-        break_lock,
-        opts.busy_timeout,
+    lock::acquire(aws, name, stage, part, opts, break_lock)
+        .await
+        .map_err(|e| match e {
+            lock::LockError::Held { .. } => Failure::Refused(e.to_string()),
+            lock::LockError::Aws(e) => Failure::Aws(e.to_string()),
+        })
+}
+
+/// Renews the lock's lease while `runner` applies; a lost lease stops the runner
+/// starting stacks (those in flight finish), as an interrupt does.
+pub(super) fn keep_lease(
+    aws: &Arc<Aws>,
+    lock: &str,
+    opts: &Options,
+    runner: &Arc<Runner>,
+    progress: &Arc<Progress>,
+) -> Keeper {
+    let runner = Arc::clone(runner);
+    let progress = Arc::clone(progress);
+    let name = lock.to_owned();
+    Keeper::start(
+        Arc::clone(aws),
+        lock.to_owned(),
+        opts.lock_lease,
+        Box::new(move |why: &str| {
+            runner.interrupt();
+            progress.note(&format!(
+                "lost the stage lock `{name}`: {why}; starting no more stacks, finishing those in flight"
+            ));
+        }),
     )
-    .await
-    .map_err(|e| match e {
-        lock::LockError::Held { .. } => Failure::Refused(e.to_string()),
-        lock::LockError::Aws(e) => Failure::Aws(e.to_string()),
-    })
+}
+
+/// Releases the lock, unless its lease was lost (`lost`): then it may be another
+/// apply's, and is left alone. The warning to print when it is left held.
+pub(super) async fn release(aws: &Aws, lock: &str, lost: Option<&str>) -> Option<String> {
+    if let Some(why) = lost {
+        return Some(format!(
+            "warning: the stage lock `{lock}` was lost while applying ({why}), so it was left as it is; stacks this run had not started were skipped"
+        ));
+    }
+    lock::release(aws, lock).await.err().map(|e| format!(
+        "warning: could not release the stage lock `{lock}`: {e}; `tenantops status` shows it held, and the next apply of an overlapping part is refused until it is deleted or its lease runs out (an apply on this machine takes it over once this process is gone; elsewhere, --break-lock)"
+    ))
 }

@@ -125,6 +125,7 @@ fn held_locks(locks: &[crate::aws::LiveStack]) -> Vec<serde_json::Value> {
                 "holder": tag(lock::TAG_HOLDER),
                 "run": tag(lock::TAG_RUN),
                 "since": tag(lock::TAG_SINCE),
+                "expires": tag(crate::apply::lease::TAG_EXPIRES),
             })
         })
         .collect()
@@ -134,7 +135,7 @@ fn lock_line(l: &serde_json::Value) -> String {
     let s = |k: &str| l[k].as_str().unwrap_or_default().to_owned();
     let run = s("run");
     format!(
-        "the stage lock `{}` ({}) is held by {}{} since {}; an apply of an overlapping part is refused until it is released (or broken with --break-lock once its holder is known dead)",
+        "the stage lock `{}` ({}) is held by {}{} since {}{}; an apply of an overlapping part is refused until it is released or its lease runs out (or broken with --break-lock once its holder is known dead)",
         s("stack"),
         if s("part").is_empty() {
             "all".to_owned()
@@ -148,5 +149,10 @@ fn lock_line(l: &serde_json::Value) -> String {
             format!(" ({run})")
         },
         s("since"),
+        if s("expires").is_empty() {
+            ", with no lease".to_owned()
+        } else {
+            format!(", lease until {}", s("expires"))
+        },
     )
 }
