@@ -83,6 +83,49 @@ fn every_workflow_passes_actionlint() {
     assert_eq!(text.lines().count(), 1, "{text}");
 }
 
+/// Every third-party action is pinned by a full commit SHA, with the release it is in
+/// as a comment: a tag can be moved to other code (GitHub's security hardening guide,
+/// "Using third-party actions": "Pin actions to a full length commit SHA"), a SHA
+/// cannot. The SHAs are the commits the `v4`/`v7` tags pointed to in each action's
+/// repository when they were pinned.
+#[test]
+fn every_third_party_action_is_pinned_by_commit_sha() {
+    let mut files = workflows();
+    files.push(shipped().join("action.yml"));
+    let mut seen = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let Some(used) = line
+                .trim_start()
+                .trim_start_matches("- ")
+                .strip_prefix("uses: ")
+            else {
+                continue;
+            };
+            if used.starts_with("./") {
+                continue;
+            }
+            seen += 1;
+            let (action, rest) = used.split_once('@').unwrap_or((used, ""));
+            let (sha, comment) = rest.split_once(" # ").unwrap_or((rest, ""));
+            assert!(
+                sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{}:{}: `{action}` is not pinned by a full commit SHA: {used}",
+                file.display(),
+                n + 1
+            );
+            assert!(
+                comment.starts_with('v'),
+                "{}:{}: `{action}`'s pin names no release",
+                file.display(),
+                n + 1
+            );
+        }
+    }
+    assert!(seen >= 5, "{seen} third-party uses");
+}
+
 #[test]
 fn every_workflow_and_the_action_pass_the_github_schemas() {
     let files = workflows();
@@ -127,7 +170,10 @@ fn every_workflow_and_the_action_pass_the_github_schemas() {
     let text =
         std::fs::read_to_string(shipped().join(".github/workflows/fleet-apply.yml")).unwrap();
     assert_contains(&text, "role-to-assume: ${{ vars.TENANTOPS_ROLE_ARN }}");
-    assert_contains(&text, "actions/upload-artifact@v4");
+    assert_contains(
+        &text,
+        "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02 # v4.6.2",
+    );
     assert_eq!(apply["jobs"]["tenants"]["needs"], "platform");
     let pr = std::fs::read_to_string(shipped().join(".github/workflows/fleet-pr.yml")).unwrap();
     assert_contains(&pr, "github.rest.issues.updateComment");
