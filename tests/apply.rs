@@ -86,6 +86,7 @@ fn apply_from_empty_then_a_rerun_makes_no_mutating_call() {
         commit.as_str(),
         "tenantops:tenant': 'globex",
         "tenantops:stage': 'prod",
+        concat!("tenantops:version': '", env!("CARGO_PKG_VERSION")),
     ] {
         assert_contains(&tags, key);
     }
@@ -816,4 +817,27 @@ fn a_long_apply_renews_its_lease_and_one_that_loses_it_starts_no_more_stacks() {
         "print([t['Value'] for s in cfn.describe_stacks()['Stacks'] if s['StackName'] == 'saas-prod-tenantops-lock' for t in s['Tags'] if t['Key'] == 'tenantops:lock-holder'])",
     );
     assert_contains(&holder, "ci-runner-9:77");
+}
+
+/// A stack another tenantops version deployed, whose hash differs now, is named as
+/// such in `plan --live`: an upgrade's fleet-wide update through the built-in templates
+/// is announced, not folded silently into the next unrelated change.
+#[test]
+fn a_stack_another_tenantops_deployed_is_named_in_the_live_plan() {
+    let moto = Moto::start(0.2, &[]);
+    let f = Fixture::example();
+    assert_eq!(apply(&moto, &f, &[]).code, 0);
+    // As an older tenantops would have left it: another version, another template.
+    moto.python(
+        "s = cfn.describe_stacks(StackName='saas-prod-tenant-globex')['Stacks'][0]\ntags = [t if t['Key'] not in ('tenantops:version', 'tenantops:hash') else {'Key': t['Key'], 'Value': '0.0.9' if t['Key'] == 'tenantops:version' else 'old'} for t in s['Tags']]\ncfn.update_stack(StackName='saas-prod-tenant-globex', UsePreviousTemplate=True, Parameters=[{'ParameterKey': p['ParameterKey'], 'UsePreviousValue': True} for p in s.get('Parameters', [])], Tags=tags)",
+    );
+    let plan = moto.run(f.path(), &["plan", "--live"]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    assert_contains(
+        &plan.stdout,
+        concat!(
+            "~ saas-prod-tenant-globex (tenant globex, wave 1): deployed by tenantops 0.0.9, this is ",
+            env!("CARGO_PKG_VERSION")
+        ),
+    );
 }

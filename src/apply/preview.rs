@@ -61,20 +61,33 @@ pub async fn describe_updates(
     while let Some(done) = tasks.join_next().await {
         let Ok((i, result)) = done else { continue };
         let change = &mut plan.changes[i];
+        // What the live plan said (another tenantops deployed it) stays, ahead of what
+        // the change set adds.
+        let said = change.reason.take();
+        let with = |reason: String| {
+            Some(
+                said.as_ref()
+                    .map_or(reason.clone(), |s| format!("{s}; {reason}")),
+            )
+        };
         match result {
             Ok(Ok(state)) if state.is_no_changes() => {
-                change.reason = Some("no resource changes; tags only".to_owned());
+                change.reason = with("no resource changes; tags only".to_owned());
             }
-            Ok(Ok(state)) if state.status == "CREATE_COMPLETE" => change.resources = state.changes,
+            Ok(Ok(state)) if state.status == "CREATE_COMPLETE" => {
+                change.reason = said;
+                change.resources = state.changes;
+            }
             Ok(Ok(state)) => {
-                change.reason = Some(format!(
+                change.reason = with(format!(
                     "change set {}: {}",
                     state.status,
                     state.reason.unwrap_or_default()
                 ));
             }
-            Ok(Err(reason)) => change.reason = Some(reason),
+            Ok(Err(reason)) => change.reason = with(reason),
             Err(e) => {
+                change.reason = said;
                 first_error.get_or_insert(e);
             }
         }

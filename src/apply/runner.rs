@@ -10,7 +10,8 @@ use super::progress::Progress;
 use super::report::Outcome;
 use crate::aws::{Aws, AwsError, LiveStack, TemplateSource};
 use crate::plan::{
-    DesiredStack, STEADY_PENDING, TAG_COMMIT, TAG_HASH, TAG_STEADY, needs_recreate, stable,
+    DesiredStack, STEADY_PENDING, TAG_COMMIT, TAG_HASH, TAG_STEADY, TAG_VERSION, VERSION,
+    needs_recreate, stable,
 };
 
 /// Deploys stacks; shared by the tasks of a phase.
@@ -435,8 +436,8 @@ impl Runner {
     }
 }
 
-/// The stack's hash, and the tags it is deployed with: its own, the hash, the commit
-/// and, for a stack with services, [`TAG_STEADY`] pending until they are seen steady.
+/// The stack's hash, and the tags it is deployed with: its own, the hash, the commit,
+/// the tenantops version and, for a stack with services, [`TAG_STEADY`] pending until they are seen steady.
 pub(super) fn deployed_tags(
     stack: &DesiredStack,
     resolved: &BTreeMap<String, String>,
@@ -446,6 +447,7 @@ pub(super) fn deployed_tags(
     let mut tags = stack.tags.clone();
     tags.insert(TAG_HASH.to_owned(), hash.clone());
     tags.insert(TAG_COMMIT.to_owned(), commit.to_owned());
+    tags.insert(TAG_VERSION.to_owned(), VERSION.to_owned());
     if stack.has_services() {
         tags.insert(TAG_STEADY.to_owned(), STEADY_PENDING.to_owned());
     }

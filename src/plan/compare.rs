@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
-    Action, Desired, DesiredStack, Plan, TAG_HASH, change, needs_recreate, order_deletions,
-    outputs_of, removal, stable,
+    Action, Desired, DesiredStack, Plan, TAG_HASH, TAG_VERSION, VERSION, change, needs_recreate,
+    order_deletions, outputs_of, removal, stable,
 };
 use crate::aws::{LiveStack, ResourceChange};
 
@@ -94,7 +94,11 @@ pub fn live(desired: &Desired, live: &[LiveStack]) -> Plan {
                     }
                     continue;
                 }
-                let reason = (!stable(&l.status)).then(|| format!("stack is {}", l.status));
+                let reason = if stable(&l.status) {
+                    tool_changed(l)
+                } else {
+                    Some(format!("stack is {}", l.status))
+                };
                 change(stack, Action::Update, reason)
             }
             (Some(_), Err(missing)) => change(
@@ -112,6 +116,15 @@ pub fn live(desired: &Desired, live: &[LiveStack]) -> Plan {
     }
     order_deletions(&mut plan.changes);
     plan
+}
+
+/// For a stack another tenantops version deployed: says so, as its built-in templates
+/// may be what changed (an upgrade's fleet-wide update is named, not silent).
+fn tool_changed(live: &LiveStack) -> Option<String> {
+    live.tags
+        .get(TAG_VERSION)
+        .filter(|v| v.as_str() != VERSION)
+        .map(|v| format!("deployed by tenantops {v}, this is {VERSION}: its built-in templates may be what changed"))
 }
 
 /// Every resource of a new stack, as adds.

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-use super::{TAG_COMMIT, TAG_HASH, TAG_MANAGED, TAG_STAGE, TAG_STEADY, TAG_TENANT, TAG_TIER};
+use super::{
+    TAG_COMMIT, TAG_HASH, TAG_MANAGED, TAG_STAGE, TAG_STEADY, TAG_TENANT, TAG_TIER, TAG_VERSION,
+};
 use crate::render::Rendered;
 use crate::repo::Repo;
 use crate::stacks::{Param, StackKind};
@@ -150,7 +152,7 @@ fn digest(template: &str, params: &str, tags: &BTreeMap<String, String>) -> Stri
     h.update(params.as_bytes());
     h.update(b"\0");
     for (k, v) in tags {
-        if k != TAG_HASH && k != TAG_COMMIT && k != TAG_STEADY {
+        if ![TAG_HASH, TAG_COMMIT, TAG_STEADY, TAG_VERSION].contains(&k.as_str()) {
             h.update(k.as_bytes());
             h.update(b"=");
             h.update(v.as_bytes());

@@ -38,6 +38,11 @@ pub const TAG_COMMIT: &str = "tenantops:commit";
 pub const TAG_STEADY: &str = "tenantops:steady";
 /// [`TAG_STEADY`]'s value while a change's services have not been seen steady.
 pub const STEADY_PENDING: &str = "pending";
+/// Tag: the tenantops version that last deployed the stack (its built-in templates
+/// are that version's).
+pub const TAG_VERSION: &str = "tenantops:version";
+/// This tenantops' version, as [`TAG_VERSION`] records it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Tag: the stack's kind (`tenant`, `tier`, ...).
 pub const TAG_KIND: &str = "tenantops:kind";
 /// Tag: the tenant a stack belongs to.

@@ -29,7 +29,7 @@ fn stack(name: &str, kind: StackKind, template: &str) -> DesiredStack {
 }
 
 #[test]
-fn the_hash_covers_template_values_and_tags_but_not_hash_or_commit() {
+fn the_hash_covers_template_values_and_tags_but_not_hash_commit_or_version() {
     let s = stack("a", StackKind::Tenant, "{}");
     let vpc = |v: &str| BTreeMap::from([("Vpc".to_owned(), v.to_owned())]);
     let base = s.hash(&vpc("vpc-1"));
@@ -48,6 +48,7 @@ fn the_hash_covers_template_values_and_tags_but_not_hash_or_commit() {
     let mut t = s.clone();
     t.tags.insert(TAG_COMMIT.to_owned(), "abc".to_owned());
     t.tags.insert(TAG_HASH.to_owned(), "x".to_owned());
+    t.tags.insert(TAG_VERSION.to_owned(), "0.0.9".to_owned());
     assert_eq!(base, t.hash(&vpc("vpc-1")));
     // Offline, the reference is hashed, not a value.
     assert_ne!(s.spec_hash(), base);
