@@ -80,7 +80,12 @@ impl Drop for Proxy {
 #[test]
 fn applies_through_faults_converge_and_never_exit_dishonestly() {
     let mut lost = 0;
-    for seed in [7_u64, 1234, 99] {
+    // A wider sweep: TENANTOPS_FAULT_SEEDS=1,2,3 (the suite runs these three).
+    let seeds: Vec<u64> = std::env::var("TENANTOPS_FAULT_SEEDS").map_or_else(
+        |_| vec![7, 1234, 99],
+        |s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect(),
+    );
+    for seed in seeds {
         let moto = Moto::start(0.2, &[]);
         let f = Fixture::example();
         let proxy = Proxy::start(&moto, seed, 0.3);
