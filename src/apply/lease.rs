@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::lock::{TAG_HOLDER, TAG_PROCESS, me, process_identity};
+use super::holder::{TAG_HOLDER, held_by_me};
 use super::progress::timestamp;
 use crate::aws::Aws;
 
@@ -76,12 +76,6 @@ fn parse(text: &str) -> Option<SystemTime> {
     let days = era * 146_097 + doe - 719_468;
     let secs = u64::try_from(days * 86_400 + hour * 3600 + minute * 60 + second).ok()?;
     Some(UNIX_EPOCH + Duration::from_secs(secs))
-}
-
-/// Whether the lock's tags name this process as its holder.
-fn held_by_me(tags: &BTreeMap<String, String>) -> bool {
-    tags.get(TAG_HOLDER).is_some_and(|h| *h == me())
-        && process_identity().is_none_or(|mine| tags.get(TAG_PROCESS) == Some(&mine))
 }
 
 /// Renews a held lock's lease until stopped; see the module documentation.

@@ -16,6 +16,7 @@
 
 mod collisions;
 pub mod events;
+mod holder;
 pub mod lease;
 pub mod lock;
 mod preview;
