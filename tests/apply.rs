@@ -456,9 +456,7 @@ fn a_tenant_that_never_gets_steady_fails_alone_and_stops_later_waves() {
 
     // Its tasks start (ECS placed them at last): the next run sees it steady, records
     // it, and deploys the waves left.
-    moto.python(
-        "ecs = session.client('ecs', endpoint_url=cfn.meta.endpoint_url)\nfor c in ecs.list_clusters()['clusterArns']:\n    for s in ecs.describe_services(cluster=c, services=ecs.list_services(cluster=c)['serviceArns'] or ['none'])['services']:\n        if 'globex' in s['serviceName']:\n            ecs.update_service(cluster=c, service=s['serviceArn'], desiredCount=s['desiredCount'])",
-    );
+    moto.start_tasks("globex");
     let run = apply(&moto, &f, &["--format", "json", "--steady-timeout", "2"]);
     assert_eq!(run.code, 0, "{}", run.all());
     let done = results(&run);
@@ -598,14 +596,10 @@ fn two_applies_at_once_never_interleave() {
     let spawn = || {
         // A bounded busy wait: should a stack ever be left busy, the test fails in a
         // minute instead of the default quarter hour.
-        moto.command(
+        moto.spawn(
             f.path(),
             &["apply", "--yes", "--poll", "0.05", "--busy-timeout", "60"],
         )
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("apply")
     };
     let (a, b) = (spawn(), spawn());
     let (a, b) = (
@@ -644,15 +638,10 @@ fn two_applies_at_once_never_interleave() {
 fn an_interrupt_finishes_stacks_in_flight_starts_no_more_and_releases_the_lock() {
     let moto = Moto::start(1.5, &[]);
     let f = Fixture::example();
-    let child = moto
-        .command(
-            f.path(),
-            &["apply", "--yes", "--poll", "0.05", "--format", "json"],
-        )
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("apply");
+    let child = moto.spawn(
+        f.path(),
+        &["apply", "--yes", "--poll", "0.05", "--format", "json"],
+    );
     let started = std::time::Instant::now();
     // The shared stacks and the lock are 9 creates; the 10th is globex (wave 1), whose
     // services take 1.5 s to start.
@@ -774,15 +763,10 @@ fn a_long_apply_renews_its_lease_and_one_that_loses_it_starts_no_more_stacks() {
     // Services take 3 s to start, so the run lasts well past a few renewals.
     let moto = Moto::start(3.0, &[]);
     let f = Fixture::example();
-    let child = moto
-        .command(
-            f.path(),
-            &["apply", "--yes", "--poll", "0.05", "--lock-lease", "3"],
-        )
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("apply");
+    let child = moto.spawn(
+        f.path(),
+        &["apply", "--yes", "--poll", "0.05", "--lock-lease", "3"],
+    );
     let expiry = || {
         moto.python(
             "print([t['Value'] for s in cfn.describe_stacks()['Stacks'] if s['StackName'] == 'saas-prod-tenantops-lock' for t in s['Tags'] if t['Key'] == 'tenantops:lock-expires'])",

@@ -352,9 +352,7 @@ fn unsteady_services_show_in_status_and_provisioning_events_report_each_tenant()
         [("umbrella".to_owned(), "sbt_aws_provisionFailure".to_owned())]
     );
     // Its tasks start at last: the next run sees it steady and reports it provisioned.
-    moto.python(
-        "ecs = session.client('ecs', endpoint_url=cfn.meta.endpoint_url)\nfor c in ecs.list_clusters()['clusterArns']:\n    for s in ecs.describe_services(cluster=c, services=ecs.list_services(cluster=c)['serviceArns'] or ['none'])['services']:\n        if 'umbrella' in s['serviceName']:\n            ecs.update_service(cluster=c, service=s['serviceArn'], desiredCount=s['desiredCount'])",
-    );
+    moto.start_tasks("umbrella");
     let run = apply(&moto, &f, &args);
     assert_eq!(run.code, 0, "{}", run.all());
     assert_eq!(

@@ -474,6 +474,25 @@ impl Moto {
             .sum()
     }
 
+    /// tenantops started in the background with its output piped (read it with
+    /// `wait_with_output`).
+    pub fn spawn(&self, fixture: &Path, args: &[&str]) -> std::process::Child {
+        self.command(fixture, args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start tenantops")
+    }
+
+    /// Brings the running count of every service whose name contains `name` to its
+    /// desired count, as ECS does once it has placed the tasks (the scheduler stand-in
+    /// leaves such services at 0 when started with them as never steady).
+    pub fn start_tasks(&self, name: &str) {
+        self.python(&format!(
+            "ecs = session.client('ecs', endpoint_url=cfn.meta.endpoint_url)\nfor c in ecs.list_clusters()['clusterArns']:\n    for s in ecs.describe_services(cluster=c, services=ecs.list_services(cluster=c)['serviceArns'] or ['none'])['services']:\n        if '{name}' in s['serviceName']:\n            ecs.update_service(cluster=c, service=s['serviceArn'], desiredCount=s['desiredCount'])"
+        ));
+    }
+
     /// Runs a Python snippet with a boto3 `session` bound to this server.
     pub fn python(&self, code: &str) -> String {
         let prelude = format!(
