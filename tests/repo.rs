@@ -118,15 +118,13 @@ fn readme_block(heading: &str) -> Vec<String> {
 
 #[test]
 fn readme_quickstart_is_true() {
-    let commands = readme_block("## Quickstart");
+    // The sandbox has its own test below; these are the offline commands.
     assert_eq!(
-        commands,
-        [
-            "cargo run -- validate",
-            "cargo run -- render",
-            "scripts/test"
-        ]
+        readme_block("## Quickstart"),
+        ["scripts/sandbox", "scripts/test"]
     );
+    let commands = readme_block("### Without an emulator");
+    assert_eq!(commands, ["cargo run -- validate", "cargo run -- render"]);
     // The first command's output, as the README quotes it.
     let readme = std::fs::read_to_string(shipped().join("README.md")).unwrap();
     let run = common::run_in(&shipped(), &["validate"]);
@@ -159,7 +157,8 @@ fn readme_quickstart_is_true() {
         "{}",
         run.stdout
     );
-    // The third is the test command, and `.ci/run` calls it and nothing else.
+    // The second quickstart command is the test command, and `.ci/run` calls it and
+    // nothing else.
     let ci = std::fs::read_to_string(shipped().join(".ci/run")).unwrap();
     let last = ci.lines().rev().find(|l| !l.trim().is_empty()).unwrap();
     assert_eq!(last, "exec scripts/test");
@@ -239,4 +238,125 @@ fn readme_lists_every_reserved_id() {
             "README does not list reserved id `{id}`"
         );
     }
+}
+
+/// Splits a shell command line as the sandbox prints it: words, and double-quoted words.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            _ => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
+/// The README's first command: `scripts/sandbox` on a fresh state directory copies the
+/// example fleet into a git repository of its own, brings it up on moto with the
+/// project's corrections, and shows it healthy; every `tenantops` step it suggests next
+/// works as printed; `scripts/sandbox stop` ends exactly the processes it started.
+#[test]
+fn the_sandbox_brings_the_example_fleet_up_healthy_and_its_next_steps_work() {
+    let state = tempfile::tempdir().unwrap();
+    let sandbox = |arg: &str| {
+        let mut cmd = std::process::Command::new(shipped().join("scripts/sandbox"));
+        cmd.arg(arg)
+            .env("SANDBOX_DIR", state.path())
+            .env("TENANTOPS", env!("CARGO_BIN_EXE_tenantops"))
+            .env_remove("SANDBOX_FLEET");
+        common::run_command(&mut cmd, state.path())
+    };
+    let up = sandbox("start");
+    let pids: Vec<String> = std::fs::read_to_string(state.path().join("pids"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    // Running, not a zombie waiting for a parent that does not reap (the script's
+    // children are reparented when it exits).
+    let alive = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit(") ")
+                .next()
+                .is_some_and(|s| !s.starts_with('Z'))
+        })
+    };
+    let result = std::panic::catch_unwind(|| {
+        assert_eq!(up.code, 0, "{}", up.all());
+        assert_eq!(pids.len(), 2, "moto and the scheduler: {pids:?}");
+        assert_contains(&up.stdout, "12 created");
+        assert_contains(&up.stdout, "0 not in sync");
+        let summary = up
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("stage `prod`:"))
+            .expect("status's summary");
+        assert_contains(&up.stdout, "20 of 20 services steady");
+        let readme = std::fs::read_to_string(shipped().join("README.md")).unwrap();
+        assert!(
+            readme.contains(&format!("`{summary}`")),
+            "README quotes another status than `{summary}`"
+        );
+        // The clone stays as it was: the fleet is a copy, committed in its own repository.
+        let fleet = state.path().join("fleet");
+        assert!(git2::Repository::open(&fleet).is_ok());
+        let env: Vec<(String, String)> = std::fs::read_to_string(state.path().join("env"))
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.strip_prefix("export "))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        assert!(
+            env.iter()
+                .any(|(k, v)| k == "AWS_ENDPOINT_URL" && v.starts_with("http://127.0.0.1:"))
+        );
+        let next: Vec<Vec<String>> = up
+            .stdout
+            .split("Next:")
+            .nth(1)
+            .expect("the sandbox says what to try next")
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix("tenantops "))
+            .map(|l| shell_words(l.split(" # ").next().unwrap()))
+            .collect();
+        let verbs: Vec<&str> = next.iter().map(|w| w[0].as_str()).collect();
+        assert_eq!(verbs, ["onboard", "plan", "plan", "apply", "status"]);
+        let mut outputs = Vec::new();
+        for words in &next {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tenantops"));
+            cmd.args(words)
+                .current_dir(&fleet)
+                .env_remove("AWS_PROFILE")
+                .envs(env.iter().map(|(k, v)| (k, v)));
+            let run = common::run_command(&mut cmd, &fleet);
+            assert_eq!(run.code, 0, "tenantops {}: {}", words.join(" "), run.all());
+            outputs.push(run.stdout);
+        }
+        // A basic tenant joins its tier's pool pack.
+        assert_contains(&outputs[1], "~ saas-prod-pool-basic-1 (tier basic)");
+        assert_contains(&outputs[4], "8 tenants");
+        assert_contains(&outputs[4], "0 not in sync");
+    });
+    let down = sandbox("stop");
+    assert_eq!(down.code, 0, "{}", down.all());
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    for pid in &pids {
+        assert!(!alive(pid), "sandbox process {pid} outlived stop");
+    }
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+    assert!(!state.path().join("pids").exists());
 }

@@ -331,7 +331,7 @@ impl Moto {
         // handed over could be taken by another test's server in between.
         let log = dir.path().join("moto.log");
         let mut server = Command::new(&python)
-            .arg(shipped().join("tests/support/moto_server.py"))
+            .arg(shipped().join("sandbox/moto_server.py"))
             .args(["-H", "127.0.0.1", "-p", "0"])
             .env("MOTO_ENABLE_RECORDING", "True")
             .env("MOTO_RECORDER_FILEPATH", &recording)
@@ -375,7 +375,7 @@ impl Moto {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         let seeded = Command::new(&python)
-            .arg(shipped().join("scripts/moto-seed.py"))
+            .arg(shipped().join("sandbox/seed.py"))
             .args([
                 moto.endpoint.as_str(),
                 "us-east-1",
@@ -390,7 +390,7 @@ impl Moto {
         );
         moto.scheduler = Some(
             Command::new(&python)
-                .arg(shipped().join("tests/support/ecs_scheduler.py"))
+                .arg(shipped().join("sandbox/ecs_scheduler.py"))
                 .args([moto.endpoint.as_str(), "us-east-1", &delay.to_string()])
                 .args(never_steady)
                 .stdout(std::process::Stdio::null())

@@ -1,5 +1,5 @@
 """Seeds a moto server with what a real account has before tenantops runs: the control
-plane's Lambda authorizer that every router's API uses. Usage: moto-seed.py ENDPOINT REGION ARN"""
+plane's Lambda authorizer that every router's API uses. Usage: seed.py ENDPOINT REGION ARN"""
 import io
 import sys
 import zipfile

@@ -46,7 +46,7 @@ bodies interleave and lose lines, so recording is made one request at a time.
 
 Other gaps (no outputs for stacks created by a CREATE change set, services that never
 start tasks) are left as they are; tenantops creates stacks with CreateStack, and
-tests/support/ecs_scheduler.py starts tasks. Usage: moto_server.py [moto_server options]
+sandbox/ecs_scheduler.py starts tasks. Usage: moto_server.py [moto_server options]
 """
 import hashlib
 import threading
