@@ -67,7 +67,7 @@ fn every_workflow_passes_actionlint() {
     let bad = dir.path().join("bad.yml");
     std::fs::write(
         &bad,
-        "on: pull_request\njobs:\n  plan:\n    runs-on: ubuntu-latest\n    env:\n      PLAN_FILE: ${{ runner.temp }}/plan.md\n      ROLE: ${{ vars.TENANTOPS_ROLE }}\n    steps:\n      - run: echo \"$PLAN_FILE\"\n",
+        "on: pull_request\njobs:\n  plan:\n    runs-on: ubuntu-latest\n    env:\n      PLAN_FILE: ${{ runner.temp }}/plan.md\n      ROLE: ${{ vars.TENANTOPS_ROLE }}\n    steps:\n      - run: echo \"$PLAN_FILE\"\n  arm:\n    runs-on: ubuntu-24.04-arm\n    steps:\n      - run: true\n  made-up:\n    runs-on: ubuntu-99.04-arm\n    steps:\n      - run: true\n",
     )
     .unwrap();
     let out = actionlint(&[bad]);
@@ -80,7 +80,9 @@ fn every_workflow_passes_actionlint() {
     );
     assert_contains(&text, "bad.yml:6:");
     assert_contains(&text, "context \"runner\" is not allowed here");
-    assert_eq!(text.lines().count(), 1, "{text}");
+    // A hosted label newer than the linter passes; a made-up one does not.
+    assert_contains(&text, "label \"ubuntu-99.04-arm\" is unknown");
+    assert_eq!(text.lines().count(), 2, "{text}");
 }
 
 /// Every third-party action is pinned by a full commit SHA, with the release it is in
@@ -103,7 +105,9 @@ fn every_third_party_action_is_pinned_by_commit_sha() {
             else {
                 continue;
             };
-            if used.starts_with("./") {
+            // The fleet workflows' tenantops is the user's own (`example-org` is the
+            // documented placeholder); the next test ties its tag to this version.
+            if used.starts_with("./") || used.starts_with("example-org/tenantops@") {
                 continue;
             }
             seen += 1;
@@ -133,7 +137,10 @@ fn every_workflow_and_the_action_pass_the_github_schemas() {
         .iter()
         .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, ["ci.yml", "fleet-apply.yml", "fleet-pr.yml"]);
+    assert_eq!(
+        names,
+        ["ci.yml", "fleet-apply.yml", "fleet-pr.yml", "release.yml"]
+    );
     let out = check_jsonschema("vendor.github-workflows", &files);
     assert!(
         out.status.success(),
@@ -891,4 +898,517 @@ fn sbt_requests_reach_the_lifecycle_build_through_the_rules_and_become_pushed_co
             "Onboard tenant initrode-global (advanced tier)",
         ]
     );
+}
+
+/// A directory served over HTTP on loopback (Python's `http.server`), ended on drop.
+struct Served {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Served {
+    fn start(dir: &Path) -> Served {
+        use std::io::BufRead as _;
+        let mut child = Command::new(tool("python3"))
+            .args([
+                "-u",
+                "-m",
+                "http.server",
+                "0",
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
+            .arg(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        // "Serving HTTP on 127.0.0.1 port 40123 (http://127.0.0.1:40123/) ..."
+        let port = line
+            .split(" port ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_else(|| panic!("http.server said {line:?}"));
+        Served {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn script(name: &str, args: &[&str], env: &[(&str, &str)]) -> common::Run {
+    let mut cmd = Command::new(shipped().join("scripts").join(name));
+    cmd.args(args).envs(env.iter().copied());
+    common::run_command(&mut cmd, &shipped())
+}
+
+const TARGET: &str = "x86_64-unknown-linux-gnu";
+const BUILT_FROM: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+const RELEASES: &str = "https://github.com/example-org/tenantops/releases/download";
+
+/// Releases as the release workflow makes them (`scripts/package-release` over the real
+/// binary, then `sums`), served over loopback HTTP: v0.1.0 good (built from
+/// `BUILT_FROM`), v0.3.0 its archive with a byte appended after the sums were made,
+/// v0.4.0 correctly summed but holding a binary of another version. Publishing to
+/// GitHub is the one step of the workflow not run here.
+struct LocalRelease {
+    dir: tempfile::TempDir,
+    server: Served,
+    archive: String,
+    sums: String,
+    prefix: tempfile::TempDir,
+}
+
+impl LocalRelease {
+    fn make() -> LocalRelease {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("v0.1.0");
+        let bin = env!("CARGO_BIN_EXE_tenantops");
+        let packed = script(
+            "package-release",
+            &["archive", "v0.1.0", TARGET, bin, good.to_str().unwrap()],
+            &[],
+        );
+        assert_eq!(packed.code, 0, "{}", packed.all());
+        let server = Served::start(dir.path());
+        let sums = script(
+            "package-release",
+            &["sums", good.to_str().unwrap(), BUILT_FROM, &server.url],
+            &[],
+        );
+        assert_eq!(sums.code, 0, "{}", sums.all());
+        let archive = format!("tenantops-v0.1.0-{TARGET}.tar.gz");
+        assert!(sums.stdout.contains(&archive), "{}", sums.stdout);
+        let sums = std::fs::read_to_string(good.join("SHA256SUMS")).unwrap();
+        // v0.3.0: tampered.
+        let tampered = dir.path().join("v0.3.0");
+        std::fs::create_dir_all(&tampered).unwrap();
+        let mut bytes = std::fs::read(good.join(&archive)).unwrap();
+        bytes.push(0);
+        std::fs::write(tampered.join(archive.replace("v0.1.0", "v0.3.0")), &bytes).unwrap();
+        std::fs::write(
+            tampered.join("SHA256SUMS"),
+            sums.replace("v0.1.0", "v0.3.0"),
+        )
+        .unwrap();
+        // v0.4.0: another version's binary under this tag.
+        let renamed = dir.path().join("v0.4.0");
+        let name = format!("tenantops-v0.4.0-{TARGET}");
+        std::fs::create_dir_all(renamed.join(&name)).unwrap();
+        std::fs::copy(bin, renamed.join(&name).join("tenantops")).unwrap();
+        let tar = Command::new("tar")
+            .args(["-czf", &format!("{name}.tar.gz"), &name])
+            .current_dir(&renamed)
+            .status()
+            .unwrap();
+        assert!(tar.success());
+        let digest = Command::new("sha256sum")
+            .arg(format!("{name}.tar.gz"))
+            .current_dir(&renamed)
+            .output()
+            .unwrap();
+        std::fs::write(renamed.join("SHA256SUMS"), &digest.stdout).unwrap();
+        LocalRelease {
+            dir,
+            server,
+            archive,
+            sums,
+            prefix: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn prefix(&self) -> String {
+        self.prefix.path().to_str().unwrap().to_owned()
+    }
+
+    /// Where an install puts the binary.
+    fn installed(&self) -> PathBuf {
+        self.prefix.path().join("bin/tenantops")
+    }
+
+    /// Takes the installed binary away, after checking it is this version.
+    fn take_installed(&self, what: &str) {
+        let out = Command::new(self.installed())
+            .arg("--version")
+            .output()
+            .unwrap_or_else(|e| panic!("{what}: nothing installed ({e})"));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "tenantops 0.1.0",
+            "{what}"
+        );
+        std::fs::remove_file(self.installed()).unwrap();
+    }
+}
+
+/// `scripts/install`: the archive is verified against SHA256SUMS (and
+/// `TENANTOPS_SHA256`), its binary must report the tag's version; a refusal installs
+/// nothing and never falls back to a build; a missing release exits 3, or builds with
+/// `--from-source`. The installer the release ships downloads from that release.
+#[test]
+fn a_release_installs_verified_and_a_bad_one_installs_nothing() {
+    if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+        return;
+    }
+    let r = LocalRelease::make();
+    assert_eq!(
+        std::fs::read_to_string(r.dir.path().join("v0.1.0/install.sh")).unwrap(),
+        std::fs::read_to_string(shipped().join("scripts/install"))
+            .unwrap()
+            .replace(RELEASES, &r.server.url)
+    );
+    // A tag the binary was not built from is refused when packaging.
+    let bin = env!("CARGO_BIN_EXE_tenantops");
+    let other = r.dir.path().join("v0.2.0");
+    let wrong = script(
+        "package-release",
+        &["archive", "v0.2.0", TARGET, bin, other.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(wrong.code, 1, "{}", wrong.all());
+    assert_contains(
+        &wrong.stderr,
+        "reports 'tenantops 0.1.0', not tenantops 0.2.0",
+    );
+
+    let env = [("TENANTOPS_RELEASES", r.server.url.as_str())];
+    let run = script("install", &["v0.1.0", &r.prefix()], &env);
+    assert_eq!(run.code, 0, "{}", run.all());
+    r.take_installed("install v0.1.0");
+
+    let cargo_log = r.prefix.path().join("cargo.log");
+    let fake_cargo = r.prefix.path().join("cargo");
+    std::fs::write(
+        &fake_cargo,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> '{}'\nmkdir -p \"$7/bin\" && cp '{bin}' \"$7/bin/tenantops\"\n",
+            cargo_log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &fake_cargo,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let fallback = [
+        ("TENANTOPS_RELEASES", r.server.url.as_str()),
+        ("TENANTOPS_CARGO", fake_cargo.to_str().unwrap()),
+    ];
+    let src = shipped().to_str().unwrap().to_owned();
+    let wrong_digest = "0".repeat(64);
+    for (version, digest, message) in [
+        ("v0.3.0", None, "SHA256SUMS says"),
+        (
+            "v0.1.0",
+            Some(wrong_digest.as_str()),
+            "TENANTOPS_SHA256 says",
+        ),
+        (
+            "v0.4.0",
+            None,
+            "reports 'tenantops 0.1.0', not tenantops 0.4.0",
+        ),
+    ] {
+        let mut env = fallback.to_vec();
+        env.extend(digest.map(|d| ("TENANTOPS_SHA256", d)));
+        let p = r.prefix();
+        let run = script("install", &["--from-source", &src, version, &p], &env);
+        assert_eq!(run.code, 1, "{version}: {}", run.all());
+        assert_contains(&run.stderr, message);
+        assert_contains(&run.stderr, "not installed");
+        assert!(!r.installed().exists(), "{version} installed something");
+        assert!(!cargo_log.exists(), "{version} fell back to a build");
+    }
+    // The recorded digest, when it matches, installs.
+    let digest = r.sums.split_whitespace().next().unwrap();
+    let run = script(
+        "install",
+        &["v0.1.0", &r.prefix()],
+        &[
+            ("TENANTOPS_RELEASES", &r.server.url),
+            ("TENANTOPS_SHA256", digest),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    r.take_installed("install with TENANTOPS_SHA256");
+
+    // No such release: exit 3 without a source, a build with one.
+    let run = script("install", &["v9.9.9", &r.prefix()], &env);
+    assert_eq!(run.code, 3, "{}", run.all());
+    assert!(!r.installed().exists());
+    let run = script(
+        "install",
+        &["--from-source", &src, "v9.9.9", &r.prefix()],
+        &fallback,
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_contains(&run.stderr, "building");
+    assert_eq!(
+        std::fs::read_to_string(&cargo_log).unwrap().trim(),
+        format!(
+            "install --locked --quiet --path {src} --root {}",
+            r.prefix()
+        )
+    );
+    r.take_installed("install --from-source");
+}
+
+/// The action's install step: the release of its tag, or for a commit SHA the release
+/// of its `Cargo.toml` version only if that release's COMMIT names the same commit;
+/// otherwise it leaves the build to the next steps, under a key of the runner and the
+/// source's digest. A release that fails its checksum fails the step.
+#[test]
+fn the_action_installs_the_release_of_its_tag_or_commit_and_builds_the_rest() {
+    if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+        return;
+    }
+    let r = LocalRelease::make();
+    let action = yaml_file(&shipped().join("action.yml"));
+    let step = action["runs"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "release")
+        .unwrap();
+    let step_script = step["run"].as_str().unwrap();
+    let run_step = |reference: &str, releases: &str| {
+        let out = tempfile::tempdir().unwrap();
+        let status = Command::new("bash")
+            .args([
+                "--noprofile",
+                "--norc",
+                "-eo",
+                "pipefail",
+                "-c",
+                step_script,
+            ])
+            .env("ACTION_PATH", shipped())
+            .env("ACTION_REF", reference)
+            .env("PREFIX", r.prefix.path())
+            .env("TENANTOPS_RELEASES", releases)
+            .env("RUNNER_OS", "Linux")
+            .env("RUNNER_ARCH", "X64")
+            .env("GITHUB_OUTPUT", out.path().join("output"))
+            .env("GITHUB_PATH", out.path().join("path"))
+            .output()
+            .unwrap();
+        let outputs = std::fs::read_to_string(out.path().join("output")).unwrap_or_default();
+        (status, outputs)
+    };
+    for (reference, expect_installed) in [
+        ("v0.1.0", true),
+        (BUILT_FROM, true),
+        ("0123456789012345678901234567890123456789", false),
+        ("main", false),
+        ("", false),
+    ] {
+        let (status, outputs) = run_step(reference, &r.server.url);
+        assert!(status.status.success(), "{reference}: {status:?}");
+        assert_contains(&outputs, format!("installed={expect_installed}"));
+        assert_eq!(r.installed().exists(), expect_installed, "{reference}");
+        let key = outputs
+            .lines()
+            .find_map(|l| l.strip_prefix("key="))
+            .unwrap();
+        assert!(key.starts_with("tenantops-Linux-X64-0.1.0-"), "{key}");
+        assert_eq!(key.len(), "tenantops-Linux-X64-0.1.0-".len() + 32, "{key}");
+        let _ = std::fs::remove_file(r.installed());
+    }
+    // v0.1.0 served from a directory whose archive is the tampered one.
+    let bad = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(bad.path().join("v0.1.0")).unwrap();
+    std::fs::copy(
+        r.dir
+            .path()
+            .join("v0.3.0")
+            .join(r.archive.replace("v0.1.0", "v0.3.0")),
+        bad.path().join("v0.1.0").join(&r.archive),
+    )
+    .unwrap();
+    std::fs::write(bad.path().join("v0.1.0/SHA256SUMS"), &r.sums).unwrap();
+    let bad_server = Served::start(bad.path());
+    let (status, outputs) = run_step("v0.1.0", &bad_server.url);
+    assert_eq!(status.status.code(), Some(1), "{status:?}");
+    assert!(!outputs.contains("installed="), "{outputs}");
+    assert!(!r.installed().exists());
+}
+
+/// The README's install commands, the Dockerfile's release stage and
+/// `tenantops.yaml`'s `pipeline.install`, as they are but for the release URL and the
+/// install prefix, install the release.
+#[test]
+fn the_documented_install_commands_install_the_release() {
+    if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+        return;
+    }
+    let r = LocalRelease::make();
+    let readme = std::fs::read_to_string(shipped().join("README.md")).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let readme_block = readme
+        .split("## Install\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .nth(1)
+        .unwrap()
+        .trim_start_matches("sh\n")
+        .replace(RELEASES, &r.server.url)
+        .replace("$HOME/.local", &r.prefix());
+    let docker = std::fs::read_to_string(shipped().join("Dockerfile")).unwrap();
+    let copied = r.prefix.path().join("lib-install");
+    std::fs::copy(shipped().join("scripts/install"), &copied).unwrap();
+    let docker_run = docker
+        .split("FROM base AS release")
+        .nth(1)
+        .unwrap()
+        .split("\nRUN ")
+        .nth(1)
+        .unwrap()
+        .split("\nUSER")
+        .next()
+        .unwrap()
+        .replace("\\\n", " ")
+        .replace("/usr/local/lib/tenantops/install", copied.to_str().unwrap())
+        .replace("/usr/local", &r.prefix());
+    let pipeline_install = std::fs::read_to_string(shipped().join("tenantops.yaml"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("install: "))
+        .unwrap()
+        .replace(RELEASES, &r.server.url)
+        .replace("/tmp/tenantops-install.sh", &format!("{}/i.sh", r.prefix()))
+        .replace("/usr/local", &r.prefix());
+    let docker_args = vec![
+        ("TENANTOPS_VERSION", "v0.1.0".to_owned()),
+        ("TENANTOPS_SHA256", String::new()),
+        ("TENANTOPS_RELEASES", r.server.url.clone()),
+    ];
+    for (what, command, env) in [
+        ("README", readme_block, vec![]),
+        ("Dockerfile", docker_run, docker_args),
+        ("pipeline.install", pipeline_install, vec![]),
+    ] {
+        let out = Command::new("bash")
+            .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", &command])
+            .current_dir(home.path())
+            .env("HOME", home.path())
+            .envs(env)
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    r.prefix.path().join("bin").display(),
+                    std::env::var("PATH").unwrap()
+                ),
+            )
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{what}: {command}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        r.take_installed(what);
+    }
+}
+
+/// Every place that names the release to install names this crate's version, and the
+/// Dockerfile's Rust is at least `rust-version`: a version bump that forgets one fails
+/// here. Its COPY sources exist and are not excluded by `.dockerignore`. (The image
+/// itself is not built here: no Docker daemon and no registry access.)
+#[test]
+fn every_install_names_this_version_and_the_dockerfile_builds_from_what_exists() {
+    let cargo = std::fs::read_to_string(shipped().join("Cargo.toml")).unwrap();
+    let field = |name: &str| {
+        cargo
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} = \"")))
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap()
+            .to_owned()
+    };
+    let tag = format!("v{}", field("version"));
+    let docker = std::fs::read_to_string(shipped().join("Dockerfile")).unwrap();
+    assert_contains(&docker, format!("ARG TENANTOPS_VERSION={tag}\n"));
+    let platform = std::fs::read_to_string(shipped().join("tenantops.yaml")).unwrap();
+    let install = platform
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("install: "))
+        .unwrap();
+    assert_contains(install, format!("/releases/download/{tag}/install.sh"));
+    assert_contains(install, format!(".sh {tag} "));
+    for workflow in ["fleet-pr.yml", "fleet-apply.yml"] {
+        let text =
+            std::fs::read_to_string(shipped().join(".github/workflows").join(workflow)).unwrap();
+        let uses: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("uses: example-org/tenantops@"))
+            .collect();
+        assert!(!uses.is_empty(), "{workflow} does not use the action");
+        assert!(uses.iter().all(|u| *u == tag), "{workflow}: {uses:?}");
+        assert!(
+            !text.contains("uses: ./"),
+            "{workflow} only works in this repository"
+        );
+    }
+    let rust = docker
+        .lines()
+        .find_map(|l| l.strip_prefix("FROM rust:"))
+        .unwrap();
+    let image: Vec<u32> = rust
+        .split('-')
+        .next()
+        .unwrap()
+        .split('.')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let floor: Vec<u32> = field("rust-version")
+        .split('.')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert!(image >= floor, "rust:{rust} is older than rust-version");
+    let ignored = std::fs::read_to_string(shipped().join(".dockerignore")).unwrap();
+    let ignored: Vec<&str> = ignored
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| l.trim_end_matches('/'))
+        .collect();
+    for line in docker.lines() {
+        let Some(args) = line.strip_prefix("COPY ") else {
+            continue;
+        };
+        if args.starts_with("--from=") {
+            continue;
+        }
+        let parts: Vec<&str> = args.split_whitespace().collect();
+        for source in &parts[..parts.len() - 1] {
+            assert!(
+                shipped().join(source).exists(),
+                "COPY {source}: no such file"
+            );
+            assert!(
+                !ignored.iter().any(|i| source.starts_with(i)),
+                "COPY {source} is excluded by .dockerignore"
+            );
+        }
+    }
+    for needed in ["target", ".venv", ".sandbox"] {
+        assert!(
+            ignored.contains(&needed),
+            ".dockerignore lets {needed}/ into the context"
+        );
+    }
 }

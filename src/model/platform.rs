@@ -65,8 +65,9 @@ pub struct Pipeline {
     ))]
     pub connection_arn: String,
     /// The shell command that puts `tenantops` on the PATH of a CodeBuild build (for
-    /// example `cargo install --locked --git <url> --tag v0.1.0 tenantops`); skipped
-    /// when the image already has it.
+    /// example the release's installer: `curl -fsSL <releases>/v0.1.0/install.sh -o
+    /// /tmp/i.sh && bash /tmp/i.sh v0.1.0 /usr/local`, which verifies the archive's
+    /// SHA-256); skipped when the image already has it.
     #[schemars(length(min = 1, max = 1024))]
     pub install: String,
     /// The repository on the git host, `owner/name`.
