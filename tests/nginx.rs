@@ -200,6 +200,32 @@ impl TaskNamespace {
     }
 }
 
+impl TaskNamespace {
+    /// The rproxy image's entrypoint (`rproxy/entrypoint.sh`) inside the namespace, as
+    /// the container runs it: `/etc/nginx/nginx.conf` and `/run` are scratch files of
+    /// `scratch` (bound over the real ones), `conf` is the task definition's
+    /// `TENANTOPS_NGINX_CONF`.
+    fn entrypoint(&self, scratch: &Path, conf: &str) -> Command {
+        let file = scratch.join("etc-nginx.conf");
+        let run = scratch.join("run");
+        std::fs::write(&file, "").unwrap();
+        std::fs::create_dir_all(&run).unwrap();
+        let nginx = common::tool("nginx");
+        let script = format!(
+            "mount --bind '{}' /etc/hosts && mount --bind '{}' /etc/nginx/nginx.conf && mount --bind '{}' /run && PATH='{}':\"$PATH\" exec '{}'",
+            self.hosts.display(),
+            file.display(),
+            run.display(),
+            nginx.parent().unwrap().display(),
+            common::shipped().join("rproxy/entrypoint.sh").display(),
+        );
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--mount", "--propagation", "private", "sh", "-c", &script])
+            .env("TENANTOPS_NGINX_CONF", conf);
+        cmd
+    }
+}
+
 /// Starts nginx with `conf` (a rendered router config, changed only to listen on a
 /// free loopback port instead of `router_port`) inside `ns`. Returns that port.
 fn start_nginx(
@@ -390,6 +416,47 @@ fn nginx_routes_each_tenant_to_its_own_service_connect_upstreams_under_ecs_name_
     for (owner, port, _) in &routers {
         check_router(owner, *port);
     }
+
+    // The rproxy image's entrypoint, given what the task definition carries, runs the
+    // same router; given nothing, it refuses to start.
+    let templates = common::templates(&f.path().join("rendered"));
+    let carried = templates["saas-prod-tenant-globex"]["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::ECS::TaskDefinition")
+        .flat_map(|r| r["Properties"]["ContainerDefinitions"].as_array().unwrap())
+        .flat_map(|c| c["Environment"].as_array().into_iter().flatten())
+        .find(|e| e["Name"] == "TENANTOPS_NGINX_CONF")
+        .and_then(|e| e["Value"].as_str())
+        .expect("globex's rproxy task definition carries its router config")
+        .to_owned();
+    assert_eq!(carried, f.read("rendered/nginx/globex.conf"));
+    let port = free_port();
+    let scratch = f.path().join("entrypoint");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let conf = carried.replace(
+        &format!("listen {router_port};"),
+        &format!("listen 127.0.0.1:{port};"),
+    );
+    let image = ns
+        .entrypoint(&scratch, &conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run the rproxy entrypoint");
+    let _image = Guard(image);
+    check_router("globex", port);
+    assert_eq!(
+        std::fs::read_to_string(scratch.join("etc-nginx.conf")).unwrap(),
+        format!("{conf}\n")
+    );
+    let refused = ns.entrypoint(&scratch, "").output().unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert_contains(
+        &String::from_utf8_lossy(&refused.stderr),
+        "TENANTOPS_NGINX_CONF is empty",
+    );
 
     // The earlier config (`resolver` + variable `proxy_pass`), in the same task: every
     // service request is a 502, because DNS does not know Service Connect's names.
