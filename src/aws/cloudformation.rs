@@ -73,6 +73,7 @@ impl Aws {
             .cfn
             .create_stack()
             .stack_name(name)
+            .set_role_arn(self.service_role.clone())
             .client_request_token(request_token())
             .set_parameters(Some(params(parameters)))
             .set_tags(Some(tag_list(tags)))
@@ -104,6 +105,7 @@ impl Aws {
             .cfn
             .create_change_set()
             .stack_name(name)
+            .set_role_arn(self.service_role.clone())
             .change_set_name(change_set)
             .change_set_type(ChangeSetType::Update)
             .description("tenantops")
@@ -227,6 +229,7 @@ impl Aws {
         self.cfn
             .update_stack()
             .stack_name(name)
+            .set_role_arn(self.service_role.clone())
             .client_request_token(request_token())
             .use_previous_template(true)
             .set_parameters(Some(keep))
@@ -245,6 +248,7 @@ impl Aws {
         self.cfn
             .delete_stack()
             .stack_name(name)
+            .set_role_arn(self.service_role.clone())
             .client_request_token(request_token())
             .send()
             .await

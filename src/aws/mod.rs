@@ -40,6 +40,9 @@ pub struct Settings {
     /// How long one attempt of a request may take ([`REQUEST_TIMEOUT_SECS`] when
     /// `None`).
     pub request_timeout: Option<Duration>,
+    /// The CloudFormation service role passed as `RoleARN` to every call that creates,
+    /// changes or deletes a stack.
+    pub service_role: Option<String>,
 }
 
 /// Default seconds one attempt of an AWS request may take: far above any answer
@@ -202,6 +205,7 @@ pub struct Aws {
     s3: aws_sdk_s3::Client,
     dynamodb: Option<aws_sdk_dynamodb::Client>,
     region: String,
+    service_role: Option<String>,
     pub calls: Calls,
 }
 
@@ -261,6 +265,7 @@ impl Aws {
             aws_sdk_s3::Client::from_conf(s3_config),
         )
         .with_dynamodb(aws_sdk_dynamodb::Client::new(&config))
+        .with_service_role(settings.service_role.clone())
     }
 
     /// Wraps existing clients (tests give clients backed by the SDK's test doubles).
@@ -295,8 +300,17 @@ impl Aws {
             ),
             dynamodb: None,
             region,
+            service_role: None,
             calls,
         }
+    }
+
+    /// With a CloudFormation service role: every call that creates, changes or deletes
+    /// a stack passes it as `RoleARN`.
+    #[must_use]
+    pub fn with_service_role(mut self, role: Option<String>) -> Aws {
+        self.service_role = role;
+        self
     }
 
     /// With a DynamoDB client (to see tables a stack would create that already exist);

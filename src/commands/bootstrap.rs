@@ -92,6 +92,9 @@ pub fn run(dir: &Path, args: &BootstrapArgs, out: &Output) -> Result<Exit, Failu
         profile: args.aws.profile.clone(),
         fallback_region: Some(desired.region.clone()),
         request_timeout: Some(Duration::from_secs(args.aws.request_timeout)),
+        // The pipeline stack holds the roles CI runs with; an administrator creates it
+        // once, with their own permissions, not with the fleet's service role.
+        service_role: None,
     };
     let opts = Options {
         poll_initial: Duration::from_secs_f64(args.poll.clamp(0.01, 60.0)),

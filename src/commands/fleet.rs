@@ -136,6 +136,7 @@ pub(super) fn settings(args: &AwsArgs, desired: &Desired) -> Settings {
         profile: args.profile.clone(),
         fallback_region: Some(desired.region.clone()).filter(|r| !r.is_empty()),
         request_timeout: Some(std::time::Duration::from_secs(args.request_timeout)),
+        service_role: desired.service_role.clone(),
     }
 }
 

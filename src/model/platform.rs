@@ -194,6 +194,16 @@ pub struct CloudFormation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"))]
     pub artifact_bucket: Option<String>,
+    /// The CloudFormation service role every stack is created, updated and deleted
+    /// with (`RoleARN`): CloudFormation then acts with this role's permissions, so the
+    /// identity that runs tenantops needs only CloudFormation on this stage's stacks
+    /// and `iam:PassRole` on this role (`docs/iam/`). Without it, CloudFormation acts
+    /// with the caller's own permissions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(
+        pattern = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
+    ))]
+    pub service_role_arn: Option<String>,
     /// Stacks this account may hold in the region: CloudFormation's default quota is
     /// 2,000; raise it here after raising it in Service Quotas.
     #[serde(default = "default_stack_quota")]
@@ -209,6 +219,7 @@ impl Default for CloudFormation {
     fn default() -> Self {
         CloudFormation {
             artifact_bucket: None,
+            service_role_arn: None,
             stack_quota: default_stack_quota(),
         }
     }

@@ -177,6 +177,8 @@ pub struct Desired {
     /// `<prefix>-<stage>`: every stack name starts with it.
     pub base: String,
     pub artifact_bucket: Option<String>,
+    /// `cloudformation.service_role_arn`: the `RoleARN` of every stack call.
+    pub service_role: Option<String>,
     pub stacks: Vec<DesiredStack>,
     /// Tenants in the repository (any state).
     pub tenants: usize,
@@ -228,6 +230,7 @@ impl Desired {
             region: String::new(),
             base: String::new(),
             artifact_bucket: None,
+            service_role: None,
             stacks: Vec::new(),
             tenants: 0,
             roster: Vec::new(),
@@ -283,6 +286,7 @@ impl Desired {
             region: platform.region.clone(),
             base: crate::naming::base(platform),
             artifact_bucket: platform.cloudformation.artifact_bucket.clone(),
+            service_role: platform.cloudformation.service_role_arn.clone(),
             stacks,
             ..Desired::empty()
         }

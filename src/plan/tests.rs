@@ -75,6 +75,7 @@ fn live_plan_uses_the_hash_tag_and_orders_deletions_last_dependents_first() {
         region: "us-east-1".to_owned(),
         base: "saas-prod".to_owned(),
         artifact_bucket: None,
+        service_role: None,
         fleet: None,
         stacks: vec![
             stack("same", StackKind::Tenant, "{}"),
