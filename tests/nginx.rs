@@ -345,6 +345,49 @@ fn check_router(owner: &str, port: u16) {
     assert_contains(&head.to_ascii_lowercase(), "content-encoding: gzip");
 }
 
+/// The rproxy image's entrypoint, given what globex's rendered task definition carries,
+/// runs the same router; given nothing, it refuses to start.
+fn rproxy_entrypoint_runs_the_carried_config(f: &Fixture, ns: &TaskNamespace, router_port: u16) {
+    let templates = common::templates(&f.path().join("rendered"));
+    let carried = templates["saas-prod-tenant-globex"]["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::ECS::TaskDefinition")
+        .flat_map(|r| r["Properties"]["ContainerDefinitions"].as_array().unwrap())
+        .flat_map(|c| c["Environment"].as_array().into_iter().flatten())
+        .find(|e| e["Name"] == "TENANTOPS_NGINX_CONF")
+        .and_then(|e| e["Value"].as_str())
+        .expect("globex's rproxy task definition carries its router config")
+        .to_owned();
+    assert_eq!(carried, f.read("rendered/nginx/globex.conf"));
+    let port = free_port();
+    let scratch = f.path().join("entrypoint");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let conf = carried.replace(
+        &format!("listen {router_port};"),
+        &format!("listen 127.0.0.1:{port};"),
+    );
+    let image = ns
+        .entrypoint(&scratch, &conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run the rproxy entrypoint");
+    let _image = Guard(image);
+    check_router("globex", port);
+    assert_eq!(
+        std::fs::read_to_string(scratch.join("etc-nginx.conf")).unwrap(),
+        format!("{conf}\n")
+    );
+    let refused = ns.entrypoint(&scratch, "").output().unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert_contains(
+        &String::from_utf8_lossy(&refused.stderr),
+        "TENANTOPS_NGINX_CONF is empty",
+    );
+}
+
 #[test]
 fn nginx_routes_each_tenant_to_its_own_service_connect_upstreams_under_ecs_name_resolution() {
     let f = Fixture::example();
@@ -417,46 +460,7 @@ fn nginx_routes_each_tenant_to_its_own_service_connect_upstreams_under_ecs_name_
         check_router(owner, *port);
     }
 
-    // The rproxy image's entrypoint, given what the task definition carries, runs the
-    // same router; given nothing, it refuses to start.
-    let templates = common::templates(&f.path().join("rendered"));
-    let carried = templates["saas-prod-tenant-globex"]["Resources"]
-        .as_object()
-        .unwrap()
-        .values()
-        .filter(|r| r["Type"] == "AWS::ECS::TaskDefinition")
-        .flat_map(|r| r["Properties"]["ContainerDefinitions"].as_array().unwrap())
-        .flat_map(|c| c["Environment"].as_array().into_iter().flatten())
-        .find(|e| e["Name"] == "TENANTOPS_NGINX_CONF")
-        .and_then(|e| e["Value"].as_str())
-        .expect("globex's rproxy task definition carries its router config")
-        .to_owned();
-    assert_eq!(carried, f.read("rendered/nginx/globex.conf"));
-    let port = free_port();
-    let scratch = f.path().join("entrypoint");
-    std::fs::create_dir_all(&scratch).unwrap();
-    let conf = carried.replace(
-        &format!("listen {router_port};"),
-        &format!("listen 127.0.0.1:{port};"),
-    );
-    let image = ns
-        .entrypoint(&scratch, &conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run the rproxy entrypoint");
-    let _image = Guard(image);
-    check_router("globex", port);
-    assert_eq!(
-        std::fs::read_to_string(scratch.join("etc-nginx.conf")).unwrap(),
-        format!("{conf}\n")
-    );
-    let refused = ns.entrypoint(&scratch, "").output().unwrap();
-    assert_eq!(refused.status.code(), Some(1));
-    assert_contains(
-        &String::from_utf8_lossy(&refused.stderr),
-        "TENANTOPS_NGINX_CONF is empty",
-    );
+    rproxy_entrypoint_runs_the_carried_config(&f, &ns, router_port);
 
     // The earlier config (`resolver` + variable `proxy_pass`), in the same task: every
     // service request is a 502, because DNS does not know Service Connect's names.

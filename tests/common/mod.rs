@@ -315,6 +315,13 @@ pub const MOTO_SECRET: &str = "tenantops-test-secret-never-printed";
 #[derive(Debug, Clone)]
 pub struct Request {
     pub action: String,
+    /// The service the request was signed for (its `SigV4` credential scope): the IAM
+    /// prefix of its action (`cloudformation`, `ecs`, `dynamodb`, `s3`).
+    pub service: String,
+    /// The query-protocol parameters of the body (`StackName`, `RoleARN`, ...).
+    pub params: std::collections::BTreeMap<String, String>,
+    /// The request's path (an S3 object's bucket and key).
+    pub path: String,
 }
 
 /// CloudFormation and S3 operations that change something.
@@ -447,6 +454,13 @@ impl Moto {
             })
             .map(|r| Request {
                 action: action_of(&r),
+                service: service_of(&r),
+                params: params_of(&r),
+                path: r["url"]
+                    .as_str()
+                    .and_then(|u| u.split_once("://"))
+                    .and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_owned()))
+                    .unwrap_or_default(),
             })
             .collect()
     }
@@ -512,6 +526,60 @@ impl Moto {
     }
 }
 
+/// `Credential=<key>/<date>/<region>/<service>/aws4_request` of the `SigV4` header.
+fn service_of(r: &serde_json::Value) -> String {
+    let headers = &r["headers"];
+    ["Authorization", "authorization"]
+        .iter()
+        .filter_map(|k| headers[k].as_str())
+        .find_map(|auth| {
+            let scope = auth.split("Credential=").nth(1)?.split(',').next()?;
+            scope.split('/').nth(3).map(str::to_owned)
+        })
+        .unwrap_or_default()
+}
+
+fn body_of(r: &serde_json::Value) -> String {
+    let body = r["body"].as_str().unwrap_or_default();
+    if r["body_encoded"].as_bool().unwrap_or(false) {
+        decode_base64(body)
+    } else {
+        body.to_owned()
+    }
+}
+
+/// The form-encoded parameters of a query-protocol body.
+fn params_of(r: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
+    body_of(r)
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (percent_decode(k), percent_decode(v)))
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                if let Ok(b) = u8::from_str_radix(hex, 16) {
+                    out.push(b);
+                    i += 3;
+                    continue;
+                }
+                out.push(b'%');
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The operation of a recorded request: `Action=` of a query-protocol body, the
 /// `X-Amz-Target` of a JSON-protocol one, or the method and path of a REST one.
 fn action_of(r: &serde_json::Value) -> String {
@@ -521,12 +589,7 @@ fn action_of(r: &serde_json::Value) -> String {
             return target.rsplit('.').next().unwrap_or(target).to_owned();
         }
     }
-    let body = r["body"].as_str().unwrap_or_default();
-    let body = if r["body_encoded"].as_bool().unwrap_or(false) {
-        decode_base64(body)
-    } else {
-        body.to_owned()
-    };
+    let body = body_of(r);
     if let Some(action) = body.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
         return action.to_owned();
     }
