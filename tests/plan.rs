@@ -254,3 +254,40 @@ fn an_unanswered_request_times_out_instead_of_holding_the_run() {
         started.elapsed()
     );
 }
+
+/// A pull request that moves the `tenantops:` pin is an upgrade: both sides are
+/// rendered by the installed tenantops, so the plan names the pin change and points to
+/// `plan --live`, which names each stack another version deployed. A pull request
+/// that leaves the pin alone says nothing of it.
+#[test]
+fn plan_base_names_a_changed_tenantops_pin() {
+    let f = Fixture::example();
+    let platform = f.read("tenantops.yaml");
+    let pinned =
+        |pin: &str| platform.replacen("stage: ", &format!("tenantops: \"{pin}\"\nstage: "), 1);
+    f.write("tenantops.yaml", pinned(">=0.1, <0.2"));
+    f.commit("pinned");
+    let run = offline(&f, &["plan", "--base", "HEAD"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(!run.stdout.contains("pin"), "{}", run.stdout);
+
+    f.write("tenantops.yaml", pinned(">=0.1.0, <0.3"));
+    for (format, prefix) in [("human", "note: "), ("markdown", "> **Note:** ")] {
+        let run = offline(&f, &["plan", "--base", "HEAD", "--format", format]);
+        assert_eq!(run.code, 0, "{}", run.all());
+        assert_contains(
+            &run.stdout,
+            format!(
+                "{prefix}the tenantops pin changes from `>=0.1, <0.2` to `>=0.1.0, <0.3`: both revisions are rendered here by tenantops {}",
+                env!("CARGO_PKG_VERSION")
+            ),
+        );
+        assert_contains(
+            &run.stdout,
+            "`plan --live` with the new tenantops names each",
+        );
+    }
+    let run = offline(&f, &["plan", "--base", "HEAD", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["plan"]["notes"].as_array().map(Vec::len), Some(1));
+}

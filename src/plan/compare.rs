@@ -12,12 +12,32 @@ use crate::aws::{LiveStack, ResourceChange};
 /// offline. Parameters are compared as written. A stack whose inputs are the same on
 /// both sides is unchanged without comparing templates (neither side need have
 /// rendered it).
+/// A changed `tenantops:` pin: both sides are rendered here with one binary, so the
+/// stacks an upgrade changes through tenantops' built-in templates cannot show in this
+/// plan; `plan --live` names each stack another version deployed.
+fn pin_change(head: &Desired, base: &Desired) -> Option<String> {
+    if head.pin == base.pin {
+        return None;
+    }
+    let shown = |p: &Option<String>| {
+        p.as_ref()
+            .map_or_else(|| "none".to_owned(), |p| format!("`{p}`"))
+    };
+    Some(format!(
+        "the tenantops pin changes from {} to {}: both revisions are rendered here by tenantops {}, so stacks that change only because another tenantops deployed them are not in this plan; `plan --live` with the new tenantops names each (\"deployed by tenantops X, this is Y\")",
+        shown(&base.pin),
+        shown(&head.pin),
+        super::VERSION
+    ))
+}
+
 #[must_use]
 pub fn offline(head: &Desired, base: &Desired, base_rev: &str) -> Plan {
     let old: BTreeMap<&str, &DesiredStack> =
         base.stacks.iter().map(|s| (s.name.as_str(), s)).collect();
     let mut plan = Plan {
         against: format!("base {base_rev}"),
+        notes: pin_change(head, base).into_iter().collect(),
         ..Plan::default()
     };
     let mut seen = BTreeSet::new();

@@ -179,6 +179,8 @@ pub struct Desired {
     pub artifact_bucket: Option<String>,
     /// `cloudformation.service_role_arn`: the `RoleARN` of every stack call.
     pub service_role: Option<String>,
+    /// `tenantops:` of `tenantops.yaml`: the versions the repository is written for.
+    pub pin: Option<String>,
     pub stacks: Vec<DesiredStack>,
     /// Tenants in the repository (any state).
     pub tenants: usize,
@@ -231,6 +233,7 @@ impl Desired {
             base: String::new(),
             artifact_bucket: None,
             service_role: None,
+            pin: None,
             stacks: Vec::new(),
             tenants: 0,
             roster: Vec::new(),
@@ -287,6 +290,7 @@ impl Desired {
             base: crate::naming::base(platform),
             artifact_bucket: platform.cloudformation.artifact_bucket.clone(),
             service_role: platform.cloudformation.service_role_arn.clone(),
+            pin: platform.tenantops.clone(),
             stacks,
             ..Desired::empty()
         }

@@ -117,6 +117,9 @@ pub struct Plan {
     pub against: String,
     pub changes: Vec<Change>,
     pub unchanged: usize,
+    /// What the reviewer must know beyond the stacks: a changed `tenantops:` pin.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Plan {

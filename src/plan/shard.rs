@@ -283,6 +283,7 @@ pub fn restrict(plan: Plan, part: &Part, desired: &Desired) -> Plan {
         against: format!("{}, {label}", plan.against),
         unchanged: wanted.saturating_sub(changed_wanted),
         changes,
+        notes: plan.notes,
     }
 }
 

@@ -81,6 +81,9 @@ pub fn human(plan: &Plan) -> String {
             }
         }
     }
+    for note in &plan.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
     let _ = writeln!(out, "plan against {}: {}", plan.against, counts(plan));
     out
 }
@@ -93,6 +96,9 @@ pub fn markdown(plan: &Plan) -> String {
         plan.against,
         counts(plan)
     );
+    for note in &plan.notes {
+        let _ = writeln!(out, "\n> **Note:** {note}");
+    }
     if plan.changes.is_empty() {
         return out;
     }

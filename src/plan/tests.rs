@@ -76,6 +76,7 @@ fn live_plan_uses_the_hash_tag_and_orders_deletions_last_dependents_first() {
         base: "saas-prod".to_owned(),
         artifact_bucket: None,
         service_role: None,
+        pin: None,
         fleet: None,
         stacks: vec![
             stack("same", StackKind::Tenant, "{}"),

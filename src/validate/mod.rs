@@ -92,7 +92,7 @@ fn version_pin(platform: &crate::repo::Doc<crate::model::Platform>, out: &mut Ve
                         span,
                         format!("this repository is written for tenantops `{pin}`, and this is tenantops {installed}"),
                     )
-                    .help("install a tenantops the requirement allows, or change the requirement in its own reviewed commit (an upgrade may change every stack: `plan --base` shows how)"),
+                    .help("install a tenantops the requirement allows, or change the requirement in its own reviewed commit (an upgrade may change every stack through tenantops' built-in templates: `plan --live` with the new tenantops names each)"),
                 );
             }
         }
