@@ -210,6 +210,9 @@ pub(crate) fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + 
 
 /// Parses one file and checks it against its schema.
 fn decode_one(kind: Kind, path: &str, text: &str) -> Decoded {
+    if let Some(line) = crate::lockfile::merge::first_marker(text) {
+        return Err((None, vec![merge_conflict(kind, path, line)]));
+    }
     let node = match yaml::parse(text) {
         Ok(node) => node,
         Err(e) => {
@@ -238,6 +241,25 @@ fn decode_one(kind: Kind, path: &str, text: &str) -> Decoded {
         Ok((node, json))
     } else {
         Err((Some(node), errors))
+    }
+}
+
+/// A file git left with conflict markers: one error at the first marker, whatever
+/// else the markers break, with the way out for this kind of file.
+fn merge_conflict(kind: Kind, path: &str, line: usize) -> Diagnostic {
+    let d = Diagnostic::error(
+        "merge-conflict",
+        path,
+        yaml::Span::new(line, 1, 7),
+        format!("`{path}` has unresolved merge conflicts (git's markers, from this line)"),
+    );
+    if kind == Kind::Lock {
+        d.help("run `tenantops lock --base <the deployed revision, e.g. origin/main>`: it merges both sides' allocations, keeps every one the deployed revision holds, and gives a tenant whose slot the other side took there a new priority")
+    } else {
+        d.help(format!(
+            "resolve it in git: keep one side of each conflict or combine them into one {}, and remove the markers",
+            kind.noun()
+        ))
     }
 }
 

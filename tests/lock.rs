@@ -213,3 +213,165 @@ fn a_version_1_lock_is_upgraded_by_lock() {
     }
     assert_eq!(f.run(&["validate"]).code, 0);
 }
+
+/// `git` in `dir`, asserting success; its stdout.
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Two onboarding branches off one main, each with its tenant and `tenantops lock`'s
+/// allocation (both take shard 1's next priority, 4). Branch `first` is merged (and
+/// deployed); then `second` is merged into main with git, as a pull request would be.
+/// Returns the fixture and main's commit after `first`.
+fn two_onboardings(first: &str, second: &str) -> (Fixture, String) {
+    let f = Fixture::example();
+    git(f.path(), &["init", "-q"]);
+    git(f.path(), &["add", "-A"]);
+    git(f.path(), &["commit", "-qm", "main"]);
+    for id in [first, second] {
+        git(f.path(), &["checkout", "-q", "-b", id, "main"]);
+        f.write(&format!("tenants/{id}.yaml"), tenant(id, "advanced"));
+        let run = f.run(&["lock"]);
+        assert_eq!(run.code, 0, "{}", run.all());
+        assert_contains(
+            &f.read("tenants.lock"),
+            format!("{id}: {{ shard: 1, priority: 4 }}"),
+        );
+        git(f.path(), &["add", "-A"]);
+        git(f.path(), &["commit", "-qm", id]);
+    }
+    git(f.path(), &["checkout", "-q", "main"]);
+    git(f.path(), &["merge", "-q", "--ff-only", first]);
+    let deployed = git(f.path(), &["rev-parse", "HEAD"]).trim().to_owned();
+    // A conflict leaves git's markers in the file (and exits 1): that is the case
+    // under test, not a failure of the setup.
+    let _ = std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "merge",
+            "-q",
+            "--no-edit",
+            second,
+        ])
+        .current_dir(f.path())
+        .output()
+        .unwrap();
+    (f, deployed)
+}
+
+/// Two branches that each allocated the next priority and merged cleanly hold one
+/// listener-rule priority twice: validate refuses it and points to `lock --base`;
+/// `lock` without the deployed revision refuses too; with it, the deployed tenant keeps
+/// its slot and the other gets the next priority, nothing else moves.
+#[test]
+fn two_onboardings_that_merge_cleanly_into_one_priority_are_settled_by_the_deployed_revision() {
+    let (f, deployed) = two_onboardings("initrode", "vandelay");
+    let lock = f.read("tenants.lock");
+    assert!(
+        !lock.contains("<<<<<<<"),
+        "this pair merges cleanly:\n{lock}"
+    );
+    assert_contains(&lock, "initrode: { shard: 1, priority: 4 }");
+    assert_contains(&lock, "vandelay: { shard: 1, priority: 4 }");
+    let run = f.run(&["validate"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert_contains(
+        &run.stderr,
+        "`vandelay` and `initrode` both hold shard 1 priority 4",
+    );
+    assert_contains(&run.stderr, "tenantops lock --base");
+    let run = f.run(&["lock"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert_eq!(
+        f.read("tenants.lock"),
+        lock,
+        "a refused lock writes nothing"
+    );
+
+    let run = f.run(&["lock", "--base", &deployed]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_contains(&run.stdout, "`vandelay` gives up shard 1 priority 4");
+    let after = f.read("tenants.lock");
+    assert_contains(&after, "initrode: { shard: 1, priority: 4 }");
+    assert_contains(&after, "vandelay: { shard: 1, priority: 5 }");
+    assert_contains(&after, "next_priority: 6");
+    for (id, priority) in [("globex", 1), ("stark", 2), ("umbrella", 3)] {
+        assert_contains(
+            &after,
+            format!("{id}: {{ shard: 1, priority: {priority} }}"),
+        );
+    }
+    assert_eq!(f.run(&["validate"]).code, 0);
+    assert_eq!(f.run(&["lock", "--check"]).code, 0);
+}
+
+/// Two branches whose lock lines conflict: validate reports one located merge conflict
+/// (not a YAML syntax error); `lock --base` merges both sides, keeps the deployed
+/// allocations and gives the other branch's tenant a new priority.
+#[test]
+fn a_lock_with_conflict_markers_is_one_located_error_and_lock_merges_both_sides() {
+    let (f, deployed) = two_onboardings("initrode", "initech2");
+    let lock = f.read("tenants.lock");
+    let marker = lock
+        .lines()
+        .position(|l| l.starts_with("<<<<<<<"))
+        .unwrap_or_else(|| panic!("this pair conflicts:\n{lock}"))
+        + 1;
+    let run = f.run(&["validate"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert_contains(&run.stderr, format!("tenants.lock:{marker}:1"));
+    assert_contains(&run.stderr, "unresolved merge conflicts");
+    assert!(!run.stderr.contains("yaml"), "{}", run.stderr);
+    assert_eq!(run.stderr.matches("error[").count(), 1, "{}", run.stderr);
+    // Without the deployed revision the union still has two tenants on priority 4.
+    let run = f.run(&["lock"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert_eq!(f.read("tenants.lock"), lock);
+
+    let run = f.run(&["lock", "--base", &deployed]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_contains(&run.stdout, "merged both sides of the conflict");
+    let after = f.read("tenants.lock");
+    assert!(!after.contains("<<<<<<<") && !after.contains("======="));
+    assert_contains(&after, "initrode: { shard: 1, priority: 4 }");
+    assert_contains(&after, "initech2: { shard: 1, priority: 5 }");
+    assert_eq!(f.run(&["validate"]).code, 0);
+
+    // A conflicted tenant manifest gets the same located error, with its own fix.
+    f.write(
+        "tenants/globex.yaml",
+        format!(
+            "{}<<<<<<< HEAD\nlabels: {{a: b}}\n=======\nlabels: {{a: c}}\n>>>>>>> x\n",
+            f.read("tenants/globex.yaml")
+        ),
+    );
+    let run = f.run(&["validate"]);
+    assert_eq!(run.code, 1);
+    assert_contains(
+        &run.stderr,
+        "tenants/globex.yaml has unresolved merge conflicts"
+            .replace("tenants/globex.yaml", "`tenants/globex.yaml`"),
+    );
+    assert_contains(&run.stderr, "resolve it in git");
+}

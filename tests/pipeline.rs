@@ -254,6 +254,14 @@ fn the_pull_request_workflow_validates_and_plans_a_head_against_its_base() {
         ("GITHUB_STEP_SUMMARY", summary.display().to_string()),
     ];
     let workflow = shipped().join(".github/workflows/fleet-pr.yml");
+    // It also runs in a merge queue, on the merge with everything queued before it,
+    // where the base commit comes from the merge group.
+    let doc = yaml_file(&workflow);
+    assert!(doc["on"]["merge_group"].is_object(), "{:?}", doc["on"]);
+    assert_contains(
+        doc["jobs"]["plan"]["env"]["BASE_SHA"].as_str().unwrap(),
+        "github.event.merge_group.base_sha",
+    );
     let ran = run_steps(&workflow, "plan", f.path(), &env);
     let names: Vec<&str> = ran.iter().map(|r| r.0.as_str()).collect();
     assert_eq!(names, ["validate", "plan"], "{ran:?}");

@@ -5,6 +5,7 @@
 //! its place on the shard, but each shard's `next_priority` only grows, so a released
 //! priority (whose listener rule may still be live) is never handed out again.
 
+pub mod merge;
 pub mod text;
 
 use std::collections::{BTreeMap, BTreeSet};

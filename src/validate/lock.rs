@@ -157,7 +157,7 @@ pub(super) fn lock(repo: &Repo, out: &mut Vec<Diagnostic>) {
                 lock_file,
                 entry_span(id),
                 format!("`{id}` and `{other}` both hold shard {} priority {}", alloc.shard, alloc.priority),
-            ).help("two listener rules cannot share a priority; restore the lock from git and run `tenantops lock`"));
+            ).help("two listener rules cannot share a priority (two branches each allocated it?): run `tenantops lock --base <the deployed revision, e.g. origin/main>`, which keeps the slot with the tenant that holds it there and gives the other a new priority"));
         }
         match shards.get(&alloc.shard) {
             None => out.push(Diagnostic::error(
