@@ -448,16 +448,7 @@ fn guide_blocks() -> Vec<Vec<String>> {
 /// Runs `lines` with bash in `dir`, with the AWS CLI and tenantops on the PATH and
 /// moto's endpoint and credentials.
 fn run_block(moto: &Moto, dir: &std::path::Path, lines: &[String]) -> Vec<common::Run> {
-    let aws_env: Vec<(String, String)> = moto
-        .command(dir, &[])
-        .get_envs()
-        .filter_map(|(k, v)| {
-            Some((
-                k.to_string_lossy().into_owned(),
-                v?.to_string_lossy().into_owned(),
-            ))
-        })
-        .collect();
+    let aws_env = moto.env();
     let awscli = shipped().join(".venv/awscli/bin");
     assert!(
         awscli.join("aws").is_file(),

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Fixture, assert_contains, tenant};
+use common::{Fixture, assert_contains, git, tenant};
 
 #[test]
 fn allocates_new_tenants_without_moving_others() {
@@ -212,29 +212,6 @@ fn a_version_1_lock_is_upgraded_by_lock() {
         assert_contains(&after, line);
     }
     assert_eq!(f.run(&["validate"]).code, 0);
-}
-
-/// `git` in `dir`, asserting success; its stdout.
-fn git(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.com",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Two onboarding branches off one main, each with its tenant and `tenantops lock`'s

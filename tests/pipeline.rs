@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Fixture, Moto, assert_contains, shipped, tool};
+use common::{Fixture, Moto, assert_contains, git, shipped, tool};
 use serde_json::Value;
 
 fn yaml_file(path: &Path) -> Value {
@@ -542,16 +542,7 @@ fn the_apply_buildspec_runs_as_codebuild_would_and_tags_codebuilds_commit() {
         bin.parent().unwrap().display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let probe = moto.command(f.path(), &[]);
-    let aws_env: Vec<(String, String)> = probe
-        .get_envs()
-        .filter_map(|(k, v)| {
-            Some((
-                k.to_string_lossy().into_owned(),
-                v?.to_string_lossy().into_owned(),
-            ))
-        })
-        .collect();
+    let aws_env = moto.env();
     let commit = "c0debabe0000000000000000000000000000beef";
     let mut script = String::new();
     for (k, v) in spec["env"]["variables"].as_object().unwrap() {
@@ -684,21 +675,6 @@ fn start_build_env(input: &Value) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The lifecycle build as CodeBuild runs it: a bare `origin` holding the fleet, the

@@ -127,6 +127,29 @@ pub fn run_command(cmd: &mut Command, dir: &Path) -> Run {
     }
 }
 
+/// `git ARGS` in `dir` (with a committer identity and `main` as the first branch),
+/// asserting success; its stdout.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=tenantops tests",
+            "-c",
+            "user.email=tests@tenantops.invalid",
+        ])
+        .args(["-c", "init.defaultBranch=main", "-C"])
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A valid tenant manifest.
 pub fn tenant(id: &str, tier: &str) -> String {
     format!(
@@ -422,6 +445,20 @@ impl Moto {
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_SESSION_TOKEN");
         cmd
+    }
+
+    /// The environment tenantops runs with against this server (endpoint, region,
+    /// credentials), for other programs that talk to it (the AWS CLI, a buildspec).
+    pub fn env(&self) -> Vec<(String, String)> {
+        self.command(Path::new("."), &[])
+            .get_envs()
+            .filter_map(|(k, v)| {
+                Some((
+                    k.to_string_lossy().into_owned(),
+                    v?.to_string_lossy().into_owned(),
+                ))
+            })
+            .collect()
     }
 
     pub fn run(&self, fixture: &Path, args: &[&str]) -> Run {
