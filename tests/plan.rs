@@ -291,3 +291,129 @@ fn plan_base_names_a_changed_tenantops_pin() {
     let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(json["plan"]["notes"].as_array().map(Vec::len), Some(1));
 }
+
+/// A catalog `sort_key` change replaces every orders table (the provider schema's
+/// `conditionalCreateOnlyProperties` has `KeySchema`), and each has a custom
+/// `TableName`, which CloudFormation refuses to replace: `plan --base` marks it `!`
+/// with the property, and `validate --render --base` refuses it once, located at the
+/// line of the change. A task definition's new size replaces it too (nothing named:
+/// no refusal).
+#[test]
+fn a_replacement_cloudformation_would_refuse_is_named_in_the_plan_and_refused_by_validate() {
+    let f = Fixture::example();
+    f.commit("base");
+    let platform = f.read("tenantops.yaml");
+    f.write(
+        "tenantops.yaml",
+        platform.replacen("sort_key: orderId", "sort_key: orderKey", 1),
+    );
+    let line = platform
+        .lines()
+        .position(|l| l.contains("sort_key: orderId"))
+        .unwrap()
+        + 1;
+    let run = offline(&f, &["plan", "--base", "HEAD"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_contains(
+        &run.stdout,
+        "! OrdersTable AWS::DynamoDB::Table (may be replaced: `KeySchema` changes; it has a custom `TableName`, so CloudFormation refuses to replace it)",
+    );
+    let json = offline(&f, &["plan", "--base", "HEAD", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let tables: Vec<&serde_json::Value> = json["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["resources"].as_array().unwrap())
+        .filter(|r| r["logical_id"] == "OrdersTable")
+        .collect();
+    assert_eq!(tables.len(), 5);
+    assert!(tables.iter().all(|r| r["replacement"] == "Conditional"
+        && r["cause"] == "KeySchema"
+        && r["custom_name"] == "TableName"));
+
+    let run = offline(&f, &["validate", "--render", "--base", "HEAD"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert_contains(&run.stderr, format!("tenantops.yaml:{line}:1"));
+    assert_contains(
+        &run.stderr,
+        "replaces `OrdersTable` (AWS::DynamoDB::Table) in 5 stacks",
+    );
+    assert_eq!(
+        run.stderr.matches("error[replaces-named-resource]").count(),
+        1
+    );
+
+    // A bigger orders task replaces its task definitions, which have no custom name.
+    f.write(
+        "tenantops.yaml",
+        platform.replacen(
+            "    cpu: 256\n    memory: 512\n    health_path: /orders/health",
+            "    cpu: 512\n    memory: 1024\n    health_path: /orders/health",
+            1,
+        ),
+    );
+    let run = offline(&f, &["plan", "--base", "HEAD"]);
+    assert_contains(
+        &run.stdout,
+        "AWS::ECS::TaskDefinition (replaced: `Cpu` changes)",
+    );
+    let run = offline(&f, &["validate", "--render", "--base", "HEAD"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+}
+
+/// The replacement data (`src/plan/replacement.json`) is what the installed cfn-lint's
+/// resource provider schemas say (`scripts/replacement-data`), and covers every type
+/// tenantops renders (the tier × compute × routing matrix and the pipeline stack).
+#[test]
+fn the_replacement_data_is_cfn_lints_and_covers_every_rendered_type() {
+    let committed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::shipped().join("src/plan/replacement.json")).unwrap(),
+    )
+    .unwrap();
+    let kinds: Vec<&String> = committed.as_object().unwrap().keys().collect();
+    let out = std::process::Command::new(common::tool("python"))
+        .arg(common::shipped().join("scripts/replacement-data"))
+        .args(&kinds)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fresh: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        fresh, committed,
+        "cfn-lint's schemas moved: run `.venv/bin/python scripts/replacement-data $(jq -r 'keys[]' src/plan/replacement.json) > src/plan/replacement.json`"
+    );
+    let f = Fixture::matrix();
+    f.render(&[]);
+    let mut rendered: Vec<String> = common::templates(&f.path().join("rendered"))
+        .values()
+        .flat_map(|t| {
+            t["Resources"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|r| r["Type"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let pipeline = f.run(&["bootstrap", "--print"]);
+    assert_eq!(pipeline.code, 0, "{}", pipeline.all());
+    let pipeline: serde_json::Value = serde_json::from_str(&pipeline.stdout).unwrap();
+    rendered.extend(
+        pipeline["Resources"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|r| r["Type"].as_str().unwrap().to_owned()),
+    );
+    for kind in rendered {
+        assert!(
+            committed.get(&kind).is_some(),
+            "no replacement data for {kind}"
+        );
+    }
+}

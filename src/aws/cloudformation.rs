@@ -159,6 +159,8 @@ impl Aws {
                         logical_id: rc.logical_resource_id().unwrap_or_default().to_owned(),
                         resource_type: rc.resource_type().unwrap_or_default().to_owned(),
                         replacement: rc.replacement().map(|r| r.as_str().to_owned()),
+                        cause: None,
+                        custom_name: None,
                     });
                 }
             }

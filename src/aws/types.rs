@@ -36,6 +36,13 @@ pub struct ResourceChange {
     pub resource_type: String,
     /// `True`, `False`, `Conditional`, or none for adds and removes.
     pub replacement: Option<String>,
+    /// The property whose change replaces (or may replace) it, where known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// The custom name the resource has (`TableName`, ...): CloudFormation cannot
+    /// replace it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_name: Option<String>,
 }
 
 /// A change set's state.

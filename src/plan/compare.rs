@@ -156,6 +156,8 @@ fn template_resources(template: &str) -> Vec<ResourceChange> {
             logical_id,
             resource_type,
             replacement: None,
+            cause: None,
+            custom_name: None,
         })
         .collect()
 }
@@ -181,42 +183,53 @@ fn resources(template: &str) -> BTreeMap<String, (String, serde_json::Value)> {
         .unwrap_or_default()
 }
 
-/// Resource-level differences between two templates (offline: no replacement
-/// information, which only CloudFormation knows).
+/// Resource-level differences between two templates, offline: a changed type is a
+/// replacement; a changed create-only property (the resource provider schema's, see
+/// [`super::replacement`]) is one too, or may be, with the property named.
 pub(super) fn template_diff(before: &str, after: &str) -> Vec<ResourceChange> {
     let old = resources(before);
     let new = resources(after);
+    let change = |action: &str, id: &str, ty: &str| ResourceChange {
+        action: action.to_owned(),
+        logical_id: id.to_owned(),
+        resource_type: ty.to_owned(),
+        replacement: None,
+        cause: None,
+        custom_name: None,
+    };
     let mut out = Vec::new();
     for (id, (ty, def)) in &new {
-        let action = match old.get(id) {
-            None => "Add",
-            Some((old_ty, _)) if old_ty != ty => {
+        match old.get(id) {
+            None => out.push(change("Add", id, ty)),
+            Some((old_ty, old_def)) if old_ty != ty => out.push(ResourceChange {
+                replacement: Some("True".to_owned()),
+                cause: Some("Type".to_owned()),
+                custom_name: super::replacement::custom_name(old_ty, old_def),
+                ..change("Modify", id, ty)
+            }),
+            Some((_, old_def)) if old_def != def => {
+                let (replacement, cause) = match super::replacement::of(ty, old_def, def) {
+                    Some(super::replacement::Replacement::Always(p)) => (Some("True"), Some(p)),
+                    Some(super::replacement::Replacement::Maybe(p)) => {
+                        (Some("Conditional"), Some(p))
+                    }
+                    None => (None, None),
+                };
                 out.push(ResourceChange {
-                    action: "Modify".to_owned(),
-                    logical_id: id.clone(),
-                    resource_type: ty.clone(),
-                    replacement: Some("True".to_owned()),
+                    replacement: replacement.map(str::to_owned),
+                    custom_name: cause
+                        .as_ref()
+                        .and_then(|_| super::replacement::custom_name(ty, old_def)),
+                    cause,
+                    ..change("Modify", id, ty)
                 });
-                continue;
             }
-            Some((_, old_def)) if old_def != def => "Modify",
-            Some(_) => continue,
-        };
-        out.push(ResourceChange {
-            action: action.to_owned(),
-            logical_id: id.clone(),
-            resource_type: ty.clone(),
-            replacement: None,
-        });
+            Some(_) => {}
+        }
     }
     for (id, (ty, _)) in &old {
         if !new.contains_key(id) {
-            out.push(ResourceChange {
-                action: "Remove".to_owned(),
-                logical_id: id.clone(),
-                resource_type: ty.clone(),
-                replacement: None,
-            });
+            out.push(change("Remove", id, ty));
         }
     }
     out

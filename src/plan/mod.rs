@@ -8,6 +8,7 @@
 
 mod compare;
 mod desired;
+pub mod replacement;
 pub mod shard;
 pub mod show;
 #[cfg(test)]

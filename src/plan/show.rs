@@ -10,17 +10,29 @@ fn resource_symbol(r: &ResourceChange) -> char {
     match (r.action.as_str(), r.replacement.as_deref()) {
         ("Add" | "Import", _) => '+',
         ("Remove", _) => '-',
-        (_, Some("True")) => '!',
+        (_, Some("True" | "Conditional")) => '!',
         _ => '~',
     }
 }
 
-fn resource_note(r: &ResourceChange) -> &'static str {
-    match (r.action.as_str(), r.replacement.as_deref()) {
-        ("Modify", Some("True")) => " (replaced)",
-        ("Modify", Some("Conditional")) => " (may be replaced)",
-        _ => "",
+fn resource_note(r: &ResourceChange) -> String {
+    let what = match (r.action.as_str(), r.replacement.as_deref()) {
+        ("Modify", Some("True")) => "replaced",
+        ("Modify", Some("Conditional")) => "may be replaced",
+        _ => return String::new(),
+    };
+    let mut note = format!(" ({what}");
+    if let Some(cause) = &r.cause {
+        let _ = write!(note, ": `{cause}` changes");
     }
+    if let Some(name) = &r.custom_name {
+        let _ = write!(
+            note,
+            "; it has a custom `{name}`, so CloudFormation refuses to replace it"
+        );
+    }
+    note.push(')');
+    note
 }
 
 fn owner(c: &Change) -> String {
