@@ -1,5 +1,5 @@
 """Starts moto's server (the AWS API emulator the tests drive tenantops against), after
-correcting seven moto 5.2 gaps that would otherwise stop every stack tenantops renders,
+correcting nine moto 5.2 gaps that would otherwise stop every stack tenantops renders,
 make every update look undone, or let two concurrent calls both win:
 
 - CloudFormation's AWS::ElasticLoadBalancingV2::LoadBalancer ignores `Type`, so an NLB
@@ -16,6 +16,12 @@ make every update look undone, or let two concurrent calls both win:
 - ExecuteChangeSet leaves the stack's outputs as they were before the update (UpdateStack
   recomputes them); CloudFormation's outputs are those of the new template, which
   consumers' parameters and provisioning results are read from.
+- ExecuteChangeSet leaves the stack's parameters as they were too (moto's
+  execute_change_set sets the template and status only; Stack.update, behind UpdateStack,
+  sets the parameters); CloudFormation's stack then has the change set's parameters
+  (DescribeStacks). A later UpdateStack that keeps a parameter the update added
+  (`UsePreviousValue`, as tenantops' tags-only update does) fails in moto with a
+  KeyError, answered as a 500 without a body. The patch sets them.
 - UpdateStack with the stack's template and parameters is refused ("No updates are to
   be performed") even when it changes the stack's tags
   (moto/cloudformation/responses.py, `_validate_different_update`, which compares the
@@ -29,6 +35,13 @@ make every update look undone, or let two concurrent calls both win:
   resource ... except if the resource was created during a stack create operation that
   failed", the DeletionPolicy attribute's documentation). A stack moto deletes was
   created, so the patch treats them as `Retain`.
+- An update that removes a resource from the template deletes it whatever its
+  `DeletionPolicy` (moto/cloudformation/parsing.py, ResourceMap.update, which deletes
+  every removed resource); CloudFormation keeps it under `Retain` (and
+  `RetainExceptOnCreate`, once created): "This capability also applies to stack update
+  operations that lead to resources being deleted from stacks. For example, if you
+  remove the resource from the stack template, and then update the stack with the
+  template" (the DeletionPolicy attribute's documentation). The patch keeps them.
 - moto's server handles requests on many threads, but its CloudFormation backend is not
   safe for that: CreateStack checks that the name is free and inserts the stack later
   (moto/cloudformation/models.py, CloudFormationBackend.create_stack), so two concurrent
@@ -149,6 +162,7 @@ def _execute_with_tags(self, change_set_name, stack_name=None):
     stack = self.stacks[change_set.stack_id]
     if change_set.tags:
         stack.tags = change_set.tags
+    stack.parameters = dict(change_set.parameters)
     stack._parse_template()
     stack.output_map = stack._create_output_map()
 
@@ -189,6 +203,20 @@ def _delete_keeping_retain_except_on_create(self):
 
 
 parsing.ResourceMap.delete = _delete_keeping_retain_except_on_create
+
+_delete_one = parsing.ResourceMap._delete_resource
+
+
+def _delete_unless_retained(self, parsed_resource, resource_json):
+    if isinstance(resource_json, dict) and resource_json.get("DeletionPolicy") in (
+        "Retain",
+        "RetainExceptOnCreate",
+    ):
+        return None
+    return _delete_one(self, parsed_resource, resource_json)
+
+
+parsing.ResourceMap._delete_resource = _delete_unless_retained
 
 _dispatch = werkzeug_app.DomainDispatcherApplication.__call__
 _serve_lock = threading.Lock()

@@ -825,3 +825,97 @@ fn a_stack_another_tenantops_deployed_is_named_in_the_live_plan() {
         ),
     );
 }
+
+/// An update that drops a table is as destructive as a stack deletion. The premium
+/// tier's products storage moving from silo to pooled removes `ProductsTable` from
+/// stark's stack (its `data_retention: snapshot` deletes it) and wayne's (`retain`
+/// keeps it). `plan --live` flags both with their retention; `apply` refuses without
+/// `--allow-destroy` (exit 6, no mutating call) and over `--max-destroy`; allowed, it
+/// applies and names what it kept, which is still in DynamoDB. A pool tenant's
+/// offboarding, which only updates its pool pack, removes its API key and identity:
+/// refused the same way.
+#[test]
+fn an_update_that_removes_data_needs_the_destroy_guard_and_says_what_was_kept() {
+    let moto = Moto::start(0.2, &[]);
+    let f = Fixture::example();
+    assert_eq!(apply(&moto, &f, &[]).code, 0);
+    f.write(
+        "tiers/premium.yaml",
+        f.read("tiers/premium.yaml")
+            .replace("  products: silo", "  products: pooled"),
+    );
+    let plan = moto.run(f.path(), &["plan", "--live"]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    assert_contains(
+        &plan.stdout,
+        "destroys `ProductsTable` (AWS::DynamoDB::Table): removed, the old one deleted by its DeletionPolicy `Delete`",
+    );
+    assert_contains(
+        &plan.stdout,
+        "destroys `ProductsTable` (AWS::DynamoDB::Table): removed, the old one kept by its DeletionPolicy `RetainExceptOnCreate`",
+    );
+    assert_contains(
+        &plan.stdout,
+        "2 resources holding data or identity removed or replaced",
+    );
+
+    let mark = moto.mark();
+    let refused = apply(&moto, &f, &[]);
+    assert_eq!(refused.code, 6, "{}", refused.all());
+    assert_contains(
+        &refused.stderr,
+        "2 resources holding data or identity would be removed or replaced inside updates",
+    );
+    assert_contains(
+        &refused.stderr,
+        "`ProductsTable` of `saas-prod-tenant-stark` (removed, deleted)",
+    );
+    assert_contains(
+        &refused.stderr,
+        "`ProductsTable` of `saas-prod-tenant-wayne` (removed, kept)",
+    );
+    assert_contains(&refused.stderr, "--allow-destroy");
+    assert_eq!(moto.mutating_since(mark), 0, "{:?}", moto.since(mark));
+    let over = apply(&moto, &f, &["--allow-destroy", "--max-destroy", "1"]);
+    assert_eq!(over.code, 6, "{}", over.all());
+    assert_contains(
+        &over.stderr,
+        "2 destructive changes (a tenant counts once, whatever it loses), over --max-destroy 1",
+    );
+    assert_eq!(moto.mutating_since(mark), 0);
+
+    let run = apply(&moto, &f, &["--allow-destroy", "--max-destroy", "2"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_contains(
+        &run.stdout,
+        "kept: `ProductsTable` (AWS::DynamoDB::Table) of `saas-prod-tenant-wayne`, removed from its stack",
+    );
+    assert!(
+        !run.stdout.contains("of `saas-prod-tenant-stark`, removed"),
+        "{}",
+        run.stdout
+    );
+    let tables = moto.python(
+        "print(sorted(session.client('dynamodb', endpoint_url=cfn.meta.endpoint_url).list_tables()['TableNames']))",
+    );
+    assert_contains(&tables, "'saas-prod-products-wayne'");
+    assert!(!tables.contains("'saas-prod-products-stark'"), "{tables}");
+
+    // A pool tenant offboarded: its pack loses its key and identity.
+    f.write(
+        "tenants/acme.yaml",
+        format!("{}state: offboarding\n", f.read("tenants/acme.yaml")),
+    );
+    let mark = moto.mark();
+    let refused = apply(&moto, &f, &[]);
+    assert_eq!(refused.code, 6, "{}", refused.all());
+    assert_contains(&refused.stderr, "of `saas-prod-pool-basic-1`");
+    assert_contains(
+        &refused.stderr,
+        "`ApiKeyAcme` of `saas-prod-pool-basic-1` (removed, deleted)",
+    );
+    assert_eq!(moto.mutating_since(mark), 0);
+    // The tenant counts once against the budget, for its four resources.
+    let run = apply(&moto, &f, &["--allow-destroy", "--max-destroy", "1"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+}

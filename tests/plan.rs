@@ -360,6 +360,28 @@ fn a_replacement_cloudformation_would_refuse_is_named_in_the_plan_and_refused_by
     );
     let run = offline(&f, &["validate", "--render", "--base", "HEAD"]);
     assert_eq!(run.code, 0, "{}", run.all());
+
+    // Premium products moving to pooled storage drop two tenants' tables: the plan
+    // names each with what becomes of it.
+    f.write("tenantops.yaml", &platform);
+    f.write(
+        "tiers/premium.yaml",
+        f.read("tiers/premium.yaml")
+            .replace("  products: silo", "  products: pooled"),
+    );
+    let run = offline(&f, &["plan", "--base", "HEAD"]);
+    assert_contains(
+        &run.stdout,
+        "destroys `ProductsTable` (AWS::DynamoDB::Table): removed, the old one deleted by its DeletionPolicy `Delete`",
+    );
+    assert_contains(
+        &run.stdout,
+        "destroys `ProductsTable` (AWS::DynamoDB::Table): removed, the old one kept by its DeletionPolicy `RetainExceptOnCreate`",
+    );
+    assert_contains(
+        &run.stdout,
+        "2 resources holding data or identity removed or replaced",
+    );
 }
 
 /// The replacement data (`src/plan/replacement.json`) is what the installed cfn-lint's

@@ -645,7 +645,14 @@ fn a_pooled_tenant_is_reported_alone_when_its_pack_gains_or_drops_it() {
     assert_eq!(got[0].1["stacks"][0]["stack"], "saas-prod-pool-basic-1");
 
     assert_eq!(f.run(&["offboard", "hooli"]).code, 0);
+    // Its pack loses its key and identity: destructive, so behind the guard.
     let run = apply(&moto, &f, &["--events", out.to_str().unwrap()]);
+    assert_eq!(run.code, 6, "{}", run.all());
+    let run = apply(
+        &moto,
+        &f,
+        &["--events", out.to_str().unwrap(), "--allow-destroy"],
+    );
     assert_eq!(run.code, 0, "{}", run.all());
     let got = events(&out);
     assert_eq!(got.len(), 1, "{got:?}");

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 pub use collisions::{Collision, tables_in_the_way};
-pub use preview::describe_updates;
+pub use preview::{describe_updates, read_destroys};
 pub use report::{Outcome, Report, StackResult};
 pub use runner::Runner;
 pub use wait::TRANSIENT_READS;
@@ -273,6 +273,7 @@ mod tests {
             action,
             reason: None,
             resources: Vec::new(),
+            destroys: Vec::new(),
         }
     }
 

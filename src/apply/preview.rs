@@ -114,3 +114,51 @@ impl Runner {
         Ok(state)
     }
 }
+
+/// What each update of `plan` removes or replaces of the resources that hold data or
+/// identity (`Change::destroys`), from the deployed template (`GetTemplate`, one call
+/// per updated stack, `concurrency` at a time) against the desired one. Apply's guards
+/// count them before anything changes; `plan --live` shows them.
+///
+/// # Errors
+/// The first `GetTemplate` that failed.
+pub async fn read_destroys(
+    aws: &Arc<Aws>,
+    plan: &mut Plan,
+    desired: &Desired,
+    concurrency: usize,
+) -> Result<(), AwsError> {
+    let wanted: BTreeMap<&str, &DesiredStack> = desired
+        .stacks
+        .iter()
+        .map(|s| (s.name.as_str(), s))
+        .collect();
+    let semaphore = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, change) in plan.changes.iter().enumerate() {
+        if change.action != Action::Update {
+            continue;
+        }
+        let Some(stack) = wanted.get(change.stack.as_str()) else {
+            continue;
+        };
+        let (aws, semaphore) = (Arc::clone(aws), Arc::clone(&semaphore));
+        let (name, after) = (stack.name.clone(), stack.template.clone());
+        tasks.spawn(async move {
+            let _permit = semaphore.acquire().await;
+            let before = aws.get_template(&name).await?;
+            Ok::<_, AwsError>((i, crate::plan::destroys(&before, &after)))
+        });
+    }
+    let mut first_error = None;
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(Ok((i, destroys))) => plan.changes[i].destroys = destroys,
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(_) => {}
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}

@@ -163,6 +163,7 @@ fn work_tree_differs(dir: &Path) -> bool {
 /// budget is the fleet's: every part refuses unless the whole change may run, so four
 /// shards under `--max-destroy 3` cannot delete twelve stacks between them.
 fn guard(plan: &Plan, fleet: &[&str], desired: &Desired, args: &ApplyArgs) -> Result<(), String> {
+    destroyed_resources(plan, fleet.len(), args)?;
     let deletions: Vec<&str> = plan
         .changes
         .iter()
@@ -230,6 +231,97 @@ fn guard(plan: &Plan, fleet: &[&str], desired: &Desired, args: &ApplyArgs) -> Re
     Ok(())
 }
 
+/// Resources holding data or identity that this part's updates remove or replace
+/// (`Change::destroys`): like stack deletions, they need `--allow-destroy` and count
+/// toward `--max-destroy`, with the stacks the whole change deletes.
+fn destroyed_resources(
+    plan: &Plan,
+    stack_deletions: usize,
+    args: &ApplyArgs,
+) -> Result<(), String> {
+    // A tenant counts once, whatever it loses (its pack's key, group and user; its
+    // stack's tables); a shared resource (a tier's pooled table) counts by itself.
+    let mut counted: BTreeSet<String> = BTreeSet::new();
+    let mut destroyed = Vec::new();
+    for c in &plan.changes {
+        for d in &c.destroys {
+            counted.insert(match d.tenant.as_ref().or(c.tenant.as_ref()) {
+                Some(tenant) => format!("tenant {tenant}"),
+                None => format!("{}/{}", c.stack, d.logical_id),
+            });
+            destroyed.push(format!(
+                "`{}` of `{}` ({}, {})",
+                d.logical_id,
+                c.stack,
+                d.how,
+                if d.kept { "kept" } else { "deleted" }
+            ));
+        }
+    }
+    if destroyed.is_empty() {
+        return Ok(());
+    }
+    let shown = if destroyed.len() > 10 {
+        format!(
+            "{}, and {} more",
+            destroyed[..10].join(", "),
+            destroyed.len() - 10
+        )
+    } else {
+        destroyed.join(", ")
+    };
+    let n = destroyed.len();
+    let what = format!(
+        "{n} resource{} holding data or identity would be removed or replaced inside updates: {shown}",
+        plural(n)
+    );
+    if !args.allow_destroy {
+        return Err(format!(
+            "{what}; a kept one stays in the account without its stack, a deleted one is gone with its data. Rerun with --allow-destroy if that is the intent"
+        ));
+    }
+    let total = counted.len() + stack_deletions;
+    if total > args.max_destroy {
+        return Err(format!(
+            "{what}{}; that is {total} destructive changes (a tenant counts once, whatever it loses), over --max-destroy {}",
+            if stack_deletions > 0 {
+                format!(
+                    ", and {stack_deletions} stack{} deleted",
+                    plural(stack_deletions)
+                )
+            } else {
+                String::new()
+            },
+            args.max_destroy
+        ));
+    }
+    Ok(())
+}
+
+/// The resources that updates which succeeded removed or replaced but whose policy
+/// kept: still in the account (and billed), no longer in any stack.
+fn say_what_was_kept(out: &Output, plan: &Plan, done: &apply::Report) {
+    if out.format == crate::output::Format::Json {
+        return;
+    }
+    for c in &plan.changes {
+        let succeeded = done
+            .results
+            .iter()
+            .any(|r| r.stack == c.stack && r.result == apply::Outcome::Updated);
+        for d in c.destroys.iter().filter(|d| d.kept && succeeded) {
+            crate::outln!(
+                "kept: `{}` ({}) of `{}`, {} from its stack and kept by its policy `{}`: it stays in the account with its data; delete it yourself once that is no longer needed",
+                d.logical_id,
+                d.resource_type,
+                c.stack,
+                d.how,
+                d.policy
+            );
+        }
+    }
+}
+
 fn changed_set(plan: &Plan) -> BTreeSet<(String, Action)> {
     plan.changes
         .iter()
@@ -271,7 +363,10 @@ pub fn run(dir: &Path, args: &ApplyArgs, out: &Output) -> Result<Exit, Failure> 
             ..
         } = list_live(&aws, &desired).await?;
         refuse_foreign(&desired, &foreign)?;
-        let plan = shard::restrict(plan::live(&desired, &live), &part, &desired);
+        let mut plan = shard::restrict(plan::live(&desired, &live), &part, &desired);
+        apply::read_destroys(&aws, &mut plan, &desired, opts.concurrency)
+            .await
+            .map_err(|e| Failure::Aws(e.to_string()))?;
         guard(&plan, &desired.fleet_deletions(&live), &desired, args).map_err(Failure::Refused)?;
         refuse_tables_in_the_way(&aws, &plan, &desired).await?;
         if plan.is_empty() {
@@ -321,6 +416,7 @@ pub fn run(dir: &Path, args: &ApplyArgs, out: &Output) -> Result<Exit, Failure> 
             )?;
         }
         report(out, args, &plan, &done, &aws)?;
+        say_what_was_kept(out, &plan, &done);
         if let Some(warning) = released {
             crate::errln!("{warning}");
         }

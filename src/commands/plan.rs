@@ -75,7 +75,11 @@ pub fn run(dir: &Path, args: &PlanArgs, out: &Output) -> Result<Exit, Failure> {
             } = list_live(&aws, &head).await?;
             refuse_foreign(&head, &foreign)?;
             let mut plan = shard::restrict(plan::live(&head, &live), &part, &head);
-            apply::describe_updates(&aws, &mut plan, &head, &live, &Options::default())
+            let opts = Options::default();
+            apply::read_destroys(&aws, &mut plan, &head, opts.concurrency)
+                .await
+                .map_err(|e| Failure::Aws(e.to_string()))?;
+            apply::describe_updates(&aws, &mut plan, &head, &live, &opts)
                 .await
                 .map_err(|e| Failure::Aws(e.to_string()))?;
             Ok::<_, Failure>(plan)

@@ -55,6 +55,7 @@ pub fn offline(head: &Desired, base: &Desired, base_rev: &str) -> Plan {
             Some(before) if before.spec_hash() != stack.spec_hash() => {
                 let mut c = change(stack, Action::Update, None);
                 c.resources = template_diff(&before.template, &stack.template);
+                c.destroys = destroys(&before.template, &stack.template);
                 if c.resources.is_empty() {
                     c.reason = Some("parameters or tags change".to_owned());
                 }
@@ -233,4 +234,60 @@ pub(super) fn template_diff(before: &str, after: &str) -> Vec<ResourceChange> {
         }
     }
     out
+}
+
+/// Resource types that hold data or identity: a tenant's tables, user pool, users and
+/// groups, API key and its usage-plan binding, and its Cloud Map namespace.
+const DATA: &[&str] = &[
+    "AWS::DynamoDB::Table",
+    "AWS::Cognito::UserPool",
+    "AWS::Cognito::UserPoolUser",
+    "AWS::Cognito::UserPoolGroup",
+    "AWS::ApiGateway::ApiKey",
+    "AWS::ApiGateway::UsagePlanKey",
+    "AWS::ServiceDiscovery::HttpNamespace",
+    "AWS::S3::Bucket",
+];
+
+/// Policies that keep a resource CloudFormation removes from a stack or replaces.
+const KEPT: &[&str] = &["Retain", "RetainExceptOnCreate", "Snapshot"];
+
+/// What going from template `before` to `after` removes or replaces of the resources
+/// that hold data or identity (a type in [`DATA`], or any resource with a
+/// `DeletionPolicy` or `UpdateReplacePolicy`), with whether the old one is kept.
+#[must_use]
+pub fn destroys(before: &str, after: &str) -> Vec<super::Destroyed> {
+    let old = resources(before);
+    template_diff(before, after)
+        .into_iter()
+        .filter_map(|r| {
+            let how = match (r.action.as_str(), r.replacement.as_deref()) {
+                ("Remove", _) => "removed",
+                ("Modify", Some("True")) => "replaced",
+                ("Modify", Some("Conditional")) => "may be replaced",
+                _ => return None,
+            };
+            let (_, def) = old.get(&r.logical_id)?;
+            let key = if how == "removed" {
+                "DeletionPolicy"
+            } else {
+                "UpdateReplacePolicy"
+            };
+            let policy = def.get(key).and_then(serde_json::Value::as_str);
+            let holds_data = DATA.contains(&r.resource_type.as_str())
+                || def.get("DeletionPolicy").is_some()
+                || def.get("UpdateReplacePolicy").is_some();
+            holds_data.then(|| super::Destroyed {
+                logical_id: r.logical_id,
+                resource_type: r.resource_type,
+                how,
+                kept: policy.is_some_and(|p| KEPT.contains(&p)),
+                policy: policy.unwrap_or("Delete").to_owned(),
+                tenant: def
+                    .pointer("/Metadata/tenantops:tenant")
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_owned),
+            })
+        })
+        .collect()
 }

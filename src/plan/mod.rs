@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub use compare::{live, offline};
+pub use compare::{destroys, live, offline};
 pub use desired::{Desired, DesiredStack, TenantInfo, WAVE_LABEL, manages};
 
 use crate::aws::{LiveStack, ResourceChange};
@@ -109,6 +109,28 @@ pub struct Change {
     /// Resource-level changes (a live plan's change set, or a new stack's resources).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<ResourceChange>,
+    /// Resources holding data or identity that this update removes or replaces: each
+    /// needs `--allow-destroy` and counts toward `--max-destroy`, like a stack deletion.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub destroys: Vec<Destroyed>,
+}
+
+/// A resource holding data or identity that an update removes or replaces.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Destroyed {
+    pub logical_id: String,
+    pub resource_type: String,
+    /// `removed`, `replaced` or `may be replaced`.
+    pub how: &'static str,
+    /// Whether the old resource (and its data) stays in the account, detached from the
+    /// stack: its `DeletionPolicy` (removed) or `UpdateReplacePolicy` (replaced) keeps it.
+    pub kept: bool,
+    /// That policy, as the template says it (`Delete` when it says nothing).
+    pub policy: String,
+    /// The tenant it belongs to, when the stack holds several tenants' resources (a
+    /// pool pack's `Metadata` `tenantops:tenant`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 /// The changes a run makes, in apply order (deletions last, dependents first).
@@ -145,6 +167,7 @@ pub(crate) fn change(stack: &DesiredStack, action: Action, reason: Option<String
         action,
         reason,
         resources: Vec::new(),
+        destroys: Vec::new(),
     }
 }
 
@@ -168,6 +191,7 @@ pub(crate) fn removal(name: &str, tags: &BTreeMap<String, String>) -> Change {
         action: Action::Delete,
         reason: None,
         resources: Vec::new(),
+        destroys: Vec::new(),
     }
 }
 

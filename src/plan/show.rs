@@ -64,7 +64,35 @@ pub fn counts(plan: &Plan) -> String {
         parts.push("no changes".to_owned());
     }
     parts.push(format!("{} unchanged", plan.unchanged));
+    let destroyed: usize = plan.changes.iter().map(|c| c.destroys.len()).sum();
+    if destroyed > 0 {
+        parts.push(format!(
+            "{destroyed} resource{} holding data or identity removed or replaced",
+            if destroyed == 1 { "" } else { "s" }
+        ));
+    }
     parts.join(", ")
+}
+
+/// One destroyed resource, as the plan lists it.
+fn destroyed(d: &crate::plan::Destroyed) -> String {
+    format!(
+        "destroys `{}` ({}): {}, {} by its {} `{}`",
+        d.logical_id,
+        d.resource_type,
+        d.how,
+        if d.kept {
+            "the old one kept"
+        } else {
+            "the old one deleted"
+        },
+        if d.how == "removed" {
+            "DeletionPolicy"
+        } else {
+            "UpdateReplacePolicy"
+        },
+        d.policy
+    )
 }
 
 /// The plan as terminal text.
@@ -91,6 +119,9 @@ pub fn human(plan: &Plan) -> String {
                     resource_note(r)
                 );
             }
+        }
+        for d in &c.destroys {
+            let _ = writeln!(out, "    {}", destroyed(d));
         }
     }
     for note in &plan.notes {
@@ -134,6 +165,7 @@ pub fn markdown(plan: &Plan) -> String {
         if let Some(reason) = &c.reason {
             res.push(reason.clone());
         }
+        res.extend(c.destroys.iter().map(|d| format!("**{}**", destroyed(d))));
         let _ = writeln!(
             out,
             "| `{}` | `{}` | {} | {} |",
