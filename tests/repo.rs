@@ -360,3 +360,38 @@ fn the_sandbox_brings_the_example_fleet_up_healthy_and_its_next_steps_work() {
     }
     assert!(!state.path().join("pids").exists());
 }
+
+/// Every test ARCHITECTURE.md names for a reliability promise exists: a renamed or
+/// deleted test cannot leave a promise backed by nothing.
+#[test]
+fn every_reliability_promise_names_a_test_that_exists() {
+    let architecture = std::fs::read_to_string(shipped().join("ARCHITECTURE.md")).unwrap();
+    let section = architecture
+        .split("## Reliability promises and their tests")
+        .nth(1)
+        .expect("ARCHITECTURE.md lists the reliability promises");
+    let named: Vec<&str> = section
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|n| {
+            n.contains('_')
+                && n.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        })
+        .collect();
+    assert!(named.len() >= 20, "{named:?}");
+    let mut sources = String::new();
+    for entry in std::fs::read_dir(shipped().join("tests")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            sources.push_str(&std::fs::read_to_string(path).unwrap());
+        }
+    }
+    for name in named {
+        assert!(
+            sources.contains(&format!("fn {name}(")),
+            "ARCHITECTURE.md names `{name}`, which is no test"
+        );
+    }
+}
