@@ -21,6 +21,7 @@ pub mod naming;
 pub mod onboard;
 pub mod output;
 pub mod plan;
+pub mod quotas;
 pub mod render;
 pub mod repo;
 pub mod schema;

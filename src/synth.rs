@@ -116,5 +116,39 @@ pub fn write_fleet(dir: &Path, n: usize) -> io::Result<()> {
         100,
     );
     std::fs::write(dir.join("tenants.lock"), lockfile::to_text(&lock))?;
+    // Every quota the fleet needs more of than AWS's default raised to what it needs, as
+    // its operator would have raised it in Service Quotas, but never past what AWS
+    // grants: a fleet larger than one account holds still fails `validate` there.
+    let (repo, _) = crate::repo::open(dir, None).map_err(|e| io::Error::other(e.to_string()))?;
+    let raised = raised_quotas(&crate::quotas::usage(&repo));
+    if !raised.is_empty() {
+        let mut text = platform_yaml(n);
+        text.push_str(&raised);
+        std::fs::write(dir.join("tenantops.yaml"), text)?;
+    }
     Ok(())
+}
+
+/// A `quotas:` block that raises each quota `uses` needs 80 % or more of to what it
+/// needs with a quarter to spare (under `validate`'s warning), within what AWS grants;
+/// empty when the defaults suffice.
+#[must_use]
+pub fn raised_quotas(uses: &[crate::quotas::Use]) -> String {
+    let mut block = String::new();
+    for (quota, u) in crate::quotas::QUOTAS.iter().zip(uses) {
+        if u.used * 5 >= u.limit as usize * 4 && quota.adjustable {
+            let need = u32::try_from(u.used * 5 / 4 + 1).unwrap_or(u32::MAX);
+            let _ = writeln!(
+                block,
+                "  {}: {}",
+                quota.key,
+                quota.max.map_or(need, |m| need.min(m))
+            );
+        }
+    }
+    if block.is_empty() {
+        block
+    } else {
+        format!("quotas:\n{block}")
+    }
 }

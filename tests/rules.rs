@@ -387,7 +387,9 @@ fn shard_over_capacity() {
 }
 
 #[test]
-fn above_alb_quota_is_a_warning() {
+fn a_shard_over_the_target_groups_an_alb_can_have_is_an_error() {
+    // Each routed tenant's rule forwards to its own target group on the shard's ALB,
+    // and AWS does not raise "Target Groups per Application Load Balancer" (100).
     let f = Fixture::example();
     f.write(
         "tenantops.yaml",
@@ -395,9 +397,12 @@ fn above_alb_quota_is_a_warning() {
             .replace("tenants_per_shard: 100", "tenants_per_shard: 150"),
     );
     let run = f.run(&["validate"]);
-    assert_eq!(run.code, 0, "{}", run.all());
-    assert_contains(&run.stderr, "warning[above-alb-quota]");
-    assert_contains(&run.stdout, "(1 warning)");
+    assert_invalid(
+        &run,
+        "tenantops.yaml:12:22",
+        "150 tenants per shard is above the 100 target groups an Application Load Balancer can have",
+    );
+    assert_contains(&run.stderr, "cannot be raised");
 }
 
 #[test]

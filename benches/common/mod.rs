@@ -47,12 +47,19 @@ fn sample(bin: &str, dir: &Path, label: &str, args: &[&str]) -> Sample {
         .output()
         .expect("run /usr/bin/time (GNU time) with tenantops");
     let wall = start.elapsed();
-    assert!(
-        out.status.success(),
-        "{label} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let stderr = String::from_utf8_lossy(&out.stderr);
+    // A synthetic fleet larger than one account's quotas (10,000 API keys a region,
+    // 5,000 roles) is refused for those alone, after all of validate's work.
+    let only_quotas = out.status.code() == Some(1)
+        && stderr.contains("error[quota]")
+        && stderr
+            .lines()
+            .filter(|l| l.starts_with("error["))
+            .all(|l| l.starts_with("error[quota]"));
+    assert!(
+        out.status.success() || only_quotas,
+        "{label} failed: {stderr}"
+    );
     let fields: Vec<&str> = stderr
         .lines()
         .last()

@@ -55,8 +55,12 @@ pub fn run(dir: &Path, args: &ValidateArgs, out: &Output) -> Result<Exit, Failur
     // A fleet that passes the rules is held against the region's stack quota, and with
     // `--render` rendered in memory, so that template errors and per-stack quotas are
     // caught before a pull request merges.
+    let mut uses = Vec::new();
     if !diags.iter().any(Diagnostic::is_error) && repo.complete {
         diags.extend(render::fleet_quotas(&repo));
+        uses = crate::quotas::usage(&repo);
+        diags.extend(crate::quotas::check(&repo, &uses));
+        uses.insert(0, crate::quotas::stacks(&repo));
         if args.render
             && !diags.iter().any(Diagnostic::is_error)
             && let Err(problems) = render::render(&repo, None, None)
@@ -76,7 +80,8 @@ pub fn run(dir: &Path, args: &ValidateArgs, out: &Output) -> Result<Exit, Failur
             )?);
         }
     }
-    let summary = validate::summary(&repo);
+    let mut summary = validate::summary(&repo);
+    summary.quotas = uses;
     let ok = format!(
         "ok: {} tenant{} in {} tier{} ({} routed on {} router shard{}), no problems",
         summary.tenants,

@@ -14,7 +14,8 @@ pub use lock::{
 };
 pub use platform::{
     Api, ApiResource, CloudFormation, Cors, DEFAULT_CIDR, Email, HttpMethod, Naming, Network,
-    Onboarding, Pipeline, Platform, Router, Routing, Service, SubnetId, Table, subnet_cidrs,
+    Onboarding, Pipeline, Platform, Quotas, Router, Routing, Service, SubnetId, Table,
+    subnet_cidrs,
 };
 pub use tenant::{State, Tenant, TenantOverrides};
 pub use tier::{

@@ -52,6 +52,79 @@ pub struct Platform {
     /// default sender, which sends at most 50 emails a day per account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<Email>,
+    /// The AWS quotas the fleet spends besides the stack count
+    /// (`cloudformation.stack_quota`), as this account has them: each unset key is AWS's
+    /// default. `validate` counts what the fleet needs of each and refuses a fleet over
+    /// one; raise a quota in Service Quotas first, then here.
+    #[serde(default, skip_serializing_if = "Quotas::is_unset")]
+    pub quotas: Quotas,
+}
+
+/// The account's applied value of each AWS quota the fleet spends (`quotas:`); unset
+/// keys are AWS's defaults (`crate::quotas::QUOTAS` names each quota and its page).
+/// A quota AWS does not raise cannot be set above its default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Quotas {
+    /// Cloud Map "Namespaces per Region" (default 50): one per bridge or silo tenant
+    /// and one per pool tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub cloud_map_namespaces: Option<u32>,
+    /// IAM "Roles per account" (default 1,000, at most 5,000): an execution role and a
+    /// task role per service in each workload, and one per EC2 capacity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 5_000))]
+    pub iam_roles: Option<u32>,
+    /// Cognito "User pools per Region" (default 1,000): one per bridge or silo tenant
+    /// and one per pool tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub cognito_user_pools: Option<u32>,
+    /// DynamoDB tables per Region (default 2,500, at most 10,000): each tenant's silo
+    /// tables and each tier's pooled ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10_000))]
+    pub dynamodb_tables: Option<u32>,
+    /// "Application Load Balancers per Region" (default 50): one per router.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub application_load_balancers: Option<u32>,
+    /// "Network Load Balancers per Region" (default 50): one per router.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub network_load_balancers: Option<u32>,
+    /// "Target Groups per Region" (default 3,000, shared by ALBs and NLBs): one per
+    /// workload and one per router.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub target_groups: Option<u32>,
+    /// API Gateway "VPC links per account per Region" (default 20): one per router.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub vpc_links: Option<u32>,
+    /// API Gateway "Usage plans per account per Region" (default 300): one per tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub usage_plans: Option<u32>,
+    /// API Gateway "API keys per account per Region" (10,000, not adjustable): one per
+    /// tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10_000))]
+    pub api_keys: Option<u32>,
+    /// API Gateway "Regional APIs per Region" (600, not adjustable): one REST API per
+    /// router.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 600))]
+    pub regional_apis: Option<u32>,
+}
+
+impl Quotas {
+    /// Whether no quota is set (every one is AWS's default).
+    #[must_use]
+    pub fn is_unset(&self) -> bool {
+        *self == Quotas::default()
+    }
 }
 
 /// The delivery pipeline on AWS (`tenantops bootstrap`).

@@ -8,8 +8,8 @@ use crate::naming;
 use crate::repo::{Doc, Repo};
 use crate::suggest::did_you_mean;
 
-/// Default ALB quota of listener rules per load balancer.
-const ALB_RULES_QUOTA: u32 = 100;
+/// Target groups per Application Load Balancer: 100, not adjustable.
+const ALB_TARGET_GROUPS: u32 = 100;
 
 #[allow(clippy::too_many_lines)] // a flat list of independent rules
 pub(super) fn platform(doc: &Doc<Platform>, repo: &Repo, out: &mut Vec<Diagnostic>) {
@@ -154,19 +154,23 @@ pub(super) fn platform(doc: &Doc<Platform>, repo: &Repo, out: &mut Vec<Diagnosti
             }
         }
     }
-    if p.routing.tenants_per_shard > ALB_RULES_QUOTA {
+    // Each routed tenant's listener rule forwards to its own target group on its
+    // shard's ALB, and "Target Groups per Application Load Balancer" is 100 and not
+    // adjustable (Quotas for your Application Load Balancers,
+    // docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html):
+    // a shard of more tenants can never be filled, whatever the rule quota.
+    if p.routing.tenants_per_shard > ALB_TARGET_GROUPS {
         out.push(
             Diagnostic::error(
                 "above-alb-quota",
                 file,
                 doc.node.span_of("/routing/tenants_per_shard"),
                 format!(
-                    "{} tenants per shard is above the default ALB quota of {ALB_RULES_QUOTA} rules per load balancer",
+                    "{} tenants per shard is above the {ALB_TARGET_GROUPS} target groups an Application Load Balancer can have (each routed tenant has its own)",
                     p.routing.tenants_per_shard
                 ),
             )
-            .warning()
-            .help("raise the quota (Service Quotas: \"Rules per Application Load Balancer\") before routing this many tenants"),
+            .help(format!("\"Target Groups per Application Load Balancer\" cannot be raised: set `routing.tenants_per_shard` to at most {ALB_TARGET_GROUPS}; more shards take the rest")),
         );
     }
     network(doc, out);

@@ -39,6 +39,9 @@ pub struct Summary {
     pub tenants: usize,
     pub routed: usize,
     pub shards: usize,
+    /// Every quota's use and limit, when the fleet was counted (`crate::quotas`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub quotas: Vec<crate::quotas::Use>,
 }
 
 #[must_use]
@@ -57,6 +60,7 @@ pub fn summary(repo: &Repo) -> Summary {
         tenants: repo.tenants.len(),
         routed,
         shards: repo.lock.as_ref().map_or(0, |l| l.value.shards.len()),
+        quotas: Vec::new(),
     }
 }
 

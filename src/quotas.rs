@@ -1,0 +1,457 @@
+//! The AWS quotas the fleet spends besides its stack count: each quota's AWS default and page, what spends it, the fleet's use counted from the manifests and the lock without rendering (a test keeps it equal to the rendered templates), and the diagnostics for a fleet over one or near it.
+//!
+//! Defaults are AWS's, from each service's quota page (cited beside each entry of
+//! [`QUOTAS`]). Account-wide quotas are shared with everything else in the account and
+//! region, so the fleet's use is a floor: a warning comes at 80 %.
+
+use serde::Serialize;
+
+use crate::diag::Diagnostic;
+use crate::lockfile::dedicated_alb;
+use crate::model::{Compute, Isolation, Platform, Quotas, State, Storage};
+use crate::repo::Repo;
+
+/// One AWS quota the fleet spends.
+#[derive(Debug)]
+pub struct Quota {
+    /// Its key under `quotas:` in `tenantops.yaml`.
+    pub key: &'static str,
+    /// Its name in Service Quotas (or on the service's quota page).
+    pub name: &'static str,
+    /// AWS's default.
+    pub default: u32,
+    /// Whether Service Quotas raises it (then up to `max`, where AWS sets a ceiling).
+    pub adjustable: bool,
+    /// The highest value AWS grants.
+    pub max: Option<u32>,
+    /// The CloudFormation resource type that spends it (a load balancer's `Type`
+    /// after a slash).
+    pub resource: &'static str,
+    /// What in the fleet spends it.
+    pub spent_by: &'static str,
+    /// What to change instead when raising it cannot help.
+    pub instead: &'static str,
+}
+
+/// Every quota `quotas:` holds, in the order reports list them.
+pub const QUOTAS: &[Quota] = &[
+    // AWS Cloud Map service quotas (docs.aws.amazon.com/cloud-map/latest/dg/cloud-map-limits.html):
+    // "Namespaces per Region", 50, adjustable.
+    Quota {
+        key: "cloud_map_namespaces",
+        name: "Cloud Map namespaces per Region",
+        default: 50,
+        adjustable: true,
+        max: None,
+        resource: "AWS::ServiceDiscovery::HttpNamespace",
+        spent_by: "one per bridge or silo tenant and one per pool tier (ECS Service Connect)",
+        instead: "",
+    },
+    // IAM and AWS STS quotas (docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html):
+    // "Roles in an AWS account", 1,000, increasable to 5,000; moto's GetAccountSummary
+    // reports the same RolesQuota (moto/iam/models.py).
+    Quota {
+        key: "iam_roles",
+        name: "IAM roles per account",
+        default: 1000,
+        adjustable: true,
+        max: Some(5000),
+        resource: "AWS::IAM::Role",
+        spent_by: "an execution role and a task role per service in each workload (each bridge or silo tenant, each pool tier), and one per EC2 capacity",
+        instead: "fewer bridge and silo tenants per account, or fewer services in the catalog",
+    },
+    // Quotas in Amazon Cognito, "Quotas on resource number and size"
+    // (docs.aws.amazon.com/cognito/latest/developerguide/quotas.html): user pools per
+    // Region, 1,000, adjustable.
+    Quota {
+        key: "cognito_user_pools",
+        name: "Cognito user pools per Region",
+        default: 1000,
+        adjustable: true,
+        max: None,
+        resource: "AWS::Cognito::UserPool",
+        spent_by: "one per bridge or silo tenant and one per pool tier",
+        instead: "",
+    },
+    // Quotas in Amazon DynamoDB, "Tables" (docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html):
+    // 2,500 tables per account and Region, increasable to at most 10,000
+    // ("Best practices for DynamoDB table design").
+    Quota {
+        key: "dynamodb_tables",
+        name: "DynamoDB tables per Region",
+        default: 2500,
+        adjustable: true,
+        max: Some(10_000),
+        resource: "AWS::DynamoDB::Table",
+        spent_by: "each bridge or silo tenant's silo tables and each tier's pooled ones",
+        instead: "pooled storage (`storage: <service>: pooled`) for the tiers with the most tenants",
+    },
+    // Quotas for your Application Load Balancers (docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html):
+    // "Application Load Balancers per Region", 50, adjustable.
+    Quota {
+        key: "application_load_balancers",
+        name: "Application Load Balancers per Region",
+        default: 50,
+        adjustable: true,
+        max: None,
+        resource: "AWS::ElasticLoadBalancingV2::LoadBalancer/application",
+        spent_by: "one per router: each router shard, each pool tier, each dedicated ALB",
+        instead: "",
+    },
+    // Quotas for your Network Load Balancers (docs.aws.amazon.com/elasticloadbalancing/latest/network/load-balancer-limits.html):
+    // "Network Load Balancers per Region", 50, adjustable.
+    Quota {
+        key: "network_load_balancers",
+        name: "Network Load Balancers per Region",
+        default: 50,
+        adjustable: true,
+        max: None,
+        resource: "AWS::ElasticLoadBalancingV2::LoadBalancer/network",
+        spent_by: "one per router (API Gateway's VPC link reaches the ALB through it)",
+        instead: "",
+    },
+    // Application Load Balancer quotas, "Target groups": "Target Groups per Region",
+    // 3,000, adjustable, shared by Application and Network Load Balancers.
+    Quota {
+        key: "target_groups",
+        name: "Target Groups per Region",
+        default: 3000,
+        adjustable: true,
+        max: None,
+        resource: "AWS::ElasticLoadBalancingV2::TargetGroup",
+        spent_by: "one per workload (each bridge or silo tenant, each pool tier) and one per router",
+        instead: "",
+    },
+    // Quotas for configuring and running a REST API in API Gateway
+    // (docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-execution-service-limits-table.html):
+    // "VPC links per account per Region", 20, adjustable.
+    Quota {
+        key: "vpc_links",
+        name: "API Gateway VPC links per Region",
+        default: 20,
+        adjustable: true,
+        max: None,
+        resource: "AWS::ApiGateway::VpcLink",
+        spent_by: "one per router",
+        instead: "",
+    },
+    // The same page: "Usage plans per account per Region", 300, adjustable.
+    Quota {
+        key: "usage_plans",
+        name: "API Gateway usage plans per Region",
+        default: 300,
+        adjustable: true,
+        max: None,
+        resource: "AWS::ApiGateway::UsagePlan",
+        spent_by: "one per tier",
+        instead: "",
+    },
+    // The same page: "API keys per account per Region", 10000, not adjustable.
+    Quota {
+        key: "api_keys",
+        name: "API Gateway API keys per Region",
+        default: 10_000,
+        adjustable: false,
+        max: Some(10_000),
+        resource: "AWS::ApiGateway::ApiKey",
+        spent_by: "one per tenant",
+        instead: "a region holds at most 10,000 tenants: serve the rest from another region or account (a second fleet repository)",
+    },
+    // The same page: "Regional APIs per Region", 600, not adjustable.
+    Quota {
+        key: "regional_apis",
+        name: "API Gateway Regional APIs per Region",
+        default: 600,
+        adjustable: false,
+        max: Some(600),
+        resource: "AWS::ApiGateway::RestApi",
+        spent_by: "one REST API per router",
+        instead: "fewer routers: more tenants per shard (at most 100), fewer dedicated ALBs",
+    },
+];
+
+/// The fleet's use of one quota.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Use {
+    /// The quota's key under `quotas:`.
+    pub quota: &'static str,
+    /// Its name.
+    pub name: &'static str,
+    /// Where `tenantops.yaml` sets it.
+    pub setting: String,
+    /// What the fleet needs of it.
+    pub used: usize,
+    /// The account's value (`quotas:`, or AWS's default).
+    pub limit: u32,
+    pub adjustable: bool,
+}
+
+/// The applied value of `quota` in `q` (unset: AWS's default).
+fn applied(q: &Quotas, quota: &Quota) -> u32 {
+    let set = match quota.key {
+        "cloud_map_namespaces" => q.cloud_map_namespaces,
+        "iam_roles" => q.iam_roles,
+        "cognito_user_pools" => q.cognito_user_pools,
+        "dynamodb_tables" => q.dynamodb_tables,
+        "application_load_balancers" => q.application_load_balancers,
+        "network_load_balancers" => q.network_load_balancers,
+        "target_groups" => q.target_groups,
+        "vpc_links" => q.vpc_links,
+        "usage_plans" => q.usage_plans,
+        "api_keys" => q.api_keys,
+        "regional_apis" => q.regional_apis,
+        _ => None,
+    };
+    set.unwrap_or(quota.default)
+}
+
+/// What the fleet spends of each quota, by key.
+#[derive(Debug, Default, Clone, Copy)]
+struct Spend {
+    namespaces: usize,
+    roles: usize,
+    user_pools: usize,
+    tables: usize,
+    routers: usize,
+    target_groups: usize,
+    usage_plans: usize,
+    api_keys: usize,
+}
+
+impl Spend {
+    fn of(&self, key: &str) -> usize {
+        match key {
+            "cloud_map_namespaces" => self.namespaces,
+            "iam_roles" => self.roles,
+            "cognito_user_pools" => self.user_pools,
+            "dynamodb_tables" => self.tables,
+            "application_load_balancers"
+            | "network_load_balancers"
+            | "vpc_links"
+            | "regional_apis" => self.routers,
+            "target_groups" => self.target_groups,
+            "usage_plans" => self.usage_plans,
+            "api_keys" => self.api_keys,
+            _ => 0,
+        }
+    }
+
+    /// One workload (a pool tier's shared one, or a bridge or silo tenant's own): a
+    /// Service Connect namespace, an execution role and a task role per service, the
+    /// target group its router's listener rule forwards to.
+    fn workload(&mut self, p: &Platform) {
+        self.namespaces += 1;
+        self.roles += 1 + p.services.len();
+        self.target_groups += 1;
+    }
+}
+
+/// Services of the catalog with a table.
+fn with_table(p: &Platform) -> impl Iterator<Item = &str> {
+    p.services
+        .iter()
+        .filter(|(_, s)| s.table.is_some())
+        .map(|(name, _)| name.as_str())
+}
+
+/// The fleet's use of every quota in [`QUOTAS`], counted from the manifests and the lock
+/// as the built-in templates render them (the stacks `stacks::stack_count` counts):
+/// nothing is rendered.
+#[must_use]
+pub fn usage(repo: &Repo) -> Vec<Use> {
+    let Some(platform) = &repo.platform else {
+        return Vec::new();
+    };
+    let p = &platform.value;
+    let lock = repo.lock.as_ref().map(|l| &l.value);
+    let mut spend = Spend {
+        usage_plans: repo.tiers.len(),
+        routers: lock.map_or(0, |l| l.shards.len()),
+        ..Spend::default()
+    };
+    for tier in repo.tiers.values() {
+        let t = &tier.value;
+        let pooled = with_table(p)
+            .filter(|name| {
+                t.isolation == Isolation::Pool || t.storage.get(*name) == Some(&Storage::Pooled)
+            })
+            .count();
+        spend.tables += pooled;
+        // A tier that owns its cluster (pool and bridge) on EC2 has its capacity, with
+        // the instances' role.
+        if t.isolation != Isolation::Silo && t.compute == Compute::Ec2 {
+            spend.roles += 1;
+        }
+        if t.isolation == Isolation::Pool {
+            // Its router, its user pool, its workload, and the role that scopes the
+            // pooled tables to each tenant's rows.
+            spend.routers += 1;
+            spend.user_pools += 1;
+            spend.workload(p);
+            if pooled > 0 {
+                spend.roles += 1;
+            }
+        }
+    }
+    for doc in &repo.tenants {
+        let tenant = &doc.value;
+        let Some(tier) = repo.tiers.get(&tenant.tier) else {
+            continue;
+        };
+        let t = &tier.value;
+        if tenant.state == State::Offboarding {
+            continue;
+        }
+        if t.isolation == Isolation::Pool {
+            // A pool tenant's key lives in its pool pack, once it has a place in one.
+            if lock.is_some_and(|l| l.packs.contains_key(&tenant.id)) {
+                spend.api_keys += 1;
+            }
+            continue;
+        }
+        spend.workload(p);
+        spend.user_pools += 1;
+        spend.api_keys += 1;
+        spend.tables += with_table(p)
+            .filter(|name| t.storage.get(*name) == Some(&Storage::Silo))
+            .count();
+        let compute = if t.isolation == Isolation::Silo {
+            tenant.overrides.compute.unwrap_or(t.compute)
+        } else {
+            t.compute
+        };
+        if t.isolation == Isolation::Silo && compute == Compute::Ec2 {
+            spend.roles += 1;
+        }
+        if dedicated_alb(t, tenant) {
+            spend.routers += 1;
+        }
+    }
+    // Each router's NLB forwards to its ALB through a target group of its own.
+    spend.target_groups += spend.routers;
+    QUOTAS
+        .iter()
+        .map(|quota| Use {
+            quota: quota.key,
+            name: quota.name,
+            setting: format!("quotas.{}", quota.key),
+            used: spend.of(quota.key),
+            limit: applied(&p.quotas, quota),
+            adjustable: quota.adjustable,
+        })
+        .collect()
+}
+
+/// The fleet's stacks against `cloudformation.stack_quota` (checked by
+/// `render::fleet_quotas`), as a [`Use`] for reports.
+#[must_use]
+pub fn stacks(repo: &Repo) -> Use {
+    Use {
+        quota: "stacks",
+        name: "CloudFormation stacks per Region",
+        setting: "cloudformation.stack_quota".to_owned(),
+        used: crate::stacks::stack_count(repo),
+        limit: repo
+            .platform
+            .as_ref()
+            .map_or(0, |p| p.value.cloudformation.stack_quota),
+        adjustable: true,
+    }
+}
+
+/// The quotas the fleet passes (errors) or nears (warnings, at 80 %), each located at
+/// its setting under `quotas:` in `tenantops.yaml` (or where it would go).
+#[must_use]
+pub fn check(repo: &Repo, uses: &[Use]) -> Vec<Diagnostic> {
+    let Some(platform) = &repo.platform else {
+        return Vec::new();
+    };
+    let mut diags = Vec::new();
+    for (quota, u) in QUOTAS.iter().zip(uses) {
+        let span = platform.node.span_of(&format!("/quotas/{}", quota.key));
+        let limit = u.limit as usize;
+        let setting = format!("`quotas.{}: {}`", quota.key, u.limit);
+        if u.used > limit {
+            let help = if quota.adjustable && quota.max.is_none_or(|m| m > u.limit) {
+                let ceiling = quota
+                    .max
+                    .map(|m| format!(" (AWS grants at most {m})"))
+                    .unwrap_or_default();
+                let instead = if quota.instead.is_empty() {
+                    String::new()
+                } else {
+                    format!("; or {}", quota.instead)
+                };
+                format!(
+                    "raise \"{}\" in Service Quotas{ceiling}, then `quotas.{}` here{instead}",
+                    quota.name, quota.key
+                )
+            } else if quota.adjustable {
+                format!(
+                    "AWS raises \"{}\" no further than {}: {}",
+                    quota.name, u.limit, quota.instead
+                )
+            } else {
+                format!("\"{}\" cannot be raised: {}", quota.name, quota.instead)
+            };
+            diags.push(
+                Diagnostic::error(
+                    "quota",
+                    &platform.file,
+                    span,
+                    format!(
+                        "the fleet needs {} {}, over {setting} ({})",
+                        u.used, quota.name, quota.spent_by
+                    ),
+                )
+                .help(help),
+            );
+        } else if u.used * 5 >= limit * 4 {
+            diags.push(
+                Diagnostic::error(
+                    "quota-near",
+                    &platform.file,
+                    span,
+                    format!(
+                        "the fleet needs {} {}, {} % of {setting}, which the rest of the account spends too",
+                        u.used,
+                        quota.name,
+                        u.used * 100 / limit.max(1)
+                    ),
+                )
+                .warning()
+                .help(if quota.adjustable {
+                    format!("raise \"{}\" in Service Quotas before it runs out, then `quotas.{}` here", quota.name, quota.key)
+                } else {
+                    format!("\"{}\" cannot be raised: {}", quota.name, quota.instead)
+                }),
+            );
+        }
+    }
+    diags
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_quota_is_a_key_of_quotas_and_has_a_schema_ceiling_at_its_max() {
+        let schema = serde_json::to_value(schemars::schema_for!(Quotas)).unwrap();
+        let props = &schema["properties"];
+        assert_eq!(
+            props.as_object().unwrap().len(),
+            QUOTAS.len(),
+            "every key of `quotas:` is in QUOTAS and back"
+        );
+        for q in QUOTAS {
+            let prop = &props[q.key];
+            assert!(prop.is_object(), "`quotas.{}` is not a setting", q.key);
+            if let Some(max) = q.max {
+                assert_eq!(prop["maximum"], max, "`quotas.{}`", q.key);
+            }
+            assert_eq!(q.adjustable, q.max != Some(q.default), "{}", q.key);
+            assert!(q.adjustable || !q.instead.is_empty(), "{}", q.key);
+        }
+    }
+}

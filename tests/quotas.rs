@@ -1,0 +1,155 @@
+//! The AWS quotas `validate` counts: the counted use of each equals the resources of its kind in the rendered templates (shipped fleet, tier x compute x routing matrix, 1,000 synthetic tenants), and a fleet at a quota passes with a warning while one over it is a located error, also for a quota AWS does not raise.
+
+mod common;
+
+use common::{Fixture, assert_contains, assert_invalid, templates};
+use serde_json::Value;
+use tenantops::quotas::QUOTAS;
+
+/// `validate --format json`'s quota report: key → (used, limit).
+fn reported(f: &Fixture) -> std::collections::BTreeMap<String, (u64, u64)> {
+    let run = f.run(&["validate", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let report: Value = serde_json::from_str(&run.stdout).expect("JSON report");
+    report["summary"]["quotas"]
+        .as_array()
+        .expect("quotas in the summary")
+        .iter()
+        .map(|q| {
+            (
+                q["quota"].as_str().expect("key").to_owned(),
+                (
+                    q["used"].as_u64().expect("used"),
+                    q["limit"].as_u64().expect("limit"),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Resources of `kind` (a CloudFormation type, a load balancer's `Type` after a slash)
+/// in every rendered template.
+fn rendered(stacks: &std::collections::BTreeMap<String, Value>, kind: &str) -> u64 {
+    let (ty, lb) = kind
+        .split_once('/')
+        .map_or((kind, None), |(t, l)| (t, Some(l)));
+    let mut n = 0;
+    for template in stacks.values() {
+        for r in template["Resources"]
+            .as_object()
+            .expect("resources")
+            .values()
+        {
+            if r["Type"] != ty {
+                continue;
+            }
+            if let Some(lb) = lb {
+                let of = r["Properties"]["Type"].as_str().unwrap_or("application");
+                if of != lb {
+                    continue;
+                }
+            }
+            n += 1;
+        }
+    }
+    n
+}
+
+fn assert_counted_as_rendered(name: &str, f: &Fixture) {
+    let report = reported(f);
+    let out = f.path().join("rendered");
+    f.render(&["--out", out.to_str().expect("utf-8 path")]);
+    let stacks = templates(&out);
+    assert_eq!(
+        report["stacks"].0,
+        stacks.len() as u64,
+        "{name}: the stack count"
+    );
+    for q in QUOTAS {
+        let (used, _) = report
+            .get(q.key)
+            .unwrap_or_else(|| panic!("{name}: `{}` is not reported", q.key));
+        assert_eq!(
+            *used,
+            rendered(&stacks, q.resource),
+            "{name}: `{}` counts {} but the templates hold that many {}",
+            q.key,
+            used,
+            q.resource
+        );
+        assert!(*used > 0, "{name}: `{}` spends nothing", q.key);
+    }
+}
+
+#[test]
+fn the_counted_use_of_every_quota_is_what_the_templates_hold() {
+    assert_counted_as_rendered("shipped", &Fixture::example());
+    assert_counted_as_rendered("matrix", &Fixture::matrix());
+    let synthetic = Fixture::empty();
+    tenantops::synth::write_fleet(synthetic.path(), 1000).expect("synthetic fleet");
+    assert_counted_as_rendered("1,000 synthetic tenants", &synthetic);
+}
+
+/// The example fleet with `quotas: {key}: {value}` appended, and the line it is on.
+fn with_quota(key: &str, value: u64) -> (Fixture, usize) {
+    let f = Fixture::example();
+    let platform = format!("{}quotas:\n  {key}: {value}\n", f.read("tenantops.yaml"));
+    let line = platform.lines().count();
+    f.write("tenantops.yaml", platform);
+    (f, line)
+}
+
+#[test]
+fn a_fleet_at_a_quota_passes_with_a_warning_and_one_over_it_is_an_error_at_the_setting() {
+    let used = reported(&Fixture::example());
+    for q in QUOTAS {
+        let need = used[q.key].0;
+        let (at, _) = with_quota(q.key, need);
+        let run = at.run(&["validate"]);
+        assert_eq!(run.code, 0, "{}: {}", q.key, run.all());
+        assert_contains(&run.stderr, "warning[quota-near]");
+        assert_contains(
+            &run.stderr,
+            format!(
+                "the fleet needs {need} {}, 100 % of `quotas.{}: {need}`",
+                q.name, q.key
+            ),
+        );
+        let (over, line) = with_quota(q.key, need - 1);
+        let run = over.run(&["validate"]);
+        assert_invalid(
+            &run,
+            &format!("tenantops.yaml:{line}:{}", q.key.len() + 5),
+            &format!(
+                "the fleet needs {need} {}, over `quotas.{}: {}`",
+                q.name,
+                q.key,
+                need - 1
+            ),
+        );
+        if q.adjustable {
+            assert_contains(
+                &run.stderr,
+                format!("raise \"{}\" in Service Quotas", q.name),
+            );
+        } else {
+            assert_contains(&run.stderr, format!("\"{}\" cannot be raised", q.name));
+        }
+    }
+}
+
+#[test]
+fn a_quota_aws_does_not_raise_cannot_be_set_above_its_value() {
+    for (key, over) in [
+        ("api_keys", 20_000),
+        ("regional_apis", 601),
+        ("iam_roles", 5001),
+    ] {
+        let (f, line) = with_quota(key, over);
+        assert_invalid(
+            &f.run(&["validate"]),
+            &format!("tenantops.yaml:{line}:{}", key.len() + 5),
+            &over.to_string(),
+        );
+    }
+}
