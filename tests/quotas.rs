@@ -153,3 +153,42 @@ fn a_quota_aws_does_not_raise_cannot_be_set_above_its_value() {
         );
     }
 }
+
+#[test]
+fn a_plan_shows_the_quotas_a_change_moves_and_those_nearest_their_limit() {
+    let f = Fixture::example();
+    f.commit("fleet");
+    let run = f.run(&[
+        "onboard",
+        "--id",
+        "newco",
+        "--tier",
+        "advanced",
+        "--name",
+        "New Co",
+        "--email",
+        "ops@newco.example.com",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let md = f.run(&["plan", "--base", "HEAD", "--format", "markdown"]);
+    assert_eq!(md.code, 0, "{}", md.all());
+    // A bridge tenant spends a namespace, four roles, a user pool, a table, a target
+    // group, an API key and a stack; the nearest its limit comes first.
+    assert_contains(
+        &md.stdout,
+        "Quotas: API Gateway VPC links per Region 3 of 20 · Cloud Map namespaces per Region 6 of 50 (was 5) · ",
+    );
+    assert_contains(
+        &md.stdout,
+        "API Gateway API keys per Region 8 of 10000 (was 7)",
+    );
+    let json = f.run(&["plan", "--base", "HEAD", "--format", "json"]);
+    let plan: Value = serde_json::from_str(&json.stdout).expect("JSON plan");
+    let headroom = plan["plan"]["headroom"].as_array().expect("headroom");
+    assert!(
+        headroom
+            .iter()
+            .any(|h| h["quota"] == "vpc_links" && h["used"] == 3 && h["limit"] == 20),
+        "the nearest unmoved quota is shown too: {headroom:?}"
+    );
+}

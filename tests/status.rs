@@ -66,6 +66,7 @@ fn events(path: &std::path::Path) -> Vec<(String, Value)> {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one fleet's story: applied, drifted, orphaned, each in every format
 fn status_after_apply_is_in_sync_with_running_services_and_shows_drift_after_a_change() {
     let moto = Moto::start(0.2, &[]);
     let f = Fixture::example();
@@ -164,6 +165,11 @@ fn status_after_apply_is_in_sync_with_running_services_and_shows_drift_after_a_c
         &human.stdout,
         "stage `prod`: 2 tenants (1 drift, 1 in sync)",
     );
+    // The whole fleet's quota headroom, nearest its limit first.
+    assert_contains(
+        &human.stdout,
+        "quotas: API Gateway VPC links per Region 3 of 20 · Cloud Map namespaces per Region 5 of 50",
+    );
     let md = moto.run(
         f.path(),
         &["status", "--format", "markdown", "--no-services"],
@@ -171,6 +177,10 @@ fn status_after_apply_is_in_sync_with_running_services_and_shows_drift_after_a_c
     assert_contains(
         &md.stdout,
         "| TENANT | TIER | STATE | STACK | STATUS | SYNC | SERVICES |",
+    );
+    assert_contains(
+        &md.stdout,
+        "Quotas: API Gateway VPC links per Region 3 of 20",
     );
     let unknown = moto.run(f.path(), &["status", "--tenant", "starkk"]);
     assert_eq!(unknown.code, 2);

@@ -38,6 +38,7 @@ pub fn offline(head: &Desired, base: &Desired, base_rev: &str) -> Plan {
     let mut plan = Plan {
         against: format!("base {base_rev}"),
         notes: pin_change(head, base).into_iter().collect(),
+        headroom: super::headroom(head, Some(base)),
         ..Plan::default()
     };
     let mut seen = BTreeSet::new();
@@ -81,6 +82,7 @@ pub fn live(desired: &Desired, live: &[LiveStack]) -> Plan {
     let outputs = outputs_of(live);
     let mut plan = Plan {
         against: "live".to_owned(),
+        headroom: super::headroom(desired, None),
         ..Plan::default()
     };
     let wanted: BTreeSet<&str> = desired.stacks.iter().map(|s| s.name.as_str()).collect();

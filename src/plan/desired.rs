@@ -192,6 +192,9 @@ pub struct Desired {
     /// stack of the whole fleet: what the deletion guards count a change's deletions
     /// against (`fleet_deletions`).
     pub fleet: Option<std::collections::HashSet<String>>,
+    /// What the repository spends of each AWS quota (`quotas::usage`, stacks first):
+    /// the headroom a plan shows.
+    pub quotas: Vec<crate::quotas::Use>,
 }
 
 /// A tenant as `status`, shards and provisioning events need it.
@@ -239,6 +242,7 @@ impl Desired {
             roster: Vec::new(),
             routing: serde_json::Value::Null,
             fleet: None,
+            quotas: Vec::new(),
         }
     }
 
@@ -276,6 +280,9 @@ impl Desired {
             tenants: repo.tenants.len(),
             roster: roster(repo, platform),
             routing: rendered.routing,
+            quotas: std::iter::once(crate::quotas::stacks(repo))
+                .chain(crate::quotas::usage(repo))
+                .collect(),
             ..Desired::with_stacks(platform, stacks)
         }
     }

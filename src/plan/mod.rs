@@ -143,6 +143,59 @@ pub struct Plan {
     /// What the reviewer must know beyond the stacks: a changed `tenantops:` pin.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The quotas nearest their limit, and any whose use the change moves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headroom: Vec<Headroom>,
+}
+
+/// What the desired fleet spends of one AWS quota, beside what the base spent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Headroom {
+    pub quota: &'static str,
+    pub name: &'static str,
+    pub used: usize,
+    pub limit: u32,
+    /// The base revision's use, when a `--base` plan changes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub was: Option<usize>,
+}
+
+/// How many quotas a plan shows besides those the change moves.
+const HEADROOM_SHOWN: usize = 3;
+
+/// The quotas of `head` a reviewer should see: those whose use differs from `base`'s
+/// (when there is one) and the [`HEADROOM_SHOWN`] others nearest their limit; nearest
+/// first.
+#[must_use]
+pub fn headroom(head: &Desired, base: Option<&Desired>) -> Vec<Headroom> {
+    let was = |key: &str| {
+        base.and_then(|b| b.quotas.iter().find(|u| u.quota == key))
+            .map(|u| u.used)
+    };
+    let mut all: Vec<Headroom> = head
+        .quotas
+        .iter()
+        .map(|u| Headroom {
+            quota: u.quota,
+            name: u.name,
+            used: u.used,
+            limit: u.limit,
+            was: was(u.quota).filter(|w| *w != u.used),
+        })
+        .collect();
+    // Nearest its limit first: used/limit, compared without division.
+    all.sort_by(|a, b| {
+        (b.used as u128 * u128::from(a.limit)).cmp(&(a.used as u128 * u128::from(b.limit)))
+    });
+    let mut shown = 0;
+    all.retain(|h| {
+        let keep = h.was.is_some() || shown < HEADROOM_SHOWN;
+        if keep && h.was.is_none() {
+            shown += 1;
+        }
+        keep
+    });
+    all
 }
 
 impl Plan {

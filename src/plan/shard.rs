@@ -284,6 +284,8 @@ pub fn restrict(plan: Plan, part: &Part, desired: &Desired) -> Plan {
         unchanged: wanted.saturating_sub(changed_wanted),
         changes,
         notes: plan.notes,
+        // The whole fleet's: quotas are the account's, whichever part runs.
+        headroom: plan.headroom,
     }
 }
 

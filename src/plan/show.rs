@@ -127,8 +127,25 @@ pub fn human(plan: &Plan) -> String {
     for note in &plan.notes {
         let _ = writeln!(out, "note: {note}");
     }
+    if !plan.headroom.is_empty() {
+        let _ = writeln!(out, "quotas: {}", headroom(&plan.headroom));
+    }
     let _ = writeln!(out, "plan against {}: {}", plan.against, counts(plan));
     out
+}
+
+/// The quotas a plan shows, one line: "Cloud Map namespaces per Region 41 of 50 (was
+/// 40)", nearest their limit first.
+#[must_use]
+pub fn headroom(quotas: &[super::Headroom]) -> String {
+    quotas
+        .iter()
+        .map(|h| {
+            let was = h.was.map(|w| format!(" (was {w})")).unwrap_or_default();
+            format!("{} {} of {}{was}", h.name, h.used, h.limit)
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
 /// The plan as Markdown, for a pull-request comment or `$GITHUB_STEP_SUMMARY`.
@@ -141,6 +158,9 @@ pub fn markdown(plan: &Plan) -> String {
     );
     for note in &plan.notes {
         let _ = writeln!(out, "\n> **Note:** {note}");
+    }
+    if !plan.headroom.is_empty() {
+        let _ = writeln!(out, "\nQuotas: {}", headroom(&plan.headroom));
     }
     if plan.changes.is_empty() {
         return out;

@@ -78,6 +78,7 @@ fn live_plan_uses_the_hash_tag_and_orders_deletions_last_dependents_first() {
         service_role: None,
         pin: None,
         fleet: None,
+        quotas: Vec::new(),
         stacks: vec![
             stack("same", StackKind::Tenant, "{}"),
             stack("changed", StackKind::Tenant, "{}"),

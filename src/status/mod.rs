@@ -116,6 +116,9 @@ pub struct Status {
     pub stage: String,
     pub tenants: Vec<TenantStatus>,
     pub platform: Vec<StackStatus>,
+    /// The quotas the repository's fleet spends nearest their limit (`plan::headroom`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub headroom: Vec<crate::plan::Headroom>,
 }
 
 impl Status {
@@ -284,6 +287,7 @@ pub async fn read(
         stage: desired.stage.clone(),
         tenants: tenants.into_values().collect(),
         platform,
+        headroom: crate::plan::headroom(desired, None),
     };
     if services {
         read_services(aws, &mut status, concurrency).await;

@@ -139,6 +139,13 @@ pub fn human(status: &Status) -> String {
         line(&r.each_ref().map(String::as_str), &mut out);
     }
     let _ = writeln!(out, "{}", summary(status));
+    if !status.headroom.is_empty() {
+        let _ = writeln!(
+            out,
+            "quotas: {}",
+            crate::plan::show::headroom(&status.headroom)
+        );
+    }
     out
 }
 
@@ -146,6 +153,13 @@ pub fn human(status: &Status) -> String {
 #[must_use]
 pub fn markdown(status: &Status) -> String {
     let mut out = format!("### tenantops status\n\n{}\n\n", summary(status));
+    if !status.headroom.is_empty() {
+        let _ = writeln!(
+            out,
+            "Quotas: {}\n",
+            crate::plan::show::headroom(&status.headroom)
+        );
+    }
     let _ = writeln!(out, "| {} |", HEADER.join(" | "));
     let _ = writeln!(out, "|{}", " --- |".repeat(HEADER.len()));
     for r in rows(status) {
