@@ -57,7 +57,7 @@ pub const QUOTAS: &[Quota] = &[
         adjustable: true,
         max: Some(5000),
         resource: "AWS::IAM::Role",
-        spent_by: "an execution role and a task role per service in each workload (each bridge or silo tenant, each pool tier), and one per EC2 capacity",
+        spent_by: "an execution role and a task role in each workload (each bridge or silo tenant, each pool tier), one per EC2 capacity, and the pool tiers' tenant-access roles",
         instead: "fewer bridge and silo tenants per account, or fewer services in the catalog",
     },
     // Quotas in Amazon Cognito, "Quotas on resource number and size"
@@ -237,11 +237,11 @@ impl Spend {
     }
 
     /// One workload (a pool tier's shared one, or a bridge or silo tenant's own): a
-    /// Service Connect namespace, an execution role and a task role per service, the
-    /// target group its router's listener rule forwards to.
-    fn workload(&mut self, p: &Platform) {
+    /// Service Connect namespace, an execution role and the task role all its services
+    /// share, the target group its router's listener rule forwards to.
+    fn workload(&mut self) {
         self.namespaces += 1;
-        self.roles += 1 + p.services.len();
+        self.roles += 2;
         self.target_groups += 1;
     }
 }
@@ -287,7 +287,7 @@ pub fn usage(repo: &Repo) -> Vec<Use> {
             // pooled tables to each tenant's rows.
             spend.routers += 1;
             spend.user_pools += 1;
-            spend.workload(p);
+            spend.workload();
             if pooled > 0 {
                 spend.roles += 1;
             }
@@ -309,7 +309,7 @@ pub fn usage(repo: &Repo) -> Vec<Use> {
             }
             continue;
         }
-        spend.workload(p);
+        spend.workload();
         spend.user_pools += 1;
         spend.api_keys += 1;
         spend.tables += with_table(p)

@@ -760,8 +760,9 @@ fn a_lock_whose_lease_ran_out_is_taken_over_wherever_its_holder_ran() {
 /// new holder and exits 5.
 #[test]
 fn a_long_apply_renews_its_lease_and_one_that_loses_it_starts_no_more_stacks() {
-    // Services take 3 s to start, so the run lasts well past a few renewals.
-    let moto = Moto::start(3.0, &[]);
+    // Services take 5 s to start, so the run lasts well past a few renewals even when
+    // the machine is busy (the takeover must come before the last stack starts).
+    let moto = Moto::start(5.0, &[]);
     let f = Fixture::example();
     let child = moto.spawn(
         f.path(),
@@ -774,7 +775,8 @@ fn a_long_apply_renews_its_lease_and_one_that_loses_it_starts_no_more_stacks() {
     };
     let started = std::time::Instant::now();
     let mut seen = std::collections::BTreeSet::new();
-    while seen.len() < 3 {
+    // Two expiries: it was renewed at least once.
+    while seen.len() < 2 {
         let e = expiry();
         if e.trim() != "[]" {
             seen.insert(e.trim().to_owned());

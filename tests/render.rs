@@ -679,7 +679,7 @@ fn cloudformation_quotas_are_reported_by_validate_and_render() {
     // Too many resources for one stack.
     let f = Fixture::example();
     let mut services = String::from("services:\n");
-    for i in 0..170 {
+    for i in 0..260 {
         let _ = write!(
             services,
             "  svc{i}:\n    image: example.com/svc{i}:1\n    port: 3010\n    cpu: 256\n    memory: 512\n"
@@ -689,7 +689,7 @@ fn cloudformation_quotas_are_reported_by_validate_and_render() {
         "tenantops.yaml",
         f.read("tenantops.yaml").replace("services:\n", &services),
     );
-    // (On Fargate: no EC2 cluster could place 170 services per tenant.)
+    // (On Fargate: no EC2 cluster could place 260 services per tenant.)
     f.write(
         "tiers/advanced.yaml",
         f.read("tiers/advanced.yaml")

@@ -72,7 +72,7 @@ pub struct Quotas {
     #[schemars(range(min = 1, max = 1_000_000))]
     pub cloud_map_namespaces: Option<u32>,
     /// IAM "Roles per account" (default 1,000, at most 5,000): an execution role and a
-    /// task role per service in each workload, and one per EC2 capacity.
+    /// task role in each workload, and one per EC2 capacity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 5_000))]
     pub iam_roles: Option<u32>,
