@@ -192,3 +192,35 @@ fn a_plan_shows_the_quotas_a_change_moves_and_those_nearest_their_limit() {
         "the nearest unmoved quota is shown too: {headroom:?}"
     );
 }
+
+#[test]
+fn onboarding_a_tenant_the_account_has_no_room_for_is_refused_and_writes_nothing() {
+    // The example fleet spends 5 namespaces: a bridge tenant needs a sixth, a pool
+    // tenant none.
+    let (f, line) = with_quota("cloud_map_namespaces", 5);
+    let lock = f.read("tenants.lock");
+    let onboard = |id: &str, tier: &str| {
+        f.run(&[
+            "onboard",
+            "--id",
+            id,
+            "--tier",
+            tier,
+            "--name",
+            "New Co",
+            "--email",
+            "ops@newco.example.com",
+        ])
+    };
+    let run = onboard("newco", "advanced");
+    assert_invalid(
+        &run,
+        &format!("tenantops.yaml:{line}:25"),
+        "the fleet needs 6 Cloud Map namespaces per Region, over `quotas.cloud_map_namespaces: 5`",
+    );
+    assert!(!f.path().join("tenants/newco.yaml").exists());
+    assert_eq!(f.read("tenants.lock"), lock);
+    let run = onboard("newpool", "basic");
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(f.path().join("tenants/newpool.yaml").exists());
+}

@@ -449,6 +449,17 @@ fn with_new_lock(mut repo: Repo, files: &BTreeMap<String, String>) -> (Repo, Vec
     let mut diags = validate::validate(&repo);
     // Never write a lock that every later command would refuse to read.
     diags.extend(files.get(LOCK_FILE).and_then(|t| lockfile::unreadable(t)));
+    // Nor a tenant the account has no room for: the quotas `validate` holds the fleet
+    // to (the stack count and every other AWS quota it spends), errors only.
+    if !diags.iter().any(Diagnostic::is_error) && repo.complete {
+        diags.extend(crate::render::fleet_quotas(&repo));
+        let uses = crate::quotas::usage(&repo);
+        diags.extend(
+            crate::quotas::check(&repo, &uses)
+                .into_iter()
+                .filter(Diagnostic::is_error),
+        );
+    }
     (repo, diags)
 }
 
