@@ -7,9 +7,9 @@
 use serde::Serialize;
 
 use crate::diag::Diagnostic;
-use crate::lockfile::dedicated_alb;
-use crate::model::{Compute, Isolation, Platform, Quotas, State, Storage};
+use crate::model::Quotas;
 use crate::repo::Repo;
+use crate::stacks::Spend;
 
 /// One AWS quota the fleet spends.
 #[derive(Debug)]
@@ -186,6 +186,14 @@ pub struct Use {
     pub adjustable: bool,
 }
 
+impl Use {
+    /// Whether the fleet needs 80 % or more of the limit: `validate` warns from there.
+    #[must_use]
+    pub fn near(&self) -> bool {
+        self.used * 5 >= self.limit as usize * 4
+    }
+}
+
 /// The applied value of `quota` in `q` (unset: AWS's default).
 fn applied(q: &Quotas, quota: &Quota) -> u32 {
     let set = match quota.key {
@@ -205,145 +213,68 @@ fn applied(q: &Quotas, quota: &Quota) -> u32 {
     set.unwrap_or(quota.default)
 }
 
-/// What the fleet spends of each quota, by key.
-#[derive(Debug, Default, Clone, Copy)]
-struct Spend {
-    namespaces: usize,
-    roles: usize,
-    user_pools: usize,
-    tables: usize,
-    routers: usize,
-    target_groups: usize,
-    usage_plans: usize,
-    api_keys: usize,
-}
-
-impl Spend {
-    fn of(&self, key: &str) -> usize {
-        match key {
-            "cloud_map_namespaces" => self.namespaces,
-            "iam_roles" => self.roles,
-            "cognito_user_pools" => self.user_pools,
-            "dynamodb_tables" => self.tables,
-            "application_load_balancers"
-            | "network_load_balancers"
-            | "vpc_links"
-            | "regional_apis" => self.routers,
-            "target_groups" => self.target_groups,
-            "usage_plans" => self.usage_plans,
-            "api_keys" => self.api_keys,
-            _ => 0,
+/// What `spend` holds of the quota `key`.
+fn spent(spend: &Spend, key: &str) -> usize {
+    match key {
+        "cloud_map_namespaces" => spend.namespaces,
+        "iam_roles" => spend.roles,
+        "cognito_user_pools" => spend.user_pools,
+        "dynamodb_tables" => spend.tables,
+        "application_load_balancers" | "network_load_balancers" | "vpc_links" | "regional_apis" => {
+            spend.routers
         }
+        "target_groups" => spend.target_groups,
+        "usage_plans" => spend.usage_plans,
+        "api_keys" => spend.api_keys,
+        _ => 0,
     }
-
-    /// One workload (a pool tier's shared one, or a bridge or silo tenant's own): a
-    /// Service Connect namespace, an execution role and the task role all its services
-    /// share, the target group its router's listener rule forwards to.
-    fn workload(&mut self) {
-        self.namespaces += 1;
-        self.roles += 2;
-        self.target_groups += 1;
-    }
-}
-
-/// Services of the catalog with a table.
-fn with_table(p: &Platform) -> impl Iterator<Item = &str> {
-    p.services
-        .iter()
-        .filter(|(_, s)| s.table.is_some())
-        .map(|(name, _)| name.as_str())
 }
 
 /// The fleet's use of every quota in [`QUOTAS`], counted from the manifests and the lock
-/// as the built-in templates render them (the stacks `stacks::stack_count` counts):
-/// nothing is rendered.
+/// as the built-in templates render them (`stacks::spend`): nothing is rendered.
 #[must_use]
 pub fn usage(repo: &Repo) -> Vec<Use> {
     let Some(platform) = &repo.platform else {
         return Vec::new();
     };
-    let p = &platform.value;
-    let lock = repo.lock.as_ref().map(|l| &l.value);
-    let mut spend = Spend {
-        usage_plans: repo.tiers.len(),
-        routers: lock.map_or(0, |l| l.shards.len()),
-        ..Spend::default()
-    };
-    for tier in repo.tiers.values() {
-        let t = &tier.value;
-        let pooled = with_table(p)
-            .filter(|name| {
-                t.isolation == Isolation::Pool || t.storage.get(*name) == Some(&Storage::Pooled)
-            })
-            .count();
-        spend.tables += pooled;
-        // A tier that owns its cluster (pool and bridge) on EC2 has its capacity, with
-        // the instances' role.
-        if t.isolation != Isolation::Silo && t.compute == Compute::Ec2 {
-            spend.roles += 1;
-        }
-        if t.isolation == Isolation::Pool {
-            // Its router, its user pool, its workload, and the role that scopes the
-            // pooled tables to each tenant's rows.
-            spend.routers += 1;
-            spend.user_pools += 1;
-            spend.workload();
-            if pooled > 0 {
-                spend.roles += 1;
-            }
-        }
-    }
-    for doc in &repo.tenants {
-        let tenant = &doc.value;
-        let Some(tier) = repo.tiers.get(&tenant.tier) else {
-            continue;
-        };
-        let t = &tier.value;
-        if tenant.state == State::Offboarding {
-            continue;
-        }
-        if t.isolation == Isolation::Pool {
-            // A pool tenant's key lives in its pool pack, once it has a place in one.
-            if lock.is_some_and(|l| l.packs.contains_key(&tenant.id)) {
-                spend.api_keys += 1;
-            }
-            continue;
-        }
-        spend.workload();
-        spend.user_pools += 1;
-        spend.api_keys += 1;
-        spend.tables += with_table(p)
-            .filter(|name| t.storage.get(*name) == Some(&Storage::Silo))
-            .count();
-        let compute = if t.isolation == Isolation::Silo {
-            tenant.overrides.compute.unwrap_or(t.compute)
-        } else {
-            t.compute
-        };
-        if t.isolation == Isolation::Silo && compute == Compute::Ec2 {
-            spend.roles += 1;
-        }
-        if dedicated_alb(t, tenant) {
-            spend.routers += 1;
-        }
-    }
-    // Each router's NLB forwards to its ALB through a target group of its own.
-    spend.target_groups += spend.routers;
+    let spend = crate::stacks::spend(repo);
     QUOTAS
         .iter()
         .map(|quota| Use {
             quota: quota.key,
             name: quota.name,
             setting: format!("quotas.{}", quota.key),
-            used: spend.of(quota.key),
-            limit: applied(&p.quotas, quota),
+            used: spent(&spend, quota.key),
+            limit: applied(&platform.value.quotas, quota),
             adjustable: quota.adjustable,
         })
         .collect()
 }
 
+/// Every quota's use for reports: the stack count first, then [`usage`].
+#[must_use]
+pub fn all(repo: &Repo) -> Vec<Use> {
+    if repo.platform.is_none() {
+        return Vec::new();
+    }
+    std::iter::once(stacks(repo)).chain(usage(repo)).collect()
+}
+
+/// The fleet held to every quota: each one's use ([`all`]) and the diagnostics of the
+/// stack quota (`render::stack_quota`) and of every other ([`check`]).
+#[must_use]
+pub fn held(repo: &Repo) -> (Vec<Use>, Vec<Diagnostic>) {
+    let uses = all(repo);
+    let Some((stacks, others)) = uses.split_first() else {
+        return (uses, Vec::new());
+    };
+    let mut diags = crate::render::stack_quota(repo, stacks.used);
+    diags.extend(check(repo, others));
+    (uses, diags)
+}
+
 /// The fleet's stacks against `cloudformation.stack_quota` (checked by
-/// `render::fleet_quotas`), as a [`Use`] for reports.
+/// `render::stack_quota`), as a [`Use`] for reports.
 #[must_use]
 pub fn stacks(repo: &Repo) -> Use {
     Use {
@@ -406,7 +337,7 @@ pub fn check(repo: &Repo, uses: &[Use]) -> Vec<Diagnostic> {
                 )
                 .help(help),
             );
-        } else if u.used * 5 >= limit * 4 {
+        } else if u.near() {
             diags.push(
                 Diagnostic::error(
                     "quota-near",

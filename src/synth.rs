@@ -136,7 +136,7 @@ pub fn write_fleet(dir: &Path, n: usize) -> io::Result<()> {
 pub fn raised_quotas(uses: &[crate::quotas::Use]) -> String {
     let mut block = String::new();
     for (quota, u) in crate::quotas::QUOTAS.iter().zip(uses) {
-        if u.used * 5 >= u.limit as usize * 4 && quota.adjustable {
+        if u.near() && quota.adjustable {
             let need = u32::try_from(u.used * 5 / 4 + 1).unwrap_or(u32::MAX);
             let _ = writeln!(
                 block,

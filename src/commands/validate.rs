@@ -57,10 +57,9 @@ pub fn run(dir: &Path, args: &ValidateArgs, out: &Output) -> Result<Exit, Failur
     // caught before a pull request merges.
     let mut uses = Vec::new();
     if !diags.iter().any(Diagnostic::is_error) && repo.complete {
-        diags.extend(render::fleet_quotas(&repo));
-        uses = crate::quotas::usage(&repo);
-        diags.extend(crate::quotas::check(&repo, &uses));
-        uses.insert(0, crate::quotas::stacks(&repo));
+        let (held, problems) = crate::quotas::held(&repo);
+        uses = held;
+        diags.extend(problems);
         if args.render
             && !diags.iter().any(Diagnostic::is_error)
             && let Err(problems) = render::render(&repo, None, None)

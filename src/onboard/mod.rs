@@ -452,13 +452,8 @@ fn with_new_lock(mut repo: Repo, files: &BTreeMap<String, String>) -> (Repo, Vec
     // Nor a tenant the account has no room for: the quotas `validate` holds the fleet
     // to (the stack count and every other AWS quota it spends), errors only.
     if !diags.iter().any(Diagnostic::is_error) && repo.complete {
-        diags.extend(crate::render::fleet_quotas(&repo));
-        let uses = crate::quotas::usage(&repo);
-        diags.extend(
-            crate::quotas::check(&repo, &uses)
-                .into_iter()
-                .filter(Diagnostic::is_error),
-        );
+        let (_, problems) = crate::quotas::held(&repo);
+        diags.extend(problems.into_iter().filter(Diagnostic::is_error));
     }
     (repo, diags)
 }

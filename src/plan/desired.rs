@@ -192,7 +192,7 @@ pub struct Desired {
     /// stack of the whole fleet: what the deletion guards count a change's deletions
     /// against (`fleet_deletions`).
     pub fleet: Option<std::collections::HashSet<String>>,
-    /// What the repository spends of each AWS quota (`quotas::usage`, stacks first):
+    /// What the repository spends of each AWS quota (`quotas::all`, stacks first):
     /// the headroom a plan shows.
     pub quotas: Vec<crate::quotas::Use>,
 }
@@ -280,9 +280,7 @@ impl Desired {
             tenants: repo.tenants.len(),
             roster: roster(repo, platform),
             routing: rendered.routing,
-            quotas: std::iter::once(crate::quotas::stacks(repo))
-                .chain(crate::quotas::usage(repo))
-                .collect(),
+            quotas: crate::quotas::all(repo),
             ..Desired::with_stacks(platform, stacks)
         }
     }

@@ -23,7 +23,7 @@ use crate::diag::Diagnostic;
 use crate::repo::{Repo, parallel_map};
 use crate::stacks::{self, StackSpec};
 pub use engine::Engine;
-pub use quota::fleet_quotas;
+pub use quota::stack_quota;
 use stack::{render_stack, upload};
 pub use write::Staging;
 

@@ -3,7 +3,7 @@
 use super::canon::Shape;
 use crate::diag::Diagnostic;
 use crate::repo::Repo;
-use crate::stacks::{self, StackSpec};
+use crate::stacks::StackSpec;
 
 /// Resources per stack.
 pub const RESOURCES: usize = 500;
@@ -92,15 +92,8 @@ pub(super) fn quota_diag(
     .help(help)
 }
 
-/// The fleet's stack count against the region's quota, counted without rendering:
-/// what `validate` checks on every run.
-#[must_use]
-pub fn fleet_quotas(repo: &Repo) -> Vec<Diagnostic> {
-    stack_quota(repo, stacks::stack_count(repo))
-}
-
 /// `count` stacks against the region's quota.
-pub(super) fn stack_quota(repo: &Repo, count: usize) -> Vec<Diagnostic> {
+pub fn stack_quota(repo: &Repo, count: usize) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
     let Some(platform) = &repo.platform else {
         return diags;

@@ -1,10 +1,10 @@
-//! The fleet's stack count, from the model and the lock without building any template context: what `validate` holds against the region's stack quota.
+//! The fleet's stack count and the AWS resources its stacks hold of each quota-limited kind, from the model and the lock without building any template context: what `validate` holds against the region's quotas.
 
 use std::collections::BTreeSet;
 
-use super::workload::pooled_tables;
+use super::workload::{effective_compute, pooled_tables, silo_tables};
 use crate::lockfile::dedicated_alb;
-use crate::model::{Isolation, State};
+use crate::model::{Compute, Isolation, State};
 use crate::repo::Repo;
 
 /// How many stacks the full stack set of `repo` has, counted from the model and the
@@ -52,4 +52,104 @@ pub fn stack_count(repo: &Repo) -> usize {
         }
     }
     network + shards + pool_tiers + dedicated + 1 + tier_stacks + packs.len() + tenants
+}
+
+/// The AWS resources of each quota-limited kind the built-in templates render for a
+/// fleet (what `crate::quotas` holds against the account's quotas).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Spend {
+    /// Cloud Map namespaces.
+    pub namespaces: usize,
+    /// IAM roles.
+    pub roles: usize,
+    /// Cognito user pools.
+    pub user_pools: usize,
+    /// DynamoDB tables.
+    pub tables: usize,
+    /// Routers: each has an ALB, an NLB, a VPC link and a REST API.
+    pub routers: usize,
+    /// Target groups.
+    pub target_groups: usize,
+    /// API Gateway usage plans.
+    pub usage_plans: usize,
+    /// API Gateway API keys.
+    pub api_keys: usize,
+}
+
+impl Spend {
+    /// One workload (a pool tier's shared one, or a bridge or silo tenant's own): a
+    /// Service Connect namespace, an execution role and the task role all its services
+    /// share, the target group its router's listener rule forwards to.
+    fn workload(&mut self) {
+        self.namespaces += 1;
+        self.roles += 2;
+        self.target_groups += 1;
+    }
+}
+
+/// What the stacks [`stack_count`] counts hold of each quota-limited kind, from the
+/// model and the lock as the built-in templates render them. A test keeps each equal
+/// to the rendered templates.
+#[must_use]
+pub fn spend(repo: &Repo) -> Spend {
+    let Some(platform) = &repo.platform else {
+        return Spend::default();
+    };
+    let p = &platform.value;
+    let lock = repo.lock.as_ref().map(|l| &l.value);
+    let mut spend = Spend {
+        usage_plans: repo.tiers.len(),
+        routers: lock.map_or(0, |l| l.shards.len()),
+        ..Spend::default()
+    };
+    for (name, tier) in &repo.tiers {
+        let t = &tier.value;
+        let pooled = pooled_tables(p, t, name, "").len();
+        spend.tables += pooled;
+        // A tier that owns its cluster (pool and bridge) on EC2 has its capacity, with
+        // the instances' role.
+        if t.isolation != Isolation::Silo && t.compute == Compute::Ec2 {
+            spend.roles += 1;
+        }
+        if t.isolation == Isolation::Pool {
+            // Its router, its user pool, its workload, and the role that scopes the
+            // pooled tables to each tenant's rows.
+            spend.routers += 1;
+            spend.user_pools += 1;
+            spend.workload();
+            if pooled > 0 {
+                spend.roles += 1;
+            }
+        }
+    }
+    for doc in &repo.tenants {
+        let tenant = &doc.value;
+        let Some(tier) = repo.tiers.get(&tenant.tier) else {
+            continue;
+        };
+        let t = &tier.value;
+        if tenant.state == State::Offboarding {
+            continue;
+        }
+        if t.isolation == Isolation::Pool {
+            // A pool tenant's key lives in its pool pack, once it has a place in one.
+            if lock.is_some_and(|l| l.packs.contains_key(&tenant.id)) {
+                spend.api_keys += 1;
+            }
+            continue;
+        }
+        spend.workload();
+        spend.user_pools += 1;
+        spend.api_keys += 1;
+        spend.tables += silo_tables(p, t, &tenant.id, "").len();
+        if t.isolation == Isolation::Silo && effective_compute(t, Some(tenant)) == Compute::Ec2 {
+            spend.roles += 1;
+        }
+        if dedicated_alb(t, tenant) {
+            spend.routers += 1;
+        }
+    }
+    // Each router's NLB forwards to its ALB through a target group of its own.
+    spend.target_groups += spend.routers;
+    spend
 }

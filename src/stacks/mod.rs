@@ -30,7 +30,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub use count::stack_count;
+pub use count::{Spend, spend, stack_count};
 pub use pipeline::{LIFECYCLE_BUILDSPEC, RuleInput, pipeline_spec, rule_input};
 
 use crate::model::{Lock, Platform, State, Tenant, Tier};

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::Member;
-use crate::model::{Compute, DataRetention, Isolation, Platform, State, Storage, Tier};
+use crate::model::{Compute, DataRetention, Isolation, Platform, State, Storage, Tenant, Tier};
 use crate::naming::{self, logical_id};
 
 /// A workload (a pool tier's shared services or a bridge/silo tenant's own).
@@ -129,10 +129,10 @@ pub(super) fn retention(r: DataRetention) -> &'static str {
 }
 
 /// Where a workload's tasks run: a silo tenant's own `compute` override, else the tier's.
-pub(super) fn effective_compute(tier: &Tier, member: Option<&Member<'_>>) -> Compute {
-    member
+pub(super) fn effective_compute(tier: &Tier, tenant: Option<&Tenant>) -> Compute {
+    tenant
         .filter(|_| tier.isolation == Isolation::Silo)
-        .and_then(|m| m.tenant.overrides.compute)
+        .and_then(|t| t.overrides.compute)
         .unwrap_or(tier.compute)
 }
 
@@ -266,7 +266,7 @@ pub(super) fn workload_ctx<'a>(
         owner,
         ports,
         isolation: tier.isolation.as_str(),
-        compute: compute(effective_compute(tier, member)),
+        compute: compute(effective_compute(tier, member.map(|m| m.tenant))),
         owns_cluster: tier.isolation != Isolation::Bridge,
         cluster_name: format!("{base}-{owner}"),
         desired_count,
