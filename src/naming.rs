@@ -50,6 +50,18 @@ pub fn router_stack(platform: &Platform, key: &str) -> String {
     format!("{}-router-{key}", base(platform))
 }
 
+/// The stack of what every router shares: the authorizer's invoke permission.
+#[must_use]
+pub fn edge_stack(platform: &Platform) -> String {
+    format!("{}-edge", base(platform))
+}
+
+/// The stack of link group `group`: the NLB and VPC link its router shards share.
+#[must_use]
+pub fn link_stack(platform: &Platform, group: u32) -> String {
+    format!("{}-link-{group}", base(platform))
+}
+
 /// The stack of what tier `tier` shares (cluster, pooled tables, a pool's workload).
 #[must_use]
 pub fn tier_stack(platform: &Platform, tier: &str) -> String {

@@ -57,7 +57,7 @@ pub const QUOTAS: &[Quota] = &[
         adjustable: true,
         max: Some(5000),
         resource: "AWS::IAM::Role",
-        spent_by: "an execution role and a task role in each workload (each bridge or silo tenant, each pool tier), one per EC2 capacity, and the pool tiers' tenant-access roles",
+        spent_by: "a task role in each workload (each bridge or silo tenant, each pool tier), an execution role per tier, one per EC2 capacity, and the pool tiers' tenant-access roles",
         instead: "fewer bridge and silo tenants per account, or fewer services in the catalog",
     },
     // Quotas in Amazon Cognito, "Quotas on resource number and size"
@@ -107,7 +107,7 @@ pub const QUOTAS: &[Quota] = &[
         adjustable: true,
         max: None,
         resource: "AWS::ElasticLoadBalancingV2::LoadBalancer/network",
-        spent_by: "one per router (API Gateway's VPC link reaches the ALB through it)",
+        spent_by: "one per 50 router shards (a link stack's, on a listener port per shard) and one per pool tier and dedicated ALB (API Gateway's VPC link reaches the ALB through it)",
         instead: "",
     },
     // Application Load Balancer quotas, "Target groups": "Target Groups per Region",
@@ -132,7 +132,7 @@ pub const QUOTAS: &[Quota] = &[
         adjustable: true,
         max: None,
         resource: "AWS::ApiGateway::VpcLink",
-        spent_by: "one per router",
+        spent_by: "one per NLB: per 50 router shards, per pool tier, per dedicated ALB",
         instead: "",
     },
     // The same page: "Usage plans per account per Region", 300, adjustable.
@@ -220,9 +220,8 @@ fn spent(spend: &Spend, key: &str) -> usize {
         "iam_roles" => spend.roles,
         "cognito_user_pools" => spend.user_pools,
         "dynamodb_tables" => spend.tables,
-        "application_load_balancers" | "network_load_balancers" | "vpc_links" | "regional_apis" => {
-            spend.routers
-        }
+        "application_load_balancers" | "regional_apis" => spend.routers,
+        "network_load_balancers" | "vpc_links" => spend.nlbs,
         "target_groups" => spend.target_groups,
         "usage_plans" => spend.usage_plans,
         "api_keys" => spend.api_keys,

@@ -28,7 +28,7 @@ fn results(run: &common::Run) -> Vec<(String, String)> {
         .collect()
 }
 
-const SHIPPED_STACKS: usize = 12;
+const SHIPPED_STACKS: usize = 15;
 
 #[test]
 fn apply_from_empty_then_a_rerun_makes_no_mutating_call() {
@@ -42,7 +42,7 @@ fn apply_from_empty_then_a_rerun_makes_no_mutating_call() {
         &plan.stdout,
         "+ saas-prod-tenant-globex (tenant globex, wave 1)",
     );
-    assert_contains(&plan.stdout, "12 to create, 0 unchanged");
+    assert_contains(&plan.stdout, "15 to create, 0 unchanged");
 
     let mark = moto.mark();
     let first = apply(&moto, &f, &["--format", "json"]);
@@ -94,7 +94,7 @@ fn apply_from_empty_then_a_rerun_makes_no_mutating_call() {
     let mark = moto.mark();
     let again = apply(&moto, &f, &[]);
     assert_eq!(again.code, 0, "{}", again.all());
-    assert_contains(&again.stdout, "nothing to apply (12 stacks unchanged)");
+    assert_contains(&again.stdout, "nothing to apply (15 stacks unchanged)");
     assert_eq!(moto.mutating_since(mark), 0, "{:?}", moto.since(mark));
     assert_eq!(
         moto.since(mark),
@@ -103,7 +103,7 @@ fn apply_from_empty_then_a_rerun_makes_no_mutating_call() {
     );
     let plan = moto.run(f.path(), &["plan", "--live", "--detailed-exitcode"]);
     assert_eq!(plan.code, 0, "{}", plan.all());
-    assert_contains(&plan.stdout, "no changes, 12 unchanged");
+    assert_contains(&plan.stdout, "no changes, 15 unchanged");
 
     // An edit not committed is deployed as HEAD plus changes, and says so: the
     // stacks it changes are tagged `<sha>-dirty`, not HEAD's commit.
@@ -135,7 +135,7 @@ fn a_tenant_change_updates_only_its_stack_and_a_new_tenant_is_one_create() {
         &plan.stdout,
         "~ saas-prod-tenant-globex (tenant globex, wave 1)",
     );
-    assert_contains(&plan.stdout, "1 to update, 11 unchanged");
+    assert_contains(&plan.stdout, "1 to update, 14 unchanged");
     let mark = moto.mark();
     let run = apply(&moto, &f, &["--format", "json"]);
     assert_eq!(run.code, 0, "{}", run.all());
@@ -631,7 +631,7 @@ fn two_applies_at_once_never_interleave() {
         "each stack was created once: {creates} CreateStack calls\n{outputs}"
     );
     let again = apply(&moto, &f, &[]);
-    assert_contains(&again.stdout, "nothing to apply (12 stacks unchanged)");
+    assert_contains(&again.stdout, "nothing to apply (15 stacks unchanged)");
 }
 
 #[test]
@@ -643,9 +643,9 @@ fn an_interrupt_finishes_stacks_in_flight_starts_no_more_and_releases_the_lock()
         &["apply", "--yes", "--poll", "0.05", "--format", "json"],
     );
     let started = std::time::Instant::now();
-    // The shared stacks and the lock are 9 creates; the 10th is globex (wave 1), whose
+    // The shared stacks and the lock are 12 creates; the 13th is globex (wave 1), whose
     // services take 1.5 s to start.
-    while moto.since(0).get("CreateStack").copied().unwrap_or(0) < 10 {
+    while moto.since(0).get("CreateStack").copied().unwrap_or(0) < 13 {
         assert!(
             started.elapsed() < std::time::Duration::from_mins(1),
             "apply never reached the tenants"
@@ -920,4 +920,157 @@ fn an_update_that_removes_data_needs_the_destroy_guard_and_says_what_was_kept() 
     // The tenant counts once against the budget, for its four resources.
     let run = apply(&moto, &f, &["--allow-destroy", "--max-destroy", "1"]);
     assert_eq!(run.code, 0, "{}", run.all());
+}
+
+/// What moto holds of link group 1 and router shards 1 and 2, walked with boto3 from
+/// each shard's API integrations to its ALB's listener rules, as JSON.
+const SHARD_WALK: &str = r"
+import json
+api = session.client('apigateway', endpoint_url=cfn.meta.endpoint_url)
+elb = session.client('elbv2', endpoint_url=cfn.meta.endpoint_url)
+def outputs(stack):
+    s = cfn.describe_stacks(StackName=stack)['Stacks'][0]
+    return {o['OutputKey']: o['OutputValue'] for o in s.get('Outputs', [])}
+def physical(stack, logical):
+    return cfn.describe_stack_resource(StackName=stack, LogicalResourceId=logical)['StackResourceDetail']['PhysicalResourceId']
+link = outputs('saas-prod-link-1')
+out = {'nlb': link['NlbArn'], 'dns': link['NlbDnsName'], 'vpc_link': link['VpcLinkId'],
+       'nlb_resource': physical('saas-prod-link-1', 'Nlb'), 'shards': {}}
+listeners = {l['Port']: l for l in elb.describe_listeners(LoadBalancerArn=link['NlbArn'])['Listeners']}
+out['nlb_ports'] = sorted(listeners)
+for shard in ['1', '2']:
+    stack = 'saas-prod-router-' + shard
+    api_id = outputs(stack)['ApiId']
+    params = {p['ParameterKey']: p['ParameterValue'] for p in cfn.describe_stacks(StackName=stack)['Stacks'][0]['Parameters']}
+    integrations = []
+    for r in api.get_resources(restApiId=api_id)['items']:
+        for m in r.get('resourceMethods', {}):
+            if m == 'OPTIONS':
+                continue
+            i = api.get_integration(restApiId=api_id, resourceId=r['id'], httpMethod=m)
+            integrations.append({'connection': i.get('connectionId'), 'uri': i['uri']})
+    port = int(integrations[0]['uri'].split('://')[1].split('/')[0].split(':')[1])
+    listener = listeners.get(port)
+    tg = listener['DefaultActions'][0]['TargetGroupArn'] if listener else None
+    alb_listener = physical(stack, 'AlbListener')
+    rules = elb.describe_rules(ListenerArn=alb_listener)['Rules']
+    headers = sorted(v for rule in rules for c in rule.get('Conditions', [])
+                     for v in c.get('HttpHeaderConfig', {}).get('Values', []))
+    out['shards'][shard] = {'integrations': integrations, 'port': port, 'target_group': tg,
+                            'vpc_link_param': params.get('VpcLinkId'), 'nlb_param': params.get('NlbArn'),
+                            'own_target_group': physical(stack, 'Link1TargetGroup'), 'headers': headers}
+print(json.dumps(out))
+";
+
+/// The rendered side of two shards behind one NLB: each shard's methods use the link's
+/// VPC link (a parameter), its target group targets its own ALB, it has no NLB.
+fn assert_shard_templates(f: &Fixture) {
+    // The target group's target is the shard's ALB (from the template).
+    let rendered = f.run(&["render"]);
+    assert_eq!(rendered.code, 0, "{}", rendered.all());
+    let templates = common::templates(&f.path().join("rendered"));
+    assert_eq!(
+        templates["saas-prod-link-1"]["Resources"]["VpcLink"]["Properties"]["TargetArns"],
+        serde_json::json!([{"Ref": "Nlb"}])
+    );
+    for shard in ["1", "2"] {
+        let t = &templates[&format!("saas-prod-router-{shard}")];
+        assert_eq!(
+            t["Resources"]["Link1TargetGroup"]["Properties"]["Targets"][0]["Id"],
+            serde_json::json!({"Ref": "Alb"})
+        );
+        assert!(
+            t["Resources"].get("Nlb").is_none(),
+            "shard {shard} has its own NLB"
+        );
+        let methods: Vec<_> = t["Resources"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter(|r| {
+                r["Type"] == "AWS::ApiGateway::Method" && r["Properties"]["HttpMethod"] != "OPTIONS"
+            })
+            .collect();
+        assert!(!methods.is_empty());
+        for m in methods {
+            assert_eq!(
+                m["Properties"]["Integration"]["ConnectionId"],
+                serde_json::json!({"Ref": "VpcLinkId"})
+            );
+        }
+    }
+}
+
+/// Two router shards behind one NLB, applied to moto: each shard's REST API reaches the
+/// link stack's one VPC link and NLB, on a listener port of its own whose target group
+/// is the shard's (forwarding to the shard's ALB), and each shard's ALB holds the rules
+/// of its own tenants. moto does not carry traffic, so "routes" is walked through what
+/// it holds, from the API integration's URI to the listener rule; the integrations'
+/// `ConnectionId`, the VPC link's NLB and the target group's ALB are read from the
+/// rendered templates (moto's CloudFormation keeps no `AWS::ApiGateway::VpcLink`
+/// model, drops an integration's `ConnectionId` and a target group's `Targets`).
+#[test]
+fn two_shards_behind_one_nlb_both_route() {
+    let moto = Moto::start(0.0, &[]);
+    let f = Fixture::example();
+    f.write(
+        "tenantops.yaml",
+        f.read("tenantops.yaml")
+            .replace("tenants_per_shard: 100", "tenants_per_shard: 2"),
+    );
+    // A fresh lock: the shipped one holds three tenants on shard 1.
+    f.remove("tenants.lock");
+    let lock = f.run(&["lock"]);
+    assert_eq!(lock.code, 0, "{}", lock.all());
+    f.commit("two shards");
+    let run = apply(&moto, &f, &[]);
+    assert_eq!(run.code, 0, "{}", run.all());
+    let walked = moto.python(SHARD_WALK);
+    let w: serde_json::Value = serde_json::from_str(walked.trim()).expect("the walk's JSON");
+    assert_eq!(w["nlb_resource"], w["nlb"], "{w}");
+    assert_eq!(w["nlb_ports"], serde_json::json!([10_000, 10_001]), "{w}");
+    let lock_text = f.read("tenants.lock");
+    let mut ports = Vec::new();
+    for shard in ["1", "2"] {
+        let s = &w["shards"][shard];
+        let integrations = s["integrations"].as_array().expect("integrations");
+        assert!(!integrations.is_empty(), "{w}");
+        // The link stack's VPC link and NLB are what apply passed the shard's stack.
+        assert_eq!(s["vpc_link_param"], w["vpc_link"], "shard {shard}: {w}");
+        assert_eq!(s["nlb_param"], w["nlb"], "shard {shard}: {w}");
+        for i in integrations {
+            let uri = i["uri"].as_str().unwrap_or_default();
+            let host = format!(
+                "http://{}:{}/",
+                w["dns"].as_str().unwrap_or_default(),
+                s["port"]
+            );
+            assert!(
+                uri.starts_with(&host),
+                "shard {shard}: {uri} is not on {host}"
+            );
+        }
+        // The listener on the shard's port forwards to the shard's own target group.
+        assert_eq!(
+            s["target_group"], s["own_target_group"],
+            "shard {shard}: {w}"
+        );
+        ports.push(s["port"].clone());
+        // The shard's ALB routes its own tenants (the lock's allocation), no one else's.
+        let headers: Vec<&str> = s["headers"]
+            .as_array()
+            .expect("headers")
+            .iter()
+            .filter_map(serde_json::Value::as_str)
+            .collect();
+        assert!(!headers.is_empty(), "shard {shard} routes no tenant: {w}");
+        for h in &headers {
+            assert!(
+                lock_text.contains(&format!("{h}: {{ shard: {shard},")),
+                "shard {shard} routes `{h}`, which the lock places elsewhere:\n{lock_text}"
+            );
+        }
+    }
+    assert_ne!(ports[0], ports[1], "{w}");
+    assert_shard_templates(&f);
 }

@@ -542,7 +542,7 @@ fn the_getting_started_guide_deploys_the_example_fleet_on_moto() {
             "tenantops status"
         ]
     );
-    assert_contains(&runs[1].stdout, "12 to create");
+    assert_contains(&runs[1].stdout, "15 to create");
     assert_contains(&runs[3].stdout, "0 not in sync");
     assert_contains(&runs[3].stdout, "20 of 20 services steady");
 }

@@ -94,7 +94,7 @@ fn plan_base_with_no_changes_exits_zero_and_an_invalid_head_is_refused() {
     f.commit("base");
     let run = offline(&f, &["plan", "--base", "HEAD", "--detailed-exitcode"]);
     assert_eq!(run.code, 0, "{}", run.all());
-    assert_contains(&run.stdout, "no changes, 12 unchanged");
+    assert_contains(&run.stdout, "no changes, 15 unchanged");
 
     f.write("tenants/broken.yaml", "id: broken\n");
     let run = offline(&f, &["plan", "--base", "HEAD"]);
@@ -129,7 +129,7 @@ fn plan_base_against_a_revision_before_tenantops_creates_everything() {
     }
     let run = offline(&f, &["plan", "--base", "HEAD"]);
     assert_eq!(run.code, 0, "{}", run.all());
-    assert_contains(&run.stdout, "12 to create, 0 unchanged");
+    assert_contains(&run.stdout, "15 to create, 0 unchanged");
 }
 
 #[test]

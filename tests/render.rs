@@ -44,9 +44,9 @@ fn shipped_repository_renders_and_passes_cfn_lint() {
     let run = f.render(&[]);
     assert_contains(
         &run.stdout,
-        "rendered 12 stacks (1 network, 3 routers, 1 usage plans, 2 tiers, 1 pool pack, 4 tenants) and 5 router configs",
+        "rendered 15 stacks (1 network, 1 edge, 1 link, 3 routers, 1 usage plans, 3 tiers, 1 pool pack, 4 tenants) and 5 router configs",
     );
-    assert_eq!(cfn_lint(&f.path().join("rendered")), 12);
+    assert_eq!(cfn_lint(&f.path().join("rendered")), 15);
 }
 
 #[test]
@@ -633,7 +633,7 @@ fn cloudformation_quotas_are_reported_by_validate_and_render() {
     assert_invalid(
         &run,
         &format!("tenantops.yaml:{line}:16"),
-        "the fleet needs 12 CloudFormation stacks, over `cloudformation.stack_quota: 10`",
+        "the fleet needs 15 CloudFormation stacks, over `cloudformation.stack_quota: 10`",
     );
     assert_invalid(
         &f.run(&["render"]),
@@ -769,7 +769,7 @@ fn json_summary_lists_every_stack() {
     let doc: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(doc["ok"], true);
     let stacks = doc["summary"]["stacks"].as_array().unwrap();
-    assert_eq!(stacks.len(), 12);
+    assert_eq!(stacks.len(), 15);
     assert!(
         stacks
             .iter()
@@ -882,6 +882,11 @@ fn no_router_admits_a_cidr_only_api_gateways_vpc_link_reaches_it() {
                     "{name} admits a CIDR: {rule}"
                 );
             }
+            assert!(template["Parameters"].get("VpcCidr").is_none(), "{name}");
+            // A shard's NLB is its link stack's.
+            if template["Parameters"].get("NlbArn").is_some() {
+                continue;
+            }
             let nlb = &template["Resources"]["NlbSecurityGroup"]["Properties"];
             assert!(nlb.get("SecurityGroupIngress").is_none(), "{name}: {nlb}");
             let nlb_lb = &template["Resources"]["Nlb"]["Properties"];
@@ -889,9 +894,23 @@ fn no_router_admits_a_cidr_only_api_gateways_vpc_link_reaches_it() {
                 nlb_lb["EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic"],
                 "off"
             );
-            assert!(template["Parameters"].get("VpcCidr").is_none(), "{name}");
+        }
+        let mut links = 0;
+        for (name, template) in common::templates(&f.path().join("rendered")) {
+            if !name.contains("-link-") {
+                continue;
+            }
+            links += 1;
+            let nlb = &template["Resources"]["NlbSecurityGroup"]["Properties"];
+            assert!(nlb.get("SecurityGroupIngress").is_none(), "{name}: {nlb}");
+            assert!(ingress_rules(&template).is_empty(), "{name}");
+            assert_eq!(
+                template["Resources"]["Nlb"]["Properties"]["EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic"],
+                "off"
+            );
         }
         assert!(routers > 0);
+        assert!(links > 0);
     }
 }
 
@@ -1045,7 +1064,10 @@ fn an_api_change_anywhere_in_the_rendered_api_reaches_the_stage() {
     );
     assert_eq!(after, stage);
     // A change to the NLB behind the VPC link (which replaces it, and the URIs its
-    // integrations resolve to) does too.
+    // integrations resolve to) does too: for a pool tier's router, whose NLB is its
+    // own, and for a shard, whose NLB and VPC link are its link stack's (the router's
+    // template does not change; the link stack's digest in it does).
+    let (pool_before, _) = deployment_of(&f, "saas-prod-router-basic");
     override_template(&f, "router.json.j2", |t| {
         t.replace(
             "\"Type\": \"network\",",
@@ -1053,11 +1075,35 @@ fn an_api_change_anywhere_in_the_rendered_api_reaches_the_stage() {
         )
     });
     f.render(&[]);
-    let (nlb_changed, _) = deployment_of(&f, "saas-prod-router-1");
+    let (pool_changed, _) = deployment_of(&f, "saas-prod-router-basic");
     assert_ne!(
-        nlb_changed, before,
+        pool_changed, pool_before,
         "a replaced NLB keeps the old deployment"
     );
+    let (shard_before, _) = deployment_of(&f, "saas-prod-router-1");
+    override_template(&f, "link.json.j2", |t| {
+        t.replace(
+            "\"Type\": \"network\",",
+            "\"Type\": \"network\",\n        \"IpAddressType\": \"ipv4\",",
+        )
+    });
+    f.render(&[]);
+    let (shard_changed, stage) = deployment_of(&f, "saas-prod-router-1");
+    assert_ne!(
+        shard_changed, shard_before,
+        "a replaced shared NLB keeps the shard's old deployment"
+    );
+    assert_eq!(shard_changed, stage);
+    // A change elsewhere (a tenant's template) leaves the shard's deployment alone.
+    override_template(&f, "tenant.json.j2", |t| {
+        t.replacen(
+            "\"Resources\": {",
+            "\"Metadata\": {\"x\": 1},\n  \"Resources\": {",
+            1,
+        )
+    });
+    f.render(&[]);
+    assert_eq!(deployment_of(&f, "saas-prod-router-1").0, shard_changed);
 }
 
 #[test]
@@ -1178,4 +1224,104 @@ fn browser_clients_get_cors_preflights_and_headers_when_asked_for() {
         &run.stderr,
         "`/orders` lists OPTIONS, which API Gateway answers itself",
     );
+}
+
+#[test]
+fn shards_share_an_nlb_in_groups_of_shards_per_nlb_and_a_regroup_moves_them() {
+    // Three shards (one tenant each), two to an NLB: links 1 (shards 1, 2) and 2 (3).
+    let f = Fixture::example();
+    f.write(
+        "tenantops.yaml",
+        f.read("tenantops.yaml").replace(
+            "tenants_per_shard: 100",
+            "tenants_per_shard: 1\n  shards_per_nlb: 2",
+        ),
+    );
+    f.remove("tenants.lock");
+    assert_eq!(f.run(&["lock"]).code, 0);
+    f.render(&[]);
+    let t = common::templates(&f.path().join("rendered"));
+    let links: Vec<_> = t.keys().filter(|k| k.contains("-link-")).cloned().collect();
+    assert_eq!(links, ["saas-prod-link-1", "saas-prod-link-2"]);
+    let params = |router: &str| -> Value {
+        serde_json::from_str(&f.read(&format!("rendered/stacks/{router}.params.json"))).unwrap()
+    };
+    for (router, link, port) in [
+        ("saas-prod-router-1", "saas-prod-link-1", 10_000),
+        ("saas-prod-router-2", "saas-prod-link-1", 10_001),
+        ("saas-prod-router-3", "saas-prod-link-2", 10_000),
+    ] {
+        let p = params(router);
+        assert_eq!(p["parameters"]["VpcLinkId"]["stack"], link, "{router}: {p}");
+        assert_eq!(p["parameters"]["NlbArn"]["stack"], link, "{router}");
+        assert!(
+            p["depends_on"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d == link),
+            "{router}"
+        );
+        let group = link.rsplit('-').next().unwrap();
+        let listener = &t[router]["Resources"][format!("Link{group}Listener")]["Properties"];
+        assert_eq!(listener["Port"], port, "{router}");
+        assert_eq!(
+            listener["LoadBalancerArn"],
+            serde_json::json!({"Ref": "NlbArn"})
+        );
+    }
+    // One NLB per group: every shard's listener has a port of its own on it.
+    assert_eq!(
+        t["saas-prod-router-1"]["Resources"]["Link1Listener"]["Properties"]["Port"],
+        10_000
+    );
+    // Regrouped (ten to an NLB): shard 3 moves to link 1 with a new listener and
+    // target group (a target group serves one load balancer), link 2 goes.
+    f.write(
+        "tenantops.yaml",
+        f.read("tenantops.yaml")
+            .replace("shards_per_nlb: 2", "shards_per_nlb: 10"),
+    );
+    f.render(&[]);
+    let t = common::templates(&f.path().join("rendered"));
+    assert!(!t.contains_key("saas-prod-link-2"));
+    let r3 = &t["saas-prod-router-3"]["Resources"];
+    assert!(r3.get("Link2TargetGroup").is_none() && r3.get("Link1TargetGroup").is_some());
+    assert_eq!(r3["Link1Listener"]["Properties"]["Port"], 10_002);
+    assert_eq!(
+        params("saas-prod-router-3")["parameters"]["VpcLinkId"]["stack"],
+        "saas-prod-link-1"
+    );
+}
+
+#[test]
+fn one_permission_lets_the_authorizer_serve_every_router() {
+    let f = Fixture::matrix();
+    f.render(&[]);
+    let t = common::templates(&f.path().join("rendered"));
+    let mut permissions = Vec::new();
+    for (name, template) in &t {
+        for (id, _) in resources_of(template, "AWS::Lambda::Permission") {
+            permissions.push(format!("{name}/{id}"));
+        }
+    }
+    assert_eq!(permissions, ["saas-prod-edge/AuthorizerPermission"]);
+    let p = &t["saas-prod-edge"]["Resources"]["AuthorizerPermission"]["Properties"];
+    assert_eq!(p["Principal"], "apigateway.amazonaws.com");
+    assert_eq!(
+        p["SourceAccount"],
+        serde_json::json!({"Ref": "AWS::AccountId"})
+    );
+    // Every router's authorizer is under the pattern: this account and region's REST
+    // API authorizers, nothing wider.
+    assert_eq!(
+        p["SourceArn"],
+        serde_json::json!({"Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:*/authorizers/*"})
+    );
+    let routers = t.keys().filter(|k| k.contains("-router-")).count();
+    assert!(routers > 3, "{routers}");
+    // The edge stack is applied before any router (its kind comes first).
+    let plan: Value =
+        serde_json::from_str(&f.read("rendered/stacks/saas-prod-edge.params.json")).unwrap();
+    assert_eq!(plan["kind"], "edge");
 }

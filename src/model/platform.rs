@@ -322,6 +322,21 @@ pub struct Routing {
     #[serde(default = "default_tenants_per_shard")]
     #[schemars(range(min = 1, max = 1000))]
     pub tenants_per_shard: u32,
+    /// Router shards per shared NLB (and its VPC link), each on a listener of its own
+    /// (at most 50: "Listeners per Network Load Balancer" is not adjustable). An ALB
+    /// behind an NLB counts as 50 targets in each Availability Zone (cross-zone load
+    /// balancing off, the NLB's default) against "Targets per Availability Zone per
+    /// Network Load Balancer", 500 by default: 10 shards. Raise that quota (and
+    /// "Targets per Network Load Balancer", 3,000: 50 per ALB per zone) before going
+    /// past 10. A change regroups the shards: each router moves to its new NLB, with a
+    /// new listener, target group and API deployment, in one planned update.
+    #[serde(default = "default_shards_per_nlb")]
+    #[schemars(range(min = 1, max = 50))]
+    pub shards_per_nlb: u32,
+}
+
+fn default_shards_per_nlb() -> u32 {
+    10
 }
 
 fn default_header() -> String {
@@ -337,6 +352,7 @@ impl Default for Routing {
         Routing {
             header: default_header(),
             tenants_per_shard: default_tenants_per_shard(),
+            shards_per_nlb: default_shards_per_nlb(),
         }
     }
 }

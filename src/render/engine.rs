@@ -26,6 +26,8 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "network.json.j2",
         include_str!("../../templates/network.json.j2"),
     ),
+    ("edge.json.j2", include_str!("../../templates/edge.json.j2")),
+    ("link.json.j2", include_str!("../../templates/link.json.j2")),
     (
         "router.json.j2",
         include_str!("../../templates/router.json.j2"),
@@ -47,6 +49,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     (
         "capacity.json.j2",
         include_str!("../../templates/capacity.json.j2"),
+    ),
+    (
+        "execution-role.json.j2",
+        include_str!("../../templates/execution-role.json.j2"),
     ),
     (
         "nginx.conf.j2",

@@ -163,11 +163,12 @@ impl<'r> Prepared<'r> {
     /// Templates that do not compile, located.
     pub fn new(repo: &'r Repo, only: Option<&[String]>) -> Result<Prepared<'r>, Vec<Diagnostic>> {
         let engine = Engine::new(repo)?;
-        let set = stacks::build(repo, only);
+        let mut set = stacks::build(repo, only);
         let bucket = repo
             .platform
             .as_ref()
             .is_some_and(|p| p.value.cloudformation.artifact_bucket.is_some());
+        link_revisions(&engine, &mut set, bucket);
         let digester = inputs::Digester::new(&engine, bucket);
         let config_digests: Vec<String> = parallel_map(&set.nginx, |c| digester.config(c));
         let digests = parallel_map(&set.stacks, |spec| {
@@ -304,6 +305,47 @@ impl<'r> Prepared<'r> {
             index,
             skipped: skipped_count,
         })
+    }
+}
+
+/// Gives each router that reaches its ALB through a link stack's NLB and VPC link a
+/// digest of that link stack as rendered (its template and parameters), as
+/// `link_revision`. The router's template puts it where its API deployment's digest
+/// sees it, so that a change that could replace the shared NLB or VPC link also gives
+/// the router's stage a new deployment: a stage keeps serving the integrations of the
+/// deployment it was given, and those name the old VPC link. (A link template that does
+/// not render leaves the revision empty; the render reports it.)
+pub(super) fn link_revisions(engine: &Engine, set: &mut stacks::StackSet, bucket: bool) {
+    use sha2::{Digest as _, Sha256};
+    let links: std::collections::BTreeMap<String, String> = set
+        .stacks
+        .iter()
+        .filter(|s| s.kind == stacks::StackKind::Link)
+        .map(|s| {
+            let mut h = Sha256::new();
+            if let Ok((template, _, _)) = render_stack(engine, s, &[], bucket) {
+                h.update(template.as_bytes());
+                h.update(b"\0");
+                h.update(serde_json::to_string(&s.parameters).unwrap_or_default());
+            }
+            let digest = h.finalize();
+            let hex = digest.iter().take(8).fold(String::new(), |mut out, b| {
+                use std::fmt::Write as _;
+                let _ = write!(out, "{b:02x}");
+                out
+            });
+            (s.name.clone(), hex)
+        })
+        .collect();
+    for spec in &mut set.stacks {
+        if let Some(stacks::Param::Output { stack, .. }) = spec.parameters.get("VpcLinkId")
+            && let Some(revision) = links.get(stack)
+        {
+            spec.context = minijinja::context! {
+                link_revision => revision,
+                ..spec.context.clone()
+            };
+        }
     }
 }
 

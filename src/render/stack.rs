@@ -276,7 +276,8 @@ mod tests {
             "{diags:?}"
         );
         let engine = super::Engine::new(&repo).unwrap();
-        let set = crate::stacks::build(&repo, None);
+        let mut set = crate::stacks::build(&repo, None);
+        crate::render::link_revisions(&engine, &mut set, false);
         let configs: Vec<(String, String)> = set
             .nginx
             .iter()

@@ -19,17 +19,14 @@ pub fn stack_count(repo: &Repo) -> usize {
     let lock = repo.lock.as_ref().map(|l| &l.value);
     let network = usize::from(p.network.vpc_id.is_none());
     let shards = lock.map_or(0, |l| l.shards.len());
-    let mut pool_tiers = 0;
-    let mut tier_stacks = 0;
-    for (name, tier) in &repo.tiers {
-        let t = &tier.value;
-        if t.isolation == Isolation::Pool {
-            pool_tiers += 1;
-        }
-        if t.isolation != Isolation::Silo || !pooled_tables(p, t, name, "").is_empty() {
-            tier_stacks += 1;
-        }
-    }
+    let links = link_groups(lock, p.routing.shards_per_nlb);
+    let pool_tiers = repo
+        .tiers
+        .values()
+        .filter(|t| t.value.isolation == Isolation::Pool)
+        .count();
+    // Every tier has its stack: at least the execution role its workloads share.
+    let tier_stacks = repo.tiers.len();
     let mut dedicated = 0;
     let mut tenants = 0;
     let mut packs = BTreeSet::new();
@@ -51,7 +48,19 @@ pub fn stack_count(repo: &Repo) -> usize {
             }
         }
     }
-    network + shards + pool_tiers + dedicated + 1 + tier_stacks + packs.len() + tenants
+    // The edge stack, the link stacks, the usage-plans stack.
+    network + 1 + links + shards + pool_tiers + dedicated + 1 + tier_stacks + packs.len() + tenants
+}
+
+/// How many link stacks the lock's shards need (one per `per_nlb` of them).
+fn link_groups(lock: Option<&crate::model::Lock>, per_nlb: u32) -> usize {
+    lock.map_or(0, |l| {
+        l.shards
+            .iter()
+            .map(|s| super::Link::of(s.id, per_nlb).group)
+            .collect::<BTreeSet<_>>()
+            .len()
+    })
 }
 
 /// The AWS resources of each quota-limited kind the built-in templates render for a
@@ -66,8 +75,11 @@ pub struct Spend {
     pub user_pools: usize,
     /// DynamoDB tables.
     pub tables: usize,
-    /// Routers: each has an ALB, an NLB, a VPC link and a REST API.
+    /// Routers: each has an ALB and a REST API.
     pub routers: usize,
+    /// NLBs, each with a VPC link: one per link group of router shards, one per
+    /// router that is not a shard (a pool tier's, a dedicated ALB).
+    pub nlbs: usize,
     /// Target groups.
     pub target_groups: usize,
     /// API Gateway usage plans.
@@ -78,11 +90,12 @@ pub struct Spend {
 
 impl Spend {
     /// One workload (a pool tier's shared one, or a bridge or silo tenant's own): a
-    /// Service Connect namespace, an execution role and the task role all its services
-    /// share, the target group its router's listener rule forwards to.
+    /// Service Connect namespace, the task role all its services share, the target
+    /// group its router's listener rule forwards to. (Its execution role is its
+    /// tier's.)
     fn workload(&mut self) {
         self.namespaces += 1;
-        self.roles += 2;
+        self.roles += 1;
         self.target_groups += 1;
     }
 }
@@ -100,12 +113,15 @@ pub fn spend(repo: &Repo) -> Spend {
     let mut spend = Spend {
         usage_plans: repo.tiers.len(),
         routers: lock.map_or(0, |l| l.shards.len()),
+        nlbs: link_groups(lock, p.routing.shards_per_nlb),
         ..Spend::default()
     };
     for (name, tier) in &repo.tiers {
         let t = &tier.value;
         let pooled = pooled_tables(p, t, name, "").len();
         spend.tables += pooled;
+        // The task execution role every workload of the tier runs with.
+        spend.roles += 1;
         // A tier that owns its cluster (pool and bridge) on EC2 has its capacity, with
         // the instances' role.
         if t.isolation != Isolation::Silo && t.compute == Compute::Ec2 {
@@ -115,6 +131,7 @@ pub fn spend(repo: &Repo) -> Spend {
             // Its router, its user pool, its workload, and the role that scopes the
             // pooled tables to each tenant's rows.
             spend.routers += 1;
+            spend.nlbs += 1;
             spend.user_pools += 1;
             spend.workload();
             if pooled > 0 {
@@ -147,9 +164,11 @@ pub fn spend(repo: &Repo) -> Spend {
         }
         if dedicated_alb(t, tenant) {
             spend.routers += 1;
+            spend.nlbs += 1;
         }
     }
-    // Each router's NLB forwards to its ALB through a target group of its own.
+    // Each router's NLB (its own, or its link group's) forwards to its ALB through a
+    // target group of its own.
     spend.target_groups += spend.routers;
     spend
 }

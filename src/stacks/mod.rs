@@ -1,22 +1,27 @@
 //! The stack set: which CloudFormation stacks, nginx configs and routers a fleet needs, their stable names, parameters, tags and template contexts.
 //!
 //! Everything here is a pure function of the validated model and the lock. Stacks come
-//! in apply order: network, routers, usage plans, tiers, pool packs, tenants; one file
-//! per stack kind builds its stacks.
+//! in apply order: network, edge and links, routers, usage plans, tiers, pool packs,
+//! tenants; one file per stack kind builds its stacks.
 //!
+//! - **Edge** (`<base>-edge`): the authorizer's one invoke permission, for every REST
+//!   API of the fleet. **Links** (`<base>-link-<n>`): the NLB and VPC link shared by
+//!   `routing.shards_per_nlb` router shards, each on a listener port of its own.
 //! - **Routers** (`<base>-router-<key>`): one per lock shard (`key` = shard number),
 //!   one per pool tier (`key` = tier name: a pool tier's `tenantPath: <tier>` rule
 //!   never takes a tenant's slot on a shared shard), and one per tenant with a
 //!   dedicated ALB (`key` = tenant id). Keys cannot collide: tier names are reserved as
 //!   tenant ids, and ids start with a letter.
 //! - **Tiers** (`<base>-tier-<tier>`): a pool tier's whole workload; a bridge tier's
-//!   shared cluster; any tier's pooled tables.
+//!   shared cluster; any tier's pooled tables; the task execution role of every
+//!   workload of the tier.
 //! - **Pool packs** (`<base>-pool-<tier>-<n>`): the API keys and identities of up to
 //!   `PACK_SIZE` pool tenants, placed by the lock.
 //! - **Tenants** (`<base>-tenant-<id>`): a bridge or silo tenant's own workload.
 
 mod context;
 mod count;
+mod edge;
 mod network;
 mod packs;
 mod pipeline;
@@ -31,6 +36,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 pub use count::{Spend, spend, stack_count};
+pub use edge::Link;
 pub use pipeline::{LIFECYCLE_BUILDSPEC, RuleInput, pipeline_spec, rule_input};
 
 use crate::model::{Lock, Platform, State, Tenant, Tier};
@@ -44,6 +50,10 @@ pub enum StackKind {
     /// The delivery pipeline (`tenantops bootstrap`), outside the fleet.
     Pipeline,
     Network,
+    /// The authorizer's one invoke permission (`<base>-edge`).
+    Edge,
+    /// The NLB and VPC link a group of router shards shares (`<base>-link-<n>`).
+    Link,
     Router,
     UsagePlans,
     Tier,
@@ -59,6 +69,9 @@ impl StackKind {
         match self {
             StackKind::Pipeline => "pipeline",
             StackKind::Network => "network",
+            StackKind::Edge => "edge",
+            StackKind::Link if one => "link",
+            StackKind::Link => "links",
             StackKind::Router if one => "router",
             StackKind::Router => "routers",
             StackKind::UsagePlans => "usage plans",
@@ -78,6 +91,8 @@ impl StackKind {
         match self {
             StackKind::Pipeline => "pipeline",
             StackKind::Network => "network",
+            StackKind::Edge => "edge",
+            StackKind::Link => "link",
             StackKind::Router => "router",
             StackKind::UsagePlans => "usage-plans",
             StackKind::Tier => "tier",
@@ -322,6 +337,7 @@ pub fn build(repo: &Repo, only: Option<&[String]>) -> StackSet {
     }
 
     network::build(&b, &mut set);
+    edge::build(&b, &mut set);
     let routers = routers::list(&b, &members);
     routers::build(&b, &routers, &mut set);
     usage_plans::build(&b, &routers, &mut set);

@@ -2,10 +2,11 @@
 
 use serde::Serialize;
 
-use super::{Build, Member, Router, RouterKind, StackKind, StackSet, StackSpec};
+use super::edge::Link;
+use super::{Build, Member, Router, RouterKind, StackKind, StackSet, StackSpec, out};
 use crate::lockfile::dedicated_alb;
 use crate::model::Isolation;
-use crate::naming::{logical_id, router_stack};
+use crate::naming::{link_stack, logical_id, router_stack};
 
 /// A router as its template sees it (`router`).
 #[derive(Serialize)]
@@ -14,6 +15,8 @@ struct RouterCtx<'a> {
     logical: String,
     kind: &'static str,
     api_name: String,
+    /// A shard's place on its link group's NLB; none for a router with its own NLB.
+    link: Option<Link>,
 }
 
 /// Every router of the fleet, in apply order: shards of the lock, pool tiers,
@@ -72,10 +75,22 @@ pub(super) fn build(b: &Build<'_>, routers: &[Router<'_, '_>], set: &mut StackSe
         };
         // No `VpcCidr`: nothing in the VPC may reach a router but API Gateway's VPC link
         // (PrivateLink traffic is not held to the NLB's inbound rules, and it has none).
-        let parameters = ["VpcId", "SubnetIds"]
+        let mut parameters: std::collections::BTreeMap<_, _> = ["VpcId", "SubnetIds"]
             .into_iter()
             .map(|n| (n.to_owned(), b.net_param(n)))
             .collect();
+        let mut depends_on = b.net_deps();
+        let link = (r.kind == RouterKind::Shard)
+            .then(|| key.parse::<u32>().ok())
+            .flatten()
+            .map(|shard| Link::of(shard, b.p.routing.shards_per_nlb));
+        if let Some(link) = link {
+            let stack = link_stack(b.p, link.group);
+            for output in ["NlbArn", "NlbDnsName", "NlbSecurityGroupId", "VpcLinkId"] {
+                parameters.insert(output.to_owned(), out(&stack, output));
+            }
+            depends_on.push(stack);
+        }
         set.stacks.push(StackSpec {
             name,
             kind: StackKind::Router,
@@ -83,7 +98,7 @@ pub(super) fn build(b: &Build<'_>, routers: &[Router<'_, '_>], set: &mut StackSe
             pointer,
             parameters,
             tags: b.tags(tier, tenant, StackKind::Router),
-            depends_on: b.net_deps(),
+            depends_on,
             context: minijinja::context! {
                 platform => b.platform.clone(),
                 router => RouterCtx {
@@ -91,6 +106,7 @@ pub(super) fn build(b: &Build<'_>, routers: &[Router<'_, '_>], set: &mut StackSe
                     logical: logical_id(key),
                     kind: r.kind.as_str(),
                     api_name: format!("{}-{key}", b.p.api.name),
+                    link,
                 },
             },
             tenant: tenant.map(str::to_owned),

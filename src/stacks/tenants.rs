@@ -149,9 +149,11 @@ fn tenant_stack(b: &Build<'_>, m: &Member<'_>, route: &Route) -> (RouterConfig, 
             parameters.insert(key.clone(), out(&tier_s, &key));
         }
     }
-    if m.tier.isolation == Isolation::Bridge || !pooled.is_empty() {
-        depends_on.push(tier_s);
-    }
+    parameters.insert(
+        "ExecutionRoleArn".to_owned(),
+        out(&tier_s, "ExecutionRoleArn"),
+    );
+    depends_on.push(tier_s);
     let silo: Vec<TableCtx<'_>> = silo_tables(p, m.tier, &t.id, &b.base);
     let retain = retention(t.overrides.data_retention.unwrap_or(m.tier.data_retention));
     let spec = StackSpec {

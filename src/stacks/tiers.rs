@@ -1,4 +1,4 @@
-//! Tier stacks (`<base>-tier-<tier>`): a pool tier's whole workload, a bridge tier's shared cluster, any tier's pooled tables.
+//! Tier stacks (`<base>-tier-<tier>`): a pool tier's whole workload, a bridge tier's shared cluster, any tier's pooled tables and the task execution role its workloads share.
 
 use std::collections::BTreeMap;
 
@@ -20,9 +20,6 @@ pub(super) fn build(b: &Build<'_>, set: &mut StackSet) {
         let pooled = pooled_tables(p, tier, name, base);
         let pool = tier.isolation == Isolation::Pool;
         let owns_cluster = tier.isolation != Isolation::Silo;
-        if pooled.is_empty() && !owns_cluster {
-            continue; // a silo tier with only silo storage shares nothing
-        }
         let mut parameters = BTreeMap::new();
         let mut depends_on = Vec::new();
         if pool || (owns_cluster && tier.compute == Compute::Ec2) {
