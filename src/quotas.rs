@@ -107,7 +107,7 @@ pub const QUOTAS: &[Quota] = &[
         adjustable: true,
         max: None,
         resource: "AWS::ElasticLoadBalancingV2::LoadBalancer/network",
-        spent_by: "one per 50 router shards (a link stack's, on a listener port per shard) and one per pool tier and dedicated ALB (API Gateway's VPC link reaches the ALB through it)",
+        spent_by: "one per `routing.shards_per_nlb` router shards (a link stack's, a listener per shard) and one per pool tier and dedicated ALB (API Gateway's VPC link reaches the ALB through it)",
         instead: "",
     },
     // Application Load Balancer quotas, "Target groups": "Target Groups per Region",
@@ -122,6 +122,31 @@ pub const QUOTAS: &[Quota] = &[
         spent_by: "one per workload (each bridge or silo tenant, each pool tier) and one per router",
         instead: "",
     },
+    // Amazon VPC quotas, "Security groups" (docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html):
+    // "VPC security groups per Region", 2,500, "The maximum is 10000".
+    Quota {
+        key: "security_groups",
+        name: "VPC security groups per Region",
+        default: 2500,
+        adjustable: true,
+        max: Some(10_000),
+        resource: "AWS::EC2::SecurityGroup",
+        spent_by: "one per workload (each bridge or silo tenant, each pool tier), per router ALB, per NLB, per EC2 capacity, and the network's endpoints",
+        instead: "fewer bridge and silo tenants per region, or more tenants per shard",
+    },
+    // Amazon ECS service quotas (docs.aws.amazon.com/AmazonECS/latest/developerguide/service-quotas.html):
+    // "Services per cluster", 5,000, per cluster, not per Region (the row was not in
+    // the excerpts read here; 5,000 and adjustable are from its mirrors).
+    Quota {
+        key: "ecs_services_per_cluster",
+        name: "ECS services per cluster",
+        default: 5000,
+        adjustable: true,
+        max: None,
+        resource: "AWS::ECS::Service",
+        spent_by: "the largest cluster's: a bridge tier's shared cluster runs the catalog's services and the rproxy of every tenant of the tier",
+        instead: "fewer tenants per bridge tier (a second bridge tier), or silo isolation",
+    },
     // Quotas for configuring and running a REST API in API Gateway
     // (docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-execution-service-limits-table.html):
     // "VPC links per account per Region", 20, adjustable.
@@ -132,7 +157,7 @@ pub const QUOTAS: &[Quota] = &[
         adjustable: true,
         max: None,
         resource: "AWS::ApiGateway::VpcLink",
-        spent_by: "one per NLB: per 50 router shards, per pool tier, per dedicated ALB",
+        spent_by: "one per NLB: per `routing.shards_per_nlb` router shards, per pool tier, per dedicated ALB",
         instead: "",
     },
     // The same page: "Usage plans per account per Region", 300, adjustable.
@@ -204,6 +229,8 @@ fn applied(q: &Quotas, quota: &Quota) -> u32 {
         "application_load_balancers" => q.application_load_balancers,
         "network_load_balancers" => q.network_load_balancers,
         "target_groups" => q.target_groups,
+        "security_groups" => q.security_groups,
+        "ecs_services_per_cluster" => q.ecs_services_per_cluster,
         "vpc_links" => q.vpc_links,
         "usage_plans" => q.usage_plans,
         "api_keys" => q.api_keys,
@@ -223,6 +250,8 @@ fn spent(spend: &Spend, key: &str) -> usize {
         "application_load_balancers" | "regional_apis" => spend.routers,
         "network_load_balancers" | "vpc_links" => spend.nlbs,
         "target_groups" => spend.target_groups,
+        "security_groups" => spend.security_groups,
+        "ecs_services_per_cluster" => spend.services_per_cluster,
         "usage_plans" => spend.usage_plans,
         "api_keys" => spend.api_keys,
         _ => 0,

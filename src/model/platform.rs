@@ -71,8 +71,8 @@ pub struct Quotas {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1_000_000))]
     pub cloud_map_namespaces: Option<u32>,
-    /// IAM "Roles per account" (default 1,000, at most 5,000): an execution role and a
-    /// task role in each workload, and one per EC2 capacity.
+    /// IAM "Roles per account" (default 1,000, at most 5,000): a task role in each
+    /// workload, an execution role per tier, and one per EC2 capacity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 5_000))]
     pub iam_roles: Option<u32>,
@@ -90,7 +90,8 @@ pub struct Quotas {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1_000_000))]
     pub application_load_balancers: Option<u32>,
-    /// "Network Load Balancers per Region" (default 50): one per router.
+    /// "Network Load Balancers per Region" (default 50): one per group of
+    /// `routing.shards_per_nlb` shards, per pool tier, per dedicated ALB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1_000_000))]
     pub network_load_balancers: Option<u32>,
@@ -99,7 +100,18 @@ pub struct Quotas {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1_000_000))]
     pub target_groups: Option<u32>,
-    /// API Gateway "VPC links per account per Region" (default 20): one per router.
+    /// "VPC security groups per Region" (default 2,500, at most 10,000): one per
+    /// workload, router ALB, NLB and EC2 capacity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10_000))]
+    pub security_groups: Option<u32>,
+    /// ECS "Services per cluster" (default 5,000): a bridge tier's shared cluster runs
+    /// every one of its tenants' services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub ecs_services_per_cluster: Option<u32>,
+    /// API Gateway "VPC links per account per Region" (default 20): one per NLB (per
+    /// group of shards, per pool tier, per dedicated ALB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1_000_000))]
     pub vpc_links: Option<u32>,

@@ -82,6 +82,10 @@ pub struct Spend {
     pub nlbs: usize,
     /// Target groups.
     pub target_groups: usize,
+    /// VPC security groups.
+    pub security_groups: usize,
+    /// ECS services in the fleet's largest cluster.
+    pub services_per_cluster: usize,
     /// API Gateway usage plans.
     pub usage_plans: usize,
     /// API Gateway API keys.
@@ -97,6 +101,14 @@ impl Spend {
         self.namespaces += 1;
         self.roles += 1;
         self.target_groups += 1;
+        self.security_groups += 1;
+    }
+
+    /// One EC2 capacity (an own cluster on EC2): the instances' role and security
+    /// group.
+    fn capacity(&mut self) {
+        self.roles += 1;
+        self.security_groups += 1;
     }
 }
 
@@ -125,7 +137,7 @@ pub fn spend(repo: &Repo) -> Spend {
         // A tier that owns its cluster (pool and bridge) on EC2 has its capacity, with
         // the instances' role.
         if t.isolation != Isolation::Silo && t.compute == Compute::Ec2 {
-            spend.roles += 1;
+            spend.capacity();
         }
         if t.isolation == Isolation::Pool {
             // Its router, its user pool, its workload, and the role that scopes the
@@ -139,6 +151,11 @@ pub fn spend(repo: &Repo) -> Spend {
             }
         }
     }
+    // Every workload runs the catalog's services and its rproxy; a bridge tier's
+    // cluster runs those of every tenant of the tier.
+    let per_workload = p.services.len() + 1;
+    let mut bridged: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    let mut workloads = 0;
     for doc in &repo.tenants {
         let tenant = &doc.value;
         let Some(tier) = repo.tiers.get(&tenant.tier) else {
@@ -148,6 +165,10 @@ pub fn spend(repo: &Repo) -> Spend {
         if tenant.state == State::Offboarding {
             continue;
         }
+        if t.isolation == Isolation::Bridge {
+            *bridged.entry(tenant.tier.as_str()).or_default() += per_workload;
+        }
+        workloads += 1;
         if t.isolation == Isolation::Pool {
             // A pool tenant's key lives in its pool pack, once it has a place in one.
             if lock.is_some_and(|l| l.packs.contains_key(&tenant.id)) {
@@ -160,7 +181,7 @@ pub fn spend(repo: &Repo) -> Spend {
         spend.api_keys += 1;
         spend.tables += silo_tables(p, t, &tenant.id, "").len();
         if t.isolation == Isolation::Silo && effective_compute(t, Some(tenant)) == Compute::Ec2 {
-            spend.roles += 1;
+            spend.capacity();
         }
         if dedicated_alb(t, tenant) {
             spend.routers += 1;
@@ -169,6 +190,24 @@ pub fn spend(repo: &Repo) -> Spend {
     }
     // Each router's NLB (its own, or its link group's) forwards to its ALB through a
     // target group of its own.
+    let pool_tiers = repo
+        .tiers
+        .values()
+        .filter(|t| t.value.isolation == Isolation::Pool)
+        .count();
+    spend.services_per_cluster =
+        bridged
+            .into_values()
+            .max()
+            .unwrap_or(0)
+            .max(if workloads + pool_tiers > 0 {
+                per_workload
+            } else {
+                0
+            });
     spend.target_groups += spend.routers;
+    // Each router's ALB and each NLB has a security group, and so has the fleet's own
+    // VPC's interface endpoints.
+    spend.security_groups += spend.routers + spend.nlbs + usize::from(p.network.vpc_id.is_none());
     spend
 }
